@@ -1,0 +1,200 @@
+"""The ``mirocals`` console command.
+
+Subcommands: demo, cut, validate, table, report. Each has ``--help``. Exit status: 0 success,
+1 validation errors found, 2 usage / blinding / data errors (a clear message on stderr).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import tempfile
+from pathlib import Path
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _times(text: str) -> list[float]:
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--times wants numbers separated by commas: {text!r}") from None
+
+
+def _fail(message: str, status: int = 2) -> int:
+    print(f"mirocals: {message}", file=sys.stderr)
+    return status
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_demo(args) -> int:
+    from data_access.demo import make_demo
+    clinical, allocation = make_demo(args.out, seed=args.seed, cut=args.cut, n_subjects=args.subjects,
+                                     messy=args.messy, effect=args.effect)
+    print(f"clinical snapshot:  {clinical}\nallocation:         {allocation}")
+    return 0
+
+
+def cmd_cut(args) -> int:
+    from data_access.cut import cut_snapshot
+    cut_snapshot(args.src, args.date, args.out)
+    print(f"snapshot cut at {args.date} written to {args.out}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from data_access.validate import format_problems, has_errors, validate_snapshot
+    path = Path(args.path)
+    if not path.exists():
+        return _fail(f"{path}: no such directory")
+    if (path / "clinical").is_dir():
+        path = path / "clinical"
+    problems = validate_snapshot(path, allocation_dir=args.allocation)
+    print(format_problems(problems, fmt=args.format))
+    n_err = int((problems["severity"] == "error").sum()) if len(problems) else 0
+    print(f"{n_err} error(s), {len(problems) - n_err} warning(s) in {path}", file=sys.stderr)
+    return 1 if has_errors(problems) else 0
+
+
+def _open(args, role: str):
+    from data_access.views import open_view
+    if args.view == "blinded":
+        # a blinded view is opened without any allocation path, even when one was given
+        return open_view(args.data, role)
+    if not args.allocation:
+        raise ValueError("an unblinded view needs --allocation DIR")
+    return open_view(args.data, role, allocation_dir=args.allocation, mask_arms=args.mask_arms)
+
+
+def cmd_table(args) -> int:
+    from analysis.tables import TABLES, build_table
+    from data_access.views import BlindingError
+    if args.name not in TABLES:
+        return _fail(f"unknown table {args.name!r}; tables: {', '.join(TABLES)}")
+    role = "steering" if args.view == "blinded" else "statistician"
+    with tempfile.TemporaryDirectory(prefix="mirocals-cut-") as tmp:
+        data, allocation = args.data, args.allocation
+        if args.cut:
+            from data_access.cut import cut_snapshot
+            src = Path(tmp) / "src"
+            src.mkdir()
+            (src / "clinical").symlink_to(Path(_clinical_dir(data)).resolve())
+            if args.view == "unblinded" and allocation:
+                (src / "allocation").symlink_to(Path(allocation).resolve())
+            cut_snapshot(src, args.cut, Path(tmp) / "cut")
+            args.data = str(Path(tmp) / "cut")
+            if args.view == "unblinded" and allocation:
+                args.allocation = str(Path(tmp) / "cut" / "allocation")
+        try:
+            view = _open(args, role)
+            table = build_table(args.name, view, times=args.times)
+        except BlindingError as exc:
+            return _fail(str(exc))
+        except (ValueError, FileNotFoundError) as exc:
+            return _fail(str(exc))
+    if args.format == "md":
+        print(table.to_markdown(index=False) if _has_tabulate() else _markdown(table))
+    else:
+        sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
+    return 0
+
+
+def _clinical_dir(data: str) -> Path:
+    p = Path(data)
+    return p / "clinical" if (p / "clinical").is_dir() else p
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def _markdown(table) -> str:
+    """A GitHub pipe table without the optional ``tabulate`` dependency."""
+    cols = [str(c) for c in table.columns]
+    rows = [["" if v is None or (isinstance(v, float) and v != v) else
+             (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in r]
+            for r in table.itertuples(index=False)]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def cmd_report(args) -> int:
+    from reports.render import render_report
+    to = tuple(t.strip() for t in args.to.split(",") if t.strip())
+    paths = render_report(args.name, data_dir=args.data, allocation_dir=args.allocation, cut=args.cut,
+                          mask_arms=args.mask_arms, out_dir=args.out, to=to,
+                          progress=lambda msg: print(f"[{args.name}] {msg}", file=sys.stderr))
+    for p in paths:
+        print(p)
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    from analysis.tables import TABLES
+    p = argparse.ArgumentParser(prog="mirocals", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="write a simulated MIROCALS trial (snapshot + allocation)")
+    d.add_argument("--out", required=True, help="snapshot root to write (clinical/ and allocation/)")
+    d.add_argument("--seed", type=int, default=20170619)
+    d.add_argument("--cut", type=_date, help="data cut-off date (default: study completion)")
+    d.add_argument("--subjects", type=int, help="number randomised (default: about 220)")
+    d.add_argument("--messy", action="store_true", help="plant realistic data problems")
+    d.add_argument("--effect", default="published", choices=["published", "null", "strong"],
+                   help="true treatment effect in the simulation")
+    d.set_defaults(func=cmd_demo)
+
+    c = sub.add_parser("cut", help="make the snapshot as known at a date")
+    c.add_argument("--src", required=True, help="snapshot root (clinical/ and optional allocation/)")
+    c.add_argument("--date", required=True, type=_date)
+    c.add_argument("--out", required=True)
+    c.set_defaults(func=cmd_cut)
+
+    v = sub.add_parser("validate", help="report data problems (exit 1 when there are errors)")
+    v.add_argument("path", help="a snapshot's clinical/ directory (or the snapshot root)")
+    v.add_argument("--allocation", help="allocation directory, to check it covers every subject")
+    v.add_argument("--format", default="text", choices=["text", "csv", "md"])
+    v.set_defaults(func=cmd_validate)
+
+    t = sub.add_parser("table", help="print a named table as CSV or Markdown",
+                       description="Tables: " + "; ".join(f"{k}: {s.description}" for k, s in TABLES.items()))
+    t.add_argument("name", help="table name: " + ", ".join(TABLES))
+    t.add_argument("--data", required=True, help="snapshot root or clinical/ directory")
+    t.add_argument("--allocation", help="allocation directory (unblinded view only)")
+    t.add_argument("--view", required=True, choices=["blinded", "unblinded"])
+    t.add_argument("--cut", type=_date, help="cut the snapshot at this date first")
+    t.add_argument("--times", type=_times, help="time points in days, e.g. 0,180,365,640")
+    t.add_argument("--mask-arms", action="store_true", help="label arms Group A / Group B")
+    t.add_argument("--format", default="csv", choices=["csv", "md"])
+    t.set_defaults(func=cmd_table)
+
+    r = sub.add_parser("report", help="render a report (dsmb-open, dsmb-closed, manuscript)")
+    r.add_argument("name", choices=["dsmb-open", "dsmb-closed", "manuscript"])
+    r.add_argument("--data", required=True)
+    r.add_argument("--allocation")
+    r.add_argument("--cut", type=_date)
+    r.add_argument("--mask-arms", action="store_true")
+    r.add_argument("--out", required=True)
+    r.add_argument("--to", default="html,pdf")
+    r.set_defaults(func=cmd_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
