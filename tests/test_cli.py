@@ -1,0 +1,143 @@
+"""The ``mirocals`` command end to end on a real demo snapshot (subprocess-free: ``main(argv)``)."""
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+
+import pandas as pd
+import pytest
+
+from analysis.tables import TABLES
+from reports.cli import main
+from tests.conftest import ARM_TOKENS
+
+EXPECTED_COLUMNS = {
+    "baseline": ["variable", "level", "statistic", "group", "value"],
+    "at-risk": ["group", "time", "n_at_risk", "n_events", "n_censored"],
+    "km": ["group", "time", "n_at_risk", "n_events", "n_censored", "survival", "ci_lower", "ci_upper"],
+    "survival": ["group", "n", "events", "median", "median_ci_lower", "median_ci_upper", "landmark_day",
+                 "surv_landmark", "surv_landmark_ci_lower", "surv_landmark_ci_upper", "rmst"],
+    "treatment-effect": ["method", "estimate", "ci_lower", "ci_upper", "statistic", "p_value"],
+    "enrolment": ["site_id", "site_name", "country", "activated", "screened", "randomised", "target",
+                  "first", "last"],
+    "balance": ["stratum", "site_id", "group", "n"],
+    "alsfrs": ["group", "visit", "day", "n", "mean", "se", "mean_change", "se_change"],
+    "ae": ["soc", "pt", "group", "n_subjects", "percent", "n_events"],
+    "consort": ["stage", "group", "n", "reason"],
+}
+
+
+def run(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            status = main([str(a) for a in argv])
+        except SystemExit as exc:          # argparse usage errors
+            status = exc.code
+    return status, out.getvalue(), err.getvalue()
+
+
+def table(snapshot, name, view, *extra):
+    args = ["table", name, "--data", snapshot, "--view", view, *extra]
+    if view == "unblinded":
+        args += ["--allocation", snapshot / "allocation"]
+    status, out, err = run(*args)
+    assert status == 0, err
+    return pd.read_csv(io.StringIO(out))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_COLUMNS))
+def test_unblinded_tables_have_documented_columns(demo_snapshot, name):
+    df = table(demo_snapshot, name, "unblinded")
+    assert list(df.columns)[: len(EXPECTED_COLUMNS[name])] == EXPECTED_COLUMNS[name]
+    assert len(df) > 0
+
+
+def test_unblinded_tables_are_by_arm(demo_snapshot, study):
+    km = table(demo_snapshot, "km", "unblinded")
+    assert set(study.arm_labels) <= set(km["group"])
+    surv = table(demo_snapshot, "survival", "unblinded")
+    assert set(surv["group"]) >= set(study.arm_labels)
+    # the per-arm Ns add up to the ITT total, which is the randomised count in ADSL
+    adsl = pd.read_parquet(demo_snapshot / "clinical" / "adsl.parquet")
+    arms = surv[surv["group"].isin(study.arm_labels)]
+    assert arms["n"].sum() == (adsl["ITTFL"] == "Y").sum()
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in TABLES.items() if not s.by_arm_only))
+def test_blinded_tables_are_pooled_and_name_no_arm(blinded_only_snapshot, name):
+    status, out, err = run("table", name, "--data", blinded_only_snapshot, "--view", "blinded")
+    assert status == 0, err
+    for token in ARM_TOKENS + ("TREG",):
+        assert token not in out, f"{name}: blinded output contains {token!r}"
+    df = pd.read_csv(io.StringIO(out))
+    if "group" in df.columns:
+        assert set(df["group"].dropna()) <= {"All", "Total"}
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in TABLES.items() if s.by_arm_only))
+def test_blinded_by_arm_tables_exit_2(blinded_only_snapshot, name):
+    status, out, err = run("table", name, "--data", blinded_only_snapshot, "--view", "blinded")
+    assert status == 2
+    assert out == ""
+    assert "blind" in err.lower()
+    for token in ARM_TOKENS:
+        assert token not in err
+
+
+def test_blinded_view_ignores_a_given_allocation(demo_snapshot, blinded_only_snapshot):
+    """Passing --allocation to a blinded table changes nothing: the output equals the output of
+    a deployment that has no allocation at all."""
+    for name in ("km", "baseline", "ae", "alsfrs"):
+        with_alloc = run("table", name, "--data", demo_snapshot, "--view", "blinded",
+                         "--allocation", demo_snapshot / "allocation")
+        without = run("table", name, "--data", blinded_only_snapshot, "--view", "blinded")
+        assert with_alloc[0] == 0 and with_alloc[1] == without[1]
+
+
+def test_unblinded_without_allocation_is_a_clear_error(blinded_only_snapshot):
+    status, out, err = run("table", "km", "--data", blinded_only_snapshot, "--view", "unblinded")
+    assert status == 2 and "allocation" in err
+
+
+def test_unknown_table_and_bad_date(demo_snapshot):
+    assert run("table", "nope", "--data", demo_snapshot, "--view", "blinded")[0] == 2
+    assert run("table", "km", "--data", demo_snapshot, "--view", "blinded", "--cut", "2019-13-01")[0] == 2
+
+
+def test_markdown_format(demo_snapshot):
+    status, out, _ = run("table", "survival", "--data", demo_snapshot, "--view", "blinded", "--format", "md")
+    assert status == 0 and out.startswith("| group") and "| All" in out
+
+
+def test_km_times_option_and_cut(demo_snapshot):
+    km = table(demo_snapshot, "km", "blinded", "--times", "0,180,365,640")
+    assert sorted(km["time"].unique()) == [0, 180, 365, 640]
+    assert km.loc[km["time"] == 0, "survival"].iloc[0] == 1.0
+    # at an early cut fewer subjects are randomised than at the end
+    early = table(demo_snapshot, "survival", "blinded", "--cut", "2018-12-31")
+    full = table(demo_snapshot, "survival", "blinded")
+    assert early["n"].iloc[0] < full["n"].iloc[0]
+
+
+def test_demo_is_byte_identical_for_same_seed_and_cut(tmp_path):
+    for d in ("a", "b"):
+        assert run("demo", "--out", tmp_path / d, "--seed", 7, "--cut", "2019-06-30")[0] == 0
+    for part in ("clinical", "allocation"):
+        for f in sorted((tmp_path / "a" / part).iterdir()):
+            assert f.read_bytes() == (tmp_path / "b" / part / f.name).read_bytes(), f"{part}/{f.name}"
+    manifest = json.loads((tmp_path / "a" / "clinical" / "manifest.json").read_text())
+    assert manifest["cut_date"] == "2019-06-30"
+
+
+def test_validate_exit_status(tmp_path, demo_snapshot):
+    status, out, err = run("validate", demo_snapshot / "clinical", "--allocation", demo_snapshot / "allocation")
+    assert status == 0, out
+    assert run("demo", "--out", tmp_path / "messy", "--messy")[0] == 0
+    status, out, err = run("validate", tmp_path / "messy" / "clinical")
+    assert status == 1
+    planted = json.loads((tmp_path / "messy" / "planted_problems.json").read_text())
+    for p in planted:
+        assert p["rule"] in out
+    assert run("validate", tmp_path / "does-not-exist")[0] == 2
