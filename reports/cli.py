@@ -1,6 +1,6 @@
 """The ``mirocals`` console command.
 
-Subcommands: demo, cut, validate, table, report. Each has ``--help``. Exit status: 0 success,
+Subcommands: demo, cut, import, export, validate, table, report. Each has ``--help``. Exit status: 0 success,
 1 validation errors found, 2 usage / blinding / data errors (a clear message on stderr).
 """
 from __future__ import annotations
@@ -44,6 +44,24 @@ def cmd_cut(args) -> int:
     from data_access.cut import cut_snapshot
     cut_snapshot(args.src, args.date, args.out)
     print(f"snapshot cut at {args.date} written to {args.out}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from data_access.adam import import_adam
+    try:
+        out = import_adam(args.src, args.study, args.out)
+    except (ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc))
+    print(f"snapshot written to {out} (clinical/ and allocation/)")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from data_access.adam import export_adam
+    paths = export_adam(args.data, args.out, fmt=args.format, allocation_dir=args.allocation)
+    for p in paths:
+        print(p)
     return 0
 
 
@@ -160,6 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--date", required=True, type=_date)
     c.add_argument("--out", required=True)
     c.set_defaults(func=cmd_cut)
+
+    i = sub.add_parser("import", help="build a snapshot from an ADaM folder (XPT, SAS7BDAT, CSV, Parquet)")
+    i.add_argument("--src", required=True, help="folder with adsl.xpt, adtte.xpt, ...")
+    i.add_argument("--study", help="study config TOML mapping the trial's variables (default: MIROCALS)")
+    i.add_argument("--out", required=True)
+    i.set_defaults(func=cmd_import)
+
+    e = sub.add_parser("export", help="write a snapshot back out as an ADaM delivery")
+    e.add_argument("--data", required=True, help="snapshot root or clinical/ directory")
+    e.add_argument("--allocation", help="allocation directory: arm variables are exported only with it")
+    e.add_argument("--format", default="xpt", choices=["xpt", "csv", "parquet"])
+    e.add_argument("--out", required=True)
+    e.set_defaults(func=cmd_export)
 
     v = sub.add_parser("validate", help="report data problems (exit 1 when there are errors)")
     v.add_argument("path", help="a snapshot's clinical/ directory (or the snapshot root)")
