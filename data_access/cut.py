@@ -1,18 +1,31 @@
 """Data cuts: the trial as it was known at a cut-off date.
 
-Rules (each tested on hand-built cases in ``tests/test_cut.py``):
-- ADSL keeps subjects randomised on or before the cut; deaths, discontinuations and end-of-study
-  after the cut are unknown (DTHFL/DTHDT/EOSDT/DCSREAS cleared, EOSSTT "ONGOING"); LSTALVDT and
-  TRTEDT are capped at the cut.
-- The screening log keeps people screened by the cut; an outcome reached after the cut is not yet
-  known: OUTCOME "IN RUN-IN", REASON/USUBJID/RUNINEDT cleared.
-- Dated records (visits, labs, AEs, exposure) keep those dated on or before the cut; a record
-  whose date is missing (a partial date kept as text) is kept, never dropped silently; AE end
-  dates after the cut are cleared and the outcome becomes "NOT RECOVERED".
-- ADTTE is censored administratively at the cut: an event after the cut becomes CNSR = 1 at the
-  cut date (the subject was under follow-up then), AVAL = ADT - STARTDT.
-- Records of subjects randomised after the cut are dropped; records whose subject was never in
-  ADSL are kept (they are data problems for validation to report).
+Rules (each tested on hand-built cases in ``tests/test_cut.py``); "after the cut" means a date
+strictly later than the cut date, so the cut date itself is known:
+
+- ADSL keeps subjects randomised on or before the cut (a subject whose RANDDT is missing is
+  kept, for validation to report). A death after the cut is unknown: DTHFL and DTHDT null. An
+  end of study after the cut is unknown: EOSDT and DCSREAS null, EOSSTT "ONGOING". LSTALVDT
+  becomes min(LSTALVDT, cut). Treatment that started after the cut is unknown (TRTSDT, TRTEDT
+  null, SAFFL "N"); a last dose after the cut is capped: TRTEDT = cut.
+- The screening log keeps people screened on or before the cut (and those with no screening
+  date). A run-in whose outcome (randomisation or drop-out, RUNINEDT) came after the cut is still
+  running at the cut: OUTCOME "IN RUN-IN", REASON, USUBJID and RUNINEDT null; a run-in that
+  started after the cut also loses RUNINSDT. Screen failures are decided at screening.
+- Dated records keep those dated on or before the cut: BDS datasets by ADT, ADAE and ADEX by
+  ASTDT. A record whose date is missing (a partial date kept as text in ``*DTC``) is kept, never
+  dropped silently. End dates (AENDT) after the cut become null: the AE or the cycle is ongoing
+  at the cut, so AEOUT becomes "NOT RECOVERED" (a fatal outcome after the cut too, AESDTH "N").
+- ADTTE is censored administratively at the cut: any record whose ADT is after the cut (an event
+  not yet happened, or a censoring at a later last-known-alive date) becomes CNSR = 1 with
+  ADT = cut date (CNSDTDSC "DATA CUT-OFF", EVNTDESC "CENSORED AT DATA CUT-OFF"). Using the cut
+  date rather than the last contact before it is the usual convention for administrative
+  censoring (the subject was under follow-up and alive at the cut). AVAL = ADT - STARTDT (days).
+- Records of subjects randomised after the cut are dropped from every dataset; records whose
+  subject was never in ADSL are kept (they are data problems for validation to report). The
+  allocation keeps only subjects randomised by the cut.
+- ENTDT (data entry date) is not used: a visit done before the cut but entered after it is kept,
+  and validation reports it as ``late_entry``.
 """
 from __future__ import annotations
 
@@ -21,60 +34,77 @@ from pathlib import Path
 
 import pandas as pd
 
-RECORD_DATE = {"adae": "ASTDT", "adex": "ASTDT"}     # default for BDS datasets: ADT
+RECORD_DATE = {"adae": "ASTDT", "adex": "ASTDT", "adtte": "STARTDT"}   # default for BDS: ADT
+CUTOFF_CENSOR = "DATA CUT-OFF"
+CUTOFF_EVNTDESC = "CENSORED AT DATA CUT-OFF"
 
 
 def _ts(cut) -> pd.Timestamp:
-    return pd.Timestamp(cut if not isinstance(cut, str) else dt.date.fromisoformat(cut))
+    if isinstance(cut, str):
+        cut = dt.date.fromisoformat(cut)
+    return pd.Timestamp(cut).normalize()
+
+
+def _after(df: pd.DataFrame, col: str, cut: pd.Timestamp) -> pd.Series:
+    """True where ``col`` holds a date after the cut (False where missing or absent)."""
+    if col not in df:
+        return pd.Series(False, index=df.index)
+    return pd.to_datetime(df[col]) > cut
+
+
+def _set_null(df: pd.DataFrame, mask: pd.Series, cols) -> None:
+    for col in cols:
+        if col in df and mask.any():
+            if _is_date(df, col):
+                df[col] = pd.to_datetime(df[col]).mask(mask)
+            else:
+                values = df[col].astype(object).copy()
+                values[mask] = None
+                df[col] = values
+
+
+def _is_date(df: pd.DataFrame, col: str) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(df[col]) or col.upper().endswith("DT")
+
+
+def _set(df: pd.DataFrame, mask: pd.Series, col: str, value) -> None:
+    if col in df and mask.any():
+        df.loc[mask, col] = value
 
 
 def cut_adsl(adsl: pd.DataFrame, cut: pd.Timestamp) -> pd.DataFrame:
-    adsl = adsl[pd.to_datetime(adsl["RANDDT"]) <= cut].copy()
-    if "DTHDT" in adsl:
-        later = pd.to_datetime(adsl["DTHDT"]) > cut
-        adsl.loc[later, "DTHDT"] = pd.NaT
-        if "DTHFL" in adsl:
-            adsl.loc[later, "DTHFL"] = None
-    if "EOSDT" in adsl:
-        later = pd.to_datetime(adsl["EOSDT"]) > cut
-        adsl.loc[later, "EOSDT"] = pd.NaT
-        if "EOSSTT" in adsl:
-            adsl.loc[later, "EOSSTT"] = "ONGOING"
-        if "DCSREAS" in adsl:
-            adsl.loc[later, "DCSREAS"] = None
+    """ADSL as known at ``cut`` (see module doc). Needs USUBJID and RANDDT."""
+    rand = pd.to_datetime(adsl["RANDDT"])
+    adsl = adsl[rand.isna() | (rand <= cut)].copy()
+    died_later = _after(adsl, "DTHDT", cut)
+    _set_null(adsl, died_later, ["DTHFL", "DTHDT"])
+    ended_later = _after(adsl, "EOSDT", cut)
+    _set(adsl, ended_later, "EOSSTT", "ONGOING")
+    _set_null(adsl, ended_later, ["EOSDT", "DCSREAS"])
+    started_later = _after(adsl, "TRTSDT", cut)
+    _set_null(adsl, started_later, ["TRTSDT", "TRTEDT"])
+    _set(adsl, started_later, "SAFFL", "N")
     for col in ("LSTALVDT", "TRTEDT"):
         if col in adsl:
-            adsl[col] = pd.to_datetime(adsl[col]).where(pd.to_datetime(adsl[col]) <= cut, cut)
+            dates = pd.to_datetime(adsl[col])
+            adsl[col] = dates.mask(dates > cut, cut)
     return adsl.reset_index(drop=True)
 
 
 def cut_screening(screening: pd.DataFrame, cut: pd.Timestamp) -> pd.DataFrame:
-    scr = screening[pd.to_datetime(screening["SCRNDT"]) <= cut].copy()
-    pending = (scr["OUTCOME"] != "SCREEN FAILURE") & (pd.to_datetime(scr["RUNINEDT"]) > cut)
-    scr.loc[pending, "OUTCOME"] = "IN RUN-IN"
-    for col in ("REASON", "USUBJID"):
-        scr.loc[pending, col] = None
-    scr.loc[pending, "RUNINEDT"] = pd.NaT
-    # a screen failure decided after the cut: still in screening at the cut; keep it visible
+    """The screening log as known at ``cut`` (see module doc)."""
+    scr_dt = pd.to_datetime(screening["SCRNDT"])
+    scr = screening[scr_dt.isna() | (scr_dt <= cut)].copy()
+    pending = (scr["OUTCOME"] != "SCREEN FAILURE") & (
+        _after(scr, "RUNINEDT", cut) | _after(scr, "RUNINSDT", cut))
+    _set(scr, pending, "OUTCOME", "IN RUN-IN")
+    _set_null(scr, pending, ["REASON", "USUBJID", "RUNINEDT"])
+    _set_null(scr, pending & _after(scr, "RUNINSDT", cut), ["RUNINSDT"])
     return scr.reset_index(drop=True)
 
 
-def cut_adae(adae: pd.DataFrame, cut: pd.Timestamp, later: set) -> pd.DataFrame:
-    adae = _keep(adae, "ASTDT", cut, later)
-    if "AENDT" in adae:
-        ended_later = pd.to_datetime(adae["AENDT"]) > cut
-        adae.loc[ended_later, "AENDT"] = pd.NaT
-        if "AEOUT" in adae:
-            adae.loc[ended_later & (adae["AEOUT"] != "FATAL"), "AEOUT"] = "NOT RECOVERED"
-            fatal_later = ended_later & (adae["AEOUT"] == "FATAL")
-            adae.loc[fatal_later, "AEOUT"] = "NOT RECOVERED"
-            if "AESDTH" in adae:
-                adae.loc[fatal_later, "AESDTH"] = "N"
-    return adae
-
-
-def _keep(df: pd.DataFrame, date_col: str, cut: pd.Timestamp, later: set) -> pd.DataFrame:
-    """Keep records dated by the cut (or undated), dropping subjects randomised after the cut."""
+def keep_records(df: pd.DataFrame, date_col: str, cut: pd.Timestamp, later: set) -> pd.DataFrame:
+    """Keep records dated on or before the cut (or undated), dropping subjects in ``later``."""
     keep = pd.Series(True, index=df.index)
     if date_col in df:
         dates = pd.to_datetime(df[date_col])
@@ -84,56 +114,96 @@ def _keep(df: pd.DataFrame, date_col: str, cut: pd.Timestamp, later: set) -> pd.
     return df[keep].reset_index(drop=True)
 
 
+def cut_adae(adae: pd.DataFrame, cut: pd.Timestamp, later: set) -> pd.DataFrame:
+    """AEs started by the cut; an AE ending after the cut is ongoing (AENDT null, NOT RECOVERED)."""
+    adae = keep_records(adae, "ASTDT", cut, later)
+    ended_later = _after(adae, "AENDT", cut)
+    if "AEOUT" in adae:
+        _set(adae, ended_later & (adae["AEOUT"] == "FATAL"), "AESDTH", "N")
+    _set(adae, ended_later, "AEOUT", "NOT RECOVERED")
+    _set_null(adae, ended_later, ["AENDT"])
+    return adae
+
+
+def cut_adex(adex: pd.DataFrame, cut: pd.Timestamp, later: set) -> pd.DataFrame:
+    """Cycles started by the cut; a cycle ending after the cut is ongoing (AENDT null)."""
+    adex = keep_records(adex, "ASTDT", cut, later)
+    _set_null(adex, _after(adex, "AENDT", cut), ["AENDT"])
+    return adex
+
+
 def cut_adtte(adtte: pd.DataFrame, cut: pd.Timestamp, later: set) -> pd.DataFrame:
-    tte = _keep(adtte, "STARTDT", cut, later).copy()
-    after = pd.to_datetime(tte["ADT"]) > cut
-    tte.loc[after, "ADT"] = cut
-    tte.loc[after, "CNSR"] = 1
-    if "EVNTDESC" in tte:
-        tte.loc[after, "EVNTDESC"] = None
-    if "CNSDTDSC" in tte:
-        tte.loc[after, "CNSDTDSC"] = "DATA CUT-OFF"
-    tte["AVAL"] = (pd.to_datetime(tte["ADT"]) - pd.to_datetime(tte["STARTDT"])).dt.days.astype(float)
-    tte["CNSR"] = tte["CNSR"].astype(int)
+    """Time-to-event records censored administratively at the cut (see module doc)."""
+    tte = keep_records(adtte, "STARTDT", cut, later)
+    after = _after(tte, "ADT", cut)
+    tte["ADT"] = pd.to_datetime(tte["ADT"]).mask(after, cut)
+    _set(tte, after, "CNSR", 1)
+    _set(tte, after, "EVNTDESC", CUTOFF_EVNTDESC)
+    _set(tte, after, "CNSDTDSC", CUTOFF_CENSOR)
+    if "STARTDT" in tte:
+        days = (tte["ADT"] - pd.to_datetime(tte["STARTDT"])).dt.days.astype(float)
+        tte["AVAL"] = days.where(days.notna(), tte["AVAL"]) if "AVAL" in tte else days
+    if "CNSR" in tte and tte["CNSR"].notna().all():
+        tte["CNSR"] = tte["CNSR"].astype(int)
     return tte
 
 
 def cut_datasets(clinical: dict[str, pd.DataFrame], allocation: pd.DataFrame | None, cut_date):
-    """Cut every dataset at ``cut_date``; returns ``(clinical, allocation)`` (new frames)."""
+    """Cut every dataset at ``cut_date``.
+
+    Parameters
+    ----------
+    clinical : dataset name -> DataFrame; must contain ``adsl`` (USUBJID, RANDDT).
+    allocation : the randomisation list or None.
+    cut_date : date, Timestamp or ISO string.
+
+    Returns
+    -------
+    (clinical, allocation) : new frames (the inputs are not modified), rows in input order.
+    """
+    if "adsl" not in clinical:
+        raise ValueError("cut_datasets needs the adsl dataset (RANDDT decides who is in the cut)")
     cut = _ts(cut_date)
     adsl_full = clinical["adsl"]
     adsl = cut_adsl(adsl_full, cut)
     kept = set(adsl["USUBJID"])
     later = set(adsl_full["USUBJID"]) - kept           # randomised after the cut
-    out = {"adsl": adsl}
+    cutters = {"adtte": cut_adtte, "adae": cut_adae, "adex": cut_adex}
+    out = {}
     for name, df in clinical.items():
         if name == "adsl":
-            continue
-        if name == "screening":
+            out[name] = adsl
+        elif name == "screening":
             out[name] = cut_screening(df, cut)
-        elif name == "adtte":
-            out[name] = cut_adtte(df, cut, later)
-        elif name == "adae":
-            out[name] = cut_adae(df, cut, later)
+        elif name in cutters:
+            out[name] = cutters[name](df, cut, later)
         else:
-            out[name] = _keep(df, RECORD_DATE.get(name, "ADT"), cut, later)
+            out[name] = keep_records(df, RECORD_DATE.get(name, "ADT"), cut, later)
     alloc = None
     if allocation is not None:
         alloc = allocation[allocation["USUBJID"].isin(kept)].reset_index(drop=True)
     return out, alloc
 
 
-def cut_snapshot(src_dir, cut_date, out_dir, created: str | None = None) -> Path:
-    """Read ``src_dir/clinical`` (and ``src_dir/allocation`` when present), cut, write ``out_dir``."""
+def cut_snapshot(src_dir, cut_date, out_dir, created: str | None = None, overwrite: bool = False) -> Path:
+    """Cut the snapshot at ``src_dir`` and write the result as a new snapshot at ``out_dir``.
+
+    Reads ``src_dir/clinical`` (and ``src_dir/allocation`` when present). The new manifest's
+    source is ``"cut of <source clinical content hash>"``. A cut after the source's own cut
+    date is refused (data after it are not in the source). Returns ``out_dir``.
+    """
     from data_access.snapshot import load_datasets, read_manifest, write_snapshot
-    from data_access.study import load_study
     src_dir = Path(src_dir)
-    clinical = load_datasets(src_dir / "clinical")
-    manifest = read_manifest(src_dir / "clinical")
+    clinical_dir = src_dir / "clinical" if (src_dir / "clinical").is_dir() else src_dir
+    manifest = read_manifest(clinical_dir)
+    cut = _ts(cut_date).date()
+    if manifest.get("cut_date") and cut > dt.date.fromisoformat(manifest["cut_date"]):
+        raise ValueError(f"cannot cut at {cut}: the source snapshot holds data only up to "
+                         f"{manifest['cut_date']}")
+    clinical = load_datasets(clinical_dir)
     alloc_dir = src_dir / "allocation"
     allocation = load_datasets(alloc_dir)["allocation"] if (alloc_dir / "manifest.json").exists() else None
-    clinical, allocation = cut_datasets(clinical, allocation, cut_date)
-    cut = _ts(cut_date).date()
-    write_snapshot(out_dir, clinical, allocation, load_study(), cut,
-                   source=f"cut of {manifest['content_hash'][:16]} at {cut}", created=created)
+    clinical, allocation = cut_datasets(clinical, allocation, cut)
+    write_snapshot(out_dir, clinical, allocation, manifest.get("study", "UNKNOWN"), cut,
+                   source=f"cut of {manifest['content_hash']}", created=created, overwrite=overwrite)
     return Path(out_dir)

@@ -1,8 +1,18 @@
 """Snapshots: immutable, content-hashed sets of Parquet datasets with a manifest.
 
-Layout: ``ROOT/clinical/<name>.parquet + manifest.json`` and ``ROOT/allocation/allocation.parquet
-+ manifest.json``. Parquet bytes are deterministic (row order as given, no index, fixed
-compression, no write time), so the same data give the same SHA-256.
+Layout::
+
+    ROOT/clinical/<name>.parquet + manifest.json
+    ROOT/allocation/allocation.parquet + manifest.json
+
+Parquet bytes are deterministic: rows in the order given, no pandas index or pandas/Arrow schema
+metadata, fixed compression (zstd), no write time. The same data therefore give the same SHA-256,
+and with a fixed ``created`` the same manifest too. Date columns (``*DT``) are stored as
+``date32``; ``load_datasets`` returns them as ``datetime64[ms]``.
+
+A part is written to a temporary sibling directory and renamed into place, so a crash never
+leaves a half-written snapshot. An existing snapshot is never changed: writing different content
+(or a different cut date or study) over it raises ``SnapshotError`` unless ``overwrite=True``.
 """
 from __future__ import annotations
 
@@ -20,14 +30,31 @@ import pyarrow.parquet as pq
 
 SCHEMA_VERSION = "1.0"
 DATE_SUFFIXES = ("DT",)
+MANIFEST = "manifest.json"
+PARTS = ("clinical", "allocation")
+# manifest keys that must agree for an existing part to count as "the same snapshot"
+_IDENTITY_KEYS = ("content_hash", "cut_date", "study", "part")
 
 
 class SnapshotError(RuntimeError):
     """A snapshot is missing, tampered with, or would be overwritten."""
 
 
-def _is_date_column(name: str, series: pd.Series) -> bool:
-    return pd.api.types.is_datetime64_any_dtype(series) and name.upper().endswith(DATE_SUFFIXES)
+# --------------------------------------------------------------------------- writing
+def _is_date_name(name: str) -> bool:
+    return name.upper().endswith(DATE_SUFFIXES)
+
+
+def _date_array(s: pd.Series, name: str) -> pa.Array:
+    """A column named ``*DT`` (datetime64, ``datetime.date`` objects or all null) as date32."""
+    if not pd.api.types.is_datetime64_any_dtype(s):
+        try:
+            s = pd.to_datetime(s)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"column {name} looks like a date (*DT) but holds non-dates: {exc}") from None
+    if s.dt.tz is not None:
+        s = s.dt.tz_localize(None)
+    return pa.array(s.dt.normalize(), type=pa.timestamp("ms")).cast(pa.date32())
 
 
 def _to_arrow(df: pd.DataFrame) -> pa.Table:
@@ -35,12 +62,17 @@ def _to_arrow(df: pd.DataFrame) -> pa.Table:
     arrays, names = [], []
     for col in df.columns:
         s = df[col]
-        if _is_date_column(col, s):
-            arrays.append(pa.array(s.dt.date.where(s.notna(), None), type=pa.date32()))
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.astype(object).where(s.notna(), None)
+        if _is_date_name(str(col)) and (pd.api.types.is_datetime64_any_dtype(s) or s.dtype == object):
+            arr = _date_array(s, str(col))
         elif pd.api.types.is_datetime64_any_dtype(s):
-            arrays.append(pa.array(s, type=pa.timestamp("ms")))
+            arr = pa.array(s, type=pa.timestamp("ms"))
         else:
-            arrays.append(pa.Array.from_pandas(s))
+            arr = pa.Array.from_pandas(s)
+            if pa.types.is_null(arr.type):        # an all-null text column: keep it text
+                arr = arr.cast(pa.string())
+        arrays.append(arr)
         names.append(str(col))
     return pa.Table.from_arrays(arrays, names=names)
 
@@ -58,83 +90,183 @@ def _content_hash(files: dict) -> str:
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
-def write_part(part_dir: Path, datasets: dict[str, pd.DataFrame], meta: dict) -> dict:
-    """Write one part (clinical or allocation) atomically; return its manifest."""
-    part_dir = Path(part_dir)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{part_dir.name}-", dir=part_dir.parent))
+def _stage_part(parent: Path, part: str, datasets: dict[str, pd.DataFrame], meta: dict) -> tuple[Path, dict]:
+    """Write a part into a fresh temporary directory under ``parent``; return (dir, manifest)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{part}-tmp-", dir=parent))
+    files = {}
     try:
-        files = {}
         for name in sorted(datasets):
+            df = datasets[name]
+            if not isinstance(df, pd.DataFrame):
+                raise TypeError(f"dataset {name!r} is a {type(df).__name__}, not a DataFrame")
             path = tmp / f"{name}.parquet"
-            pq.write_table(_to_arrow(datasets[name]), path, compression="zstd",
+            pq.write_table(_to_arrow(df), path, compression="zstd", compression_level=3,
                            write_statistics=True, store_schema=False)
-            files[path.name] = {"sha256": _sha256(path), "rows": int(len(datasets[name]))}
-        manifest = {**meta, "schema_version": SCHEMA_VERSION, "files": files,
-                    "content_hash": _content_hash(files)}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-        if part_dir.exists():
-            old = read_manifest(part_dir)
-            if old.get("content_hash") != manifest["content_hash"]:
-                raise SnapshotError(f"{part_dir} already holds a different snapshot "
-                                    f"({old.get('content_hash', '?')[:12]}); snapshots are immutable")
-            shutil.rmtree(part_dir)
-        os.replace(tmp, part_dir)
-        return manifest
+            files[path.name] = {"sha256": _sha256(path), "rows": int(len(df))}
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    manifest = {**meta, "part": part, "schema_version": SCHEMA_VERSION, "files": files,
+                "content_hash": _content_hash(files)}
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return tmp, manifest
+
+
+def _same_snapshot(old: dict, new: dict) -> bool:
+    return all(old.get(k) == new.get(k) for k in _IDENTITY_KEYS)
+
+
+def write_part(part_dir, datasets: dict[str, pd.DataFrame], meta: dict, overwrite: bool = False) -> dict:
+    """Write one part (``clinical`` or ``allocation``) atomically and return its manifest.
+
+    ``meta`` holds study, cut_date, created and source. When ``part_dir`` already holds the same
+    snapshot (same content hash, cut date, study) it is left untouched and its manifest returned.
+    """
+    part_dir = Path(part_dir)
+    part_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp, manifest = _stage_part(part_dir.parent, part_dir.name, datasets, meta)
+    try:
+        return _commit(tmp, part_dir, manifest, overwrite)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_free(part_dir: Path, manifest: dict, overwrite: bool) -> dict | None:
+    """The existing manifest when ``part_dir`` holds the same snapshot; None when free or
+    overwritable; raises when it holds a different one."""
+    if not part_dir.exists():
+        return None
+    try:
+        old = read_manifest(part_dir)
+    except (SnapshotError, json.JSONDecodeError):
+        old = {}
+    if old and _same_snapshot(old, manifest) and not verify_snapshot(part_dir):
+        return old
+    if not overwrite:
+        raise SnapshotError(
+            f"{part_dir} already holds a different snapshot (content {old.get('content_hash', '?')[:12]}, "
+            f"cut {old.get('cut_date', '?')}); snapshots are immutable: write elsewhere or pass overwrite=True")
+    return None
+
+
+def _commit(tmp: Path, part_dir: Path, manifest: dict, overwrite: bool) -> dict:
+    old = _check_free(part_dir, manifest, overwrite)
+    if old is not None:
+        return old
+    if part_dir.exists():
+        trash = part_dir.with_name(f".{part_dir.name}-old-{os.getpid()}")
+        os.replace(part_dir, trash)
+        os.replace(tmp, part_dir)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, part_dir)
+    return manifest
 
 
 def write_snapshot(out_dir, clinical: dict[str, pd.DataFrame], allocation: pd.DataFrame | None, study,
-                   cut_date, source: str, created: str | None = None) -> dict:
-    """Write ``out_dir/clinical`` (and ``out_dir/allocation`` when given). Returns the manifests.
+                   cut_date, source: str, created: str | None = None, overwrite: bool = False) -> dict:
+    """Write ``out_dir/clinical`` (and ``out_dir/allocation`` when given).
 
-    ``created`` defaults to now (UTC); pass a fixed value for byte-identical output.
+    Parameters
+    ----------
+    out_dir : snapshot root.
+    clinical : dataset name (``adsl``, ``adtte``, ...) -> DataFrame. Must not hold arm variables.
+    allocation : the randomisation list (USUBJID, RANDNO, ARMCD, ARM, ...) or None.
+    study : a ``Study`` (its ``id`` is recorded) or a study id.
+    cut_date : data cut-off date (date or ISO string).
+    source : where the data came from (recorded in the manifest).
+    created : creation time to record; default now (UTC). Pass a fixed value for byte-identical
+        output.
+    overwrite : replace an existing, different snapshot (default: refuse, snapshots are immutable).
+
+    Returns
+    -------
+    dict part name -> manifest (``{"clinical": {...}, "allocation": {...}}``).
+
+    Both parts are staged in temporary directories first; nothing is replaced until every file
+    has been written and every existing part has been checked.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cut = cut_date.isoformat() if isinstance(cut_date, dt.date) else str(cut_date)
+    cut = cut_date.isoformat() if isinstance(cut_date, dt.date) else dt.date.fromisoformat(str(cut_date)).isoformat()
     created = created or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    meta = {"study": getattr(study, "id", str(study)), "cut_date": cut, "created": created, "source": source}
-    manifests = {"clinical": write_part(out_dir / "clinical", clinical, {**meta, "part": "clinical"})}
+    meta = {"study": getattr(study, "id", None) or str(study), "cut_date": cut, "created": created,
+            "source": source}
+    parts = {"clinical": clinical}
     if allocation is not None:
-        manifests["allocation"] = write_part(out_dir / "allocation", {"allocation": allocation},
-                                             {**meta, "part": "allocation"})
-    return manifests
+        parts["allocation"] = {"allocation": allocation}
+    staged: dict[str, tuple[Path, dict]] = {}
+    try:
+        for part, datasets in parts.items():
+            staged[part] = _stage_part(out_dir, part, datasets, meta)
+        for part, (_, manifest) in staged.items():     # check every part before replacing any
+            _check_free(out_dir / part, manifest, overwrite)
+        return {part: _commit(tmp, out_dir / part, manifest, overwrite)
+                for part, (tmp, manifest) in staged.items()}
+    finally:
+        for tmp, _ in staged.values():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- reading
+def _part_dir(part_dir) -> Path:
+    """Accept a part directory, or a snapshot root (then its clinical part)."""
+    p = Path(part_dir)
+    if not (p / MANIFEST).exists() and (p / "clinical" / MANIFEST).exists():
+        return p / "clinical"
+    return p
 
 
 def read_manifest(part_dir) -> dict:
-    path = Path(part_dir) / "manifest.json"
+    """The manifest of a part (a snapshot root means its clinical part)."""
+    path = _part_dir(part_dir) / MANIFEST
     if not path.exists():
-        raise SnapshotError(f"{part_dir}: no manifest.json (not a snapshot)")
+        raise SnapshotError(f"{part_dir}: no {MANIFEST} (not a snapshot)")
     return json.loads(path.read_text())
 
 
 def snapshot_hash(part_dir) -> str:
+    """The content hash of a part (SHA-256 over its sorted ``name:sha256`` lines)."""
     return read_manifest(part_dir)["content_hash"]
 
 
 def verify_snapshot(part_dir) -> list[str]:
-    """Recompute every file's SHA-256; return the problems (empty list when intact)."""
-    part_dir = Path(part_dir)
+    """Recompute every file's SHA-256 and the content hash; return the problems (empty if intact)."""
+    part_dir = _part_dir(part_dir)
     manifest = read_manifest(part_dir)
     problems = []
-    for name, meta in manifest["files"].items():
+    files = manifest.get("files", {})
+    for name, meta in sorted(files.items()):
         path = part_dir / name
         if not path.exists():
             problems.append(f"{name}: missing")
         elif _sha256(path) != meta["sha256"]:
             problems.append(f"{name}: SHA-256 differs from the manifest")
+    for path in sorted(part_dir.glob("*.parquet")):
+        if path.name not in files:
+            problems.append(f"{path.name}: not listed in the manifest")
+    if _content_hash(files) != manifest.get("content_hash"):
+        problems.append("manifest: content_hash does not match its file list")
     return problems
 
 
-def load_datasets(part_dir) -> dict[str, pd.DataFrame]:
-    """Read every Parquet dataset of a part; dates come back as datetime64."""
+def load_datasets(part_dir, names=None) -> dict[str, pd.DataFrame]:
+    """Read the Parquet datasets of a part (all, or ``names``); dates come back as datetime64[ms].
+
+    Files listed in the manifest are read in name order; without a manifest, every ``*.parquet``.
+    """
+    part_dir = _part_dir(part_dir)
+    try:
+        listed = sorted(read_manifest(part_dir)["files"])
+    except SnapshotError:
+        listed = sorted(p.name for p in part_dir.glob("*.parquet"))
     out = {}
-    for path in sorted(Path(part_dir).glob("*.parquet")):
-        df = pq.read_table(path).to_pandas()
-        for col in df.columns:
-            if col.upper().endswith(DATE_SUFFIXES) and df[col].dtype == object:
-                df[col] = pd.to_datetime(df[col])
-        out[path.stem] = df
+    for file in listed:
+        name = file.removesuffix(".parquet")
+        if names is not None and name not in names:
+            continue
+        path = part_dir / file
+        if not path.exists():
+            raise SnapshotError(f"{path}: listed in the manifest but missing")
+        out[name] = pq.read_table(path).to_pandas(date_as_object=False)
     return out

@@ -96,19 +96,8 @@ def cmd_table(args) -> int:
         return _fail(f"unknown table {args.name!r}; tables: {', '.join(TABLES)}")
     role = "steering" if args.view == "blinded" else "statistician"
     with tempfile.TemporaryDirectory(prefix="mirocals-cut-") as tmp:
-        data, allocation = args.data, args.allocation
-        if args.cut:
-            from data_access.cut import cut_snapshot
-            src = Path(tmp) / "src"
-            src.mkdir()
-            (src / "clinical").symlink_to(Path(_clinical_dir(data)).resolve())
-            if args.view == "unblinded" and allocation:
-                (src / "allocation").symlink_to(Path(allocation).resolve())
-            cut_snapshot(src, args.cut, Path(tmp) / "cut")
-            args.data = str(Path(tmp) / "cut")
-            if args.view == "unblinded" and allocation:
-                args.allocation = str(Path(tmp) / "cut" / "allocation")
         try:
+            _apply_cut(args, Path(tmp))
             view = _open(args, role)
             table = build_table(args.name, view, times=args.times)
         except BlindingError as exc:
@@ -120,6 +109,23 @@ def cmd_table(args) -> int:
     else:
         sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
     return 0
+
+
+def _apply_cut(args, tmp: Path) -> None:
+    """With --cut, cut the snapshot into ``tmp`` and point args at the cut copy."""
+    if not args.cut:
+        return
+    from data_access.cut import cut_snapshot
+    data, allocation = args.data, args.allocation
+    src = tmp / "src"
+    src.mkdir()
+    (src / "clinical").symlink_to(_clinical_dir(data).resolve())
+    if args.view == "unblinded" and allocation:
+        (src / "allocation").symlink_to(Path(allocation).resolve())
+    cut_snapshot(src, args.cut, tmp / "cut")
+    args.data = str(tmp / "cut")
+    if args.view == "unblinded" and allocation:
+        args.allocation = str(tmp / "cut" / "allocation")
 
 
 def _clinical_dir(data: str) -> Path:
