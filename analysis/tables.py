@@ -36,7 +36,7 @@ def get_adsl(view, population: str | None = "ITT") -> pd.DataFrame:
     return adsl.reset_index(drop=True)
 
 
-def get_tte(view, paramcd: str | None = None, population: str = "ITT") -> pd.DataFrame:
+def get_tte(view, paramcd: str | None = None, population: str | None = "ITT") -> pd.DataFrame:
     """One ADTTE parameter (default: the study's survival endpoint) with ADSL covariates merged."""
     paramcd = paramcd or view.study.survival_paramcd
     tte = view.table("adtte")
@@ -128,8 +128,8 @@ def _enrolment(view, **_):
 
 def _balance(view, **_):
     from analysis.recruitment import summarize_balance
-    group_col, _g = _groups(view)
-    return summarize_balance(get_adsl(view, None), group_col=group_col)
+    group_col, groups = _groups(view)
+    return summarize_balance(get_adsl(view, None), group_col=group_col, groups=groups)
 
 
 def _alsfrs(view, **_):
@@ -149,13 +149,21 @@ def _ae(view, **_):
 
 def _consort(view, **_):
     from analysis.recruitment import summarize_consort
-    group_col, _g = _groups(view)
-    return summarize_consort(view.table("screening"), get_adsl(view, None), group_col=group_col)
+    group_col, groups = _groups(view)
+    return summarize_consort(view.table("screening"), get_adsl(view, None), get_tte(view, population=None),
+                             group_col=group_col, groups=groups)
 
 
 def _funnel(view, **_):
     from analysis.recruitment import summarize_funnel
-    return summarize_funnel(view.table("screening"))
+    return summarize_funnel(view.table("screening"), by_site=True)
+
+
+def _ae_severity(view, **_):
+    from analysis.safety import summarize_ae_by_severity
+    group_col, groups = _groups(view)
+    return summarize_ae_by_severity(view.table("adae"), get_adsl(view, "SAF"), group_col=group_col,
+                                    groups=groups)
 
 
 def _recruitment(view, **_):
@@ -165,7 +173,8 @@ def _recruitment(view, **_):
 
 def _plan(view, **_):
     from analysis.recruitment import summarize_cumulative_vs_plan
-    return summarize_cumulative_vs_plan(get_adsl(view, None), view.study.recruitment_plan)
+    return summarize_cumulative_vs_plan(get_adsl(view, None), view.study.recruitment_plan,
+                                        cut_date=view.cut_date)
 
 
 def _sequential(view, **_):
@@ -226,6 +235,7 @@ TABLES: dict[str, TableSpec] = {s.name: s for s in [
     TableSpec("balance", "Stratum balance by site", _balance, population="all"),
     TableSpec("alsfrs", "ALSFRS-R total: mean change from baseline by visit", _alsfrs),
     TableSpec("ae", "Treatment-emergent AEs by SOC and PT, safety population", _ae, population="SAF"),
+    TableSpec("ae-severity", "Subjects by worst AE severity, safety population", _ae_severity, population="SAF"),
     TableSpec("sae", "Listing of serious adverse events", _sae, population="SAF"),
     TableSpec("deaths", "Listing of deaths", _deaths, population="all"),
     TableSpec("exposure", "Treatment exposure (cycles received)", _exposure, population="SAF"),

@@ -1,0 +1,161 @@
+"""Recruitment figures (plotly): cumulative vs plan with projection fan, monthly recruitment by
+site, site activation timeline, screening funnel and stratum balance.
+
+Each function takes the table from the matching ``analysis.recruitment`` function, so what is
+plotted is exactly what the table shows, and returns a themed ``plotly.graph_objects.Figure``.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from analysis.theme import NEUTRAL, PALETTE, PLAN_COLOR, apply_theme, arm_color_map
+
+
+def _month_end(months: pd.Series) -> pd.Series:
+    return pd.PeriodIndex(months.astype(str), freq="M").end_time.normalize().to_series(index=months.index)
+
+
+def _month_start(months: pd.Series) -> pd.Series:
+    return pd.PeriodIndex(months.astype(str), freq="M").start_time.to_series(index=months.index)
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def plot_cumulative_recruitment(plan_table: pd.DataFrame, projection=None, target: int | None = None,
+                                title: str | None = "Cumulative randomised: actual vs planned",
+                                subtitle: str | None = None) -> go.Figure:
+    """Cumulative randomised (month ends) against the plan, with an optional projection fan.
+
+    Parameters
+    ----------
+    plan_table : output of ``summarize_cumulative_vs_plan`` (month, actual_cumulative,
+        planned_cumulative).
+    projection : optional ``RecruitmentProjection``; its ``fan_`` is drawn as 95% and 80% bands
+        and a dashed median, and the projected date to reach its target is annotated.
+    target : draw a horizontal target line (default: the projection's target, if any).
+    """
+    fig = go.Figure()
+    x = _month_end(plan_table["month"])
+    fig.add_trace(go.Scatter(x=x, y=plan_table["planned_cumulative"], name="Planned", mode="lines",
+                             line=dict(color=PLAN_COLOR, dash="dash", width=2)))
+    actual = plan_table["actual_cumulative"]
+    fig.add_trace(go.Scatter(x=x[actual.notna()], y=actual.dropna(), name="Actual", mode="lines+markers",
+                             line=dict(color=PALETTE[0], width=2.5), marker=dict(size=4)))
+    if projection is not None and len(projection.fan_):
+        fan = projection.fan_
+        fx = _month_end(fan["month"])
+        for lo, hi, alpha, label in [("lower95", "upper95", 0.15, "95% prediction"),
+                                     ("lower80", "upper80", 0.3, "80% prediction")]:
+            fig.add_trace(go.Scatter(x=fx, y=fan[hi], mode="lines", line=dict(width=0), showlegend=False,
+                                     hoverinfo="skip"))
+            fig.add_trace(go.Scatter(x=fx, y=fan[lo], mode="lines", line=dict(width=0), fill="tonexty",
+                                     fillcolor=_rgba(PALETTE[1], alpha), name=label))
+        fig.add_trace(go.Scatter(x=fx, y=fan["median"], name="Projected (median)", mode="lines",
+                                 line=dict(color=PALETTE[1], dash="dot", width=2)))
+        target = target if target is not None else projection.target
+        if projection.projected_date_ is not None:
+            lo, hi = projection.interval80_
+            note = f"Target reached: {projection.projected_date_:%b %Y}"
+            if lo and hi:
+                note += f" (80% PI {lo:%b %Y} to {hi:%b %Y})"
+            fig.add_annotation(x=pd.Timestamp(projection.projected_date_), y=projection.target, text=note,
+                               showarrow=True, arrowhead=2, ax=-40, ay=-30, font=dict(size=11))
+    if target is not None:
+        fig.add_hline(y=target, line=dict(color=NEUTRAL, width=1, dash="dot"),
+                      annotation_text=f"Target {target}", annotation_position="top left")
+    fig.update_layout(xaxis_title="Month", yaxis_title="Participants randomised (cumulative)",
+                      hovermode="x unified", legend=dict(orientation="h", y=-0.18))
+    return apply_theme(fig, title, subtitle)
+
+
+def plot_recruitment_by_site(monthly_table: pd.DataFrame, site_names: dict | None = None,
+                             value: str = "randomised",
+                             title: str | None = "Randomised per month by site",
+                             subtitle: str | None = None) -> go.Figure:
+    """Stacked monthly bars per site from ``summarize_recruitment_by_month`` (``value``:
+    "randomised" or "screened")."""
+    fig = go.Figure()
+    sites = list(dict.fromkeys(monthly_table["site_id"]))
+    colours = PALETTE + ["#999999", "#AD8BC9", "#7BAFD4", "#B5651D", "#88CCEE", "#44AA99", "#DDCC77",
+                         "#882255", "#117733"]
+    for i, site in enumerate(sites):
+        d = monthly_table[monthly_table["site_id"] == site]
+        fig.add_trace(go.Bar(x=_month_start(d["month"]), y=d[value],
+                             name=(site_names or {}).get(site, site),
+                             marker_color=colours[i % len(colours)], xperiod="M1", xperiodalignment="middle"))
+    fig.update_layout(barmode="stack", xaxis_title="Month", yaxis_title=f"Participants {value}",
+                      bargap=0.1)
+    return apply_theme(fig, title, subtitle)
+
+
+def plot_site_activation(enrolment_table: pd.DataFrame, cut_date=None,
+                         title: str | None = "Site activation and recruitment",
+                         subtitle: str | None = None) -> go.Figure:
+    """Timeline per site from ``summarize_enrolment``: a bar from activation to the cut (or last
+    randomisation), markers at first and last randomisation, randomised / target as text."""
+    t = enrolment_table[enrolment_table["site_id"] != "Total"].copy()
+    t = t.sort_values("activated", ascending=False, kind="stable")
+    end = pd.Timestamp(cut_date) if cut_date is not None else t["last"].max()
+    label = t["site_name"].fillna(t["site_id"]).astype(str)
+    start = pd.to_datetime(t["activated"])
+    dur_ms = ((end - start).dt.total_seconds() * 1000).clip(lower=0)
+    text = [f"{r}/{g}" if pd.notna(g) else f"{r}" for r, g in zip(t["randomised"], t["target"])]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(y=label, x=dur_ms, base=start, orientation="h", name="Active",
+                         marker_color=_rgba(PALETTE[4], 0.6), text=text, textposition="inside",
+                         hovertemplate="%{y}: active from %{base|%d %b %Y}<extra></extra>"))
+    for col, sym, name in [("first", "circle", "First randomised"), ("last", "diamond", "Last randomised")]:
+        ok = t[col].notna()
+        fig.add_trace(go.Scatter(x=t.loc[ok, col], y=label[ok], mode="markers", name=name,
+                                 marker=dict(symbol=sym, size=8, color=PALETTE[0] if col == "first" else PALETTE[1])))
+    fig.update_layout(xaxis=dict(type="date", title="Date"), yaxis_title=None,
+                      height=max(300, 28 * len(t) + 120), legend=dict(orientation="h", y=-0.12))
+    return apply_theme(fig, title, subtitle)
+
+
+def plot_funnel(funnel_table: pd.DataFrame, title: str | None = "Screening and run-in",
+                subtitle: str | None = None) -> go.Figure:
+    """Horizontal bars of the stage totals of ``summarize_funnel``, reasons in the hover text."""
+    totals = funnel_table[funnel_table["reason"].fillna("") == ""]
+    hover = []
+    for stage in totals["stage"]:
+        r = funnel_table[(funnel_table["stage"] == stage) & (funnel_table["reason"].fillna("") != "")]
+        hover.append("<br>".join(f"{a}: {n}" for a, n in zip(r["reason"], r["n"])) or stage)
+    colours = [PALETTE[1] if s in ("Screen failure", "Run-in drop-out") else PALETTE[0] for s in totals["stage"]]
+    fig = go.Figure(go.Bar(y=totals["stage"], x=totals["n"], orientation="h", marker_color=colours,
+                           text=totals["n"], textposition="outside", hovertext=hover,
+                           hovertemplate="%{y}: %{x}<br>%{hovertext}<extra></extra>"))
+    fig.update_layout(yaxis=dict(autorange="reversed", title=None), xaxis_title="Participants", showlegend=False)
+    return apply_theme(fig, title, subtitle)
+
+
+def plot_balance(balance_table: pd.DataFrame, title: str | None = "Randomised by stratum",
+                 subtitle: str | None = None) -> go.Figure:
+    """Stratum balance from ``summarize_balance``.
+
+    Pooled (group "All" only): heatmap of n by site (rows) and stratum (columns).
+    By group: grouped bars of n per stratum and group over all sites (site_id "All").
+    """
+    groups = [g for g in dict.fromkeys(balance_table["group"]) if g != "Total"]
+    if groups == ["All"]:
+        t = balance_table[balance_table["site_id"] != "All"]
+        if t.empty:
+            t = balance_table
+        wide = t.pivot_table(index="site_id", columns="stratum", values="n", aggfunc="sum", fill_value=0)
+        fig = go.Figure(go.Heatmap(z=wide.values, x=list(wide.columns), y=list(wide.index),
+                                   colorscale="Blues", text=wide.values, texttemplate="%{text}",
+                                   colorbar=dict(title="n")))
+        fig.update_layout(yaxis=dict(autorange="reversed", title="Site"), xaxis_title="Stratum")
+        return apply_theme(fig, title, subtitle)
+    t = balance_table[balance_table["site_id"] == "All"]
+    cmap = arm_color_map(groups)
+    fig = go.Figure([go.Bar(x=t.loc[t.group == g, "stratum"], y=t.loc[t.group == g, "n"], name=g,
+                            marker_color=cmap[g], text=t.loc[t.group == g, "n"], textposition="outside")
+                     for g in groups])
+    fig.update_layout(barmode="group", xaxis_title="Stratum", yaxis_title="Participants randomised")
+    return apply_theme(fig, title, subtitle)

@@ -1,0 +1,316 @@
+"""analysis.recruitment: enrolment, monthly recruitment, plan, funnel, CONSORT, balance, projection.
+
+Small inputs built inline; expected tables written out by hand and compared whole.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import optimize, stats
+
+from analysis.recruitment import (compute_nb_loglik, fit_gamma_rates, fit_recruitment_projection,
+                                  summarize_balance, summarize_consort, summarize_cumulative_vs_plan,
+                                  summarize_enrolment, summarize_funnel, summarize_recruitment_by_month)
+
+D = pd.Timestamp
+SITES = [
+    {"id": "S1", "name": "Alpha", "country": "France", "activated": "2017-06-01", "target": 5},
+    {"id": "S2", "name": "Beta", "country": "UK", "activated": "2017-07-01", "target": 3},
+    {"id": "S3", "name": "Gamma", "country": "UK", "activated": "2017-08-01", "target": 2},  # no recruits
+]
+
+
+@pytest.fixture
+def screening():
+    return pd.DataFrame({
+        "SCRNID": [f"X{i}" for i in range(1, 9)],
+        "SITEID": ["S1", "S1", "S1", "S1", "S2", "S2", "S2", "S3"],
+        "SCRNDT": pd.to_datetime(["2017-06-05", "2017-06-20", "2017-07-02", "2017-08-10",
+                                  "2017-07-05", "2017-07-06", "2017-09-01", "2017-09-15"]),
+        "OUTCOME": ["RANDOMISED", "SCREEN FAILURE", "RANDOMISED", "RUN-IN DROP-OUT",
+                    "RANDOMISED", "SCREEN FAILURE", "SCREEN FAILURE", "IN RUN-IN"],
+        "REASON": [None, "SVC < 70%", None, "Withdrew consent", None, "SVC < 70%", "Age", None],
+        "USUBJID": ["P1", None, "P2", None, "P3", None, None, None],
+    })
+
+
+@pytest.fixture
+def adsl():
+    return pd.DataFrame({
+        "USUBJID": ["P1", "P2", "P3"],
+        "SITEID": ["S1", "S1", "S2"],
+        "RANDDT": pd.to_datetime(["2017-07-01", "2017-08-15", "2017-08-20"]),
+        "ARM": ["Drug", "Placebo", "Drug"],
+        "STRATUM": ["France/Limb", "France/Limb", "UK/Bulbar"],
+        "SAFFL": ["Y", "Y", "N"],
+        "TRTSDT": pd.to_datetime(["2017-07-02", "2017-08-16", None]),
+        "ITTFL": ["Y", "Y", "Y"],
+        "EOSSTT": ["DISCONTINUED", "COMPLETED", "DISCONTINUED"],
+        "DCSREAS": ["DEATH", None, "LOST TO FOLLOW-UP"],
+        "DTHFL": ["Y", None, None],
+    })
+
+
+def test_enrolment_counts_zero_sites_and_total(screening, adsl):
+    got = summarize_enrolment(screening, adsl, SITES)
+    exp = pd.DataFrame({
+        "site_id": ["S1", "S2", "S3", "Total"],
+        "site_name": ["Alpha", "Beta", "Gamma", "Total"],
+        "country": ["France", "UK", "UK", None],
+        "activated": pd.to_datetime(["2017-06-01", "2017-07-01", "2017-08-01", "2017-06-01"]),
+        "screened": [4, 3, 1, 8],
+        "randomised": [2, 1, 0, 3],
+        "target": pd.array([5, 3, 2, 10], dtype="Int64"),
+        "first": pd.to_datetime(["2017-07-01", "2017-08-20", None, "2017-07-01"]),
+        "last": pd.to_datetime(["2017-08-15", "2017-08-20", None, "2017-08-20"]),
+    })
+    pd.testing.assert_frame_equal(got, exp, check_dtype=False)
+
+
+def test_enrolment_accepts_study_sites(study, screening, adsl):
+    got = summarize_enrolment(screening.assign(SITEID="FR01"), adsl.assign(SITEID="FR01"), study.sites)
+    assert len(got) == len(study.sites) + 1
+    assert got.loc[got.site_id == "FR01", "randomised"].item() == 3
+    assert got.iloc[-1]["target"] == sum(s.target for s in study.sites)
+
+
+def test_recruitment_by_month_by_site(screening, adsl):
+    got = summarize_recruitment_by_month(screening, adsl)
+    months = ["2017-06", "2017-07", "2017-08", "2017-09"]
+    exp = pd.DataFrame({
+        "month": np.repeat(months, 3),
+        "site_id": ["S1", "S2", "S3"] * 4,
+        "screened":   [2, 0, 0,  1, 2, 0,  1, 0, 0,  0, 1, 1],
+        "randomised": [0, 0, 0,  1, 0, 0,  1, 1, 0,  0, 0, 0],
+        "cumulative_randomised": [0, 0, 0,  1, 0, 0,  2, 1, 0,  2, 1, 0],
+    })
+    pd.testing.assert_frame_equal(got, exp, check_dtype=False)
+
+
+def test_recruitment_by_month_pooled(screening, adsl):
+    got = summarize_recruitment_by_month(screening, adsl, by=None)
+    exp = pd.DataFrame({"month": ["2017-06", "2017-07", "2017-08", "2017-09"], "site_id": ["All"] * 4,
+                        "screened": [2, 3, 1, 2], "randomised": [0, 1, 2, 0],
+                        "cumulative_randomised": [0, 1, 3, 3]})
+    pd.testing.assert_frame_equal(got, exp, check_dtype=False)
+
+
+def test_cumulative_vs_plan(adsl):
+    plan = [("2017-07", 1), ("2017-08", 4), ("2017-09", 6), ("2017-10", 8)]
+    got = summarize_cumulative_vs_plan(adsl, plan, cut_date="2017-09-10")
+    exp = pd.DataFrame({"month": ["2017-07", "2017-08", "2017-09", "2017-10"],
+                        "actual_cumulative": [1.0, 3.0, 3.0, np.nan],
+                        "planned_cumulative": [1, 4, 6, 8]})
+    pd.testing.assert_frame_equal(got, exp, check_dtype=False)
+    # the plan is 0 before its first month; default cut = last randomisation month
+    got = summarize_cumulative_vs_plan(adsl, [("2017-08", 2)])
+    assert got.to_dict("list") == {"month": ["2017-07", "2017-08"], "actual_cumulative": [1.0, 3.0],
+                                   "planned_cumulative": [0, 2]}
+
+
+def test_funnel(screening):
+    got = summarize_funnel(screening)
+    exp = pd.DataFrame([
+        ("Screened", 8, ""), ("Screen failure", 3, ""), ("Screen failure", 2, "SVC < 70%"),
+        ("Screen failure", 1, "Age"), ("Run-in started", 5, ""), ("Run-in drop-out", 1, ""),
+        ("Run-in drop-out", 1, "Withdrew consent"), ("In run-in", 1, ""), ("Randomised", 3, ""),
+    ], columns=["stage", "n", "reason"])
+    pd.testing.assert_frame_equal(got, exp)
+
+
+def test_consort_pooled_gives_only_all(screening, adsl):
+    got = summarize_consort(screening, adsl)
+    assert set(got["group"]) == {"All"}
+    exp = pd.DataFrame([
+        ("Assessed for eligibility", "All", 8, ""), ("Excluded", "All", 4, ""),
+        ("Excluded", "All", 3, "Screen failure"), ("Excluded", "All", 2, "Screen failure: SVC < 70%"),
+        ("Excluded", "All", 1, "Screen failure: Age"), ("Excluded", "All", 1, "Run-in drop-out"),
+        ("Excluded", "All", 1, "Run-in drop-out: Withdrew consent"), ("In run-in at cut", "All", 1, ""),
+        ("Randomised", "All", 3, ""), ("Allocated", "All", 3, ""),
+        ("Received allocated intervention", "All", 2, ""),
+        ("Did not receive allocated intervention", "All", 1, ""), ("Completed", "All", 1, ""),
+        ("Ongoing", "All", 0, ""), ("Discontinued", "All", 0, ""), ("Died", "All", 1, ""),
+        ("Lost to follow-up", "All", 1, ""), ("Analysed (ITT)", "All", 3, ""),
+    ], columns=["stage", "group", "n", "reason"])
+    pd.testing.assert_frame_equal(got, exp)
+
+
+def test_consort_by_arm_with_reasons_and_tte(screening, adsl):
+    adsl = pd.concat([adsl, pd.DataFrame({"USUBJID": ["P4"], "SITEID": ["S2"], "ARM": ["Placebo"],
+                                          "RANDDT": [D("2017-09-01")], "SAFFL": ["Y"], "ITTFL": ["Y"],
+                                          "EOSSTT": ["DISCONTINUED"], "DCSREAS": ["ADVERSE EVENT"]})],
+                     ignore_index=True)
+    adtte = pd.DataFrame({"USUBJID": ["P1", "P2", "P4", "P4"], "PARAMCD": ["OS", "OS", "OS", "DTHTRV"]})
+    got = summarize_consort(screening, adsl, adtte, group_col="ARM")
+    per = got[got.group != "All"].set_index(["group", "stage", "reason"])["n"]
+    assert per[("Drug", "Allocated", "")] == 2 and per[("Placebo", "Allocated", "")] == 2
+    assert per[("Drug", "Received allocated intervention", "")] == 1
+    assert per[("Placebo", "Received allocated intervention", "")] == 2   # SAFFL Y, no TRTSDT
+    assert per[("Drug", "Died", "")] == 1 and per[("Drug", "Lost to follow-up", "")] == 1
+    assert per[("Drug", "Discontinued", "")] == 0
+    assert per[("Placebo", "Discontinued", "")] == 1
+    assert per[("Placebo", "Discontinued", "ADVERSE EVENT")] == 1
+    assert per[("Drug", "Analysed (primary endpoint)", "")] == 1
+    assert per[("Placebo", "Analysed (primary endpoint)", "")] == 2
+    assert list(dict.fromkeys(got["group"])) == ["All", "Drug", "Placebo"]
+
+
+def test_balance_by_site_and_arm(adsl):
+    got = summarize_balance(adsl, group_col="ARM")
+    rows = []
+    for st, cells in [("France/Limb", {"S1": (1, 1), "S2": (0, 0), "All": (1, 1)}),
+                      ("UK/Bulbar", {"S1": (0, 0), "S2": (1, 0), "All": (1, 0)})]:
+        for site, (drug, pbo) in cells.items():
+            rows += [(st, site, "Drug", drug), (st, site, "Placebo", pbo), (st, site, "Total", drug + pbo)]
+    exp = pd.DataFrame(rows, columns=["stratum", "site_id", "group", "n"])
+    pd.testing.assert_frame_equal(got, exp)
+
+
+def test_balance_pooled_builds_stratum_from_factors(adsl):
+    df = adsl.drop(columns="STRATUM").assign(COUNTRY=["France", "France", "UK"], ONSET=["Limb", "Limb", "Bulbar"])
+    got = summarize_balance(df, by_site=False)
+    exp = pd.DataFrame({"stratum": ["France/Limb", "UK/Bulbar"], "site_id": ["All", "All"],
+                        "group": ["All", "All"], "n": [2, 1]})
+    pd.testing.assert_frame_equal(got, exp)
+
+
+# --------------------------------------------------------------------------- projection
+def test_nb_loglik_matches_scipy_negative_binomial():
+    # Gamma(alpha, rate beta) mixture of Poisson(lambda tau) = NB(r=alpha, p=beta/(beta+tau))
+    n, tau, a, b = np.array([0, 3, 7, 12]), np.array([100.0, 200.0, 150.0, 300.0]), 2.5, 80.0
+    ref = stats.nbinom.logpmf(n, a, b / (b + tau)).sum()
+    assert compute_nb_loglik(a, b, n, tau) == pytest.approx(ref, rel=1e-12)
+
+
+def test_ml_estimator_equal_exposures():
+    # equal exposures tau: n_i ~ NB with mean m = tau alpha/beta, var = m + m^2/alpha
+    n = np.array([2, 9, 4, 15, 1, 7, 11, 3, 6, 20])
+    tau = np.full(len(n), 100.0)
+    a, b = fit_gamma_rates(n, tau)
+    # (1) the mean rate is the ML mean for equal exposures: alpha/beta = mean(n)/tau
+    assert a / b == pytest.approx(n.mean() / 100.0, rel=1e-4)
+    # (2) same maximum as a direct scipy optimisation of the NB likelihood in (r, p)
+    nll = lambda x: -stats.nbinom.logpmf(n, np.exp(x[0]), 1 / (1 + np.exp(-x[1]))).sum()
+    ref = optimize.minimize(nll, [0.0, 0.0], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12,
+                                                                             "maxiter": 5000})
+    r_ref = np.exp(ref.x[0])
+    assert a == pytest.approx(r_ref, rel=1e-3)
+    assert compute_nb_loglik(a, b, n, tau) >= -ref.fun - 1e-8
+    # (3) close to the method-of-moments estimate alpha = m^2 / (s^2 - m)
+    m, s2 = n.mean(), n.var(ddof=1)
+    assert a == pytest.approx(m ** 2 / (s2 - m), rel=0.35)
+    # (4) a local maximum: small moves lower the likelihood
+    best = compute_nb_loglik(a, b, n, tau)
+    for da, db in [(1.05, 1), (0.95, 1), (1, 1.05), (1, 0.95)]:
+        assert compute_nb_loglik(a * da, b * db, n, tau) < best
+
+
+def _constant_rate_case():
+    # one site active 1000 days at exactly 0.1/day (100 recruits evenly spaced)
+    sites = [{"id": "S1", "name": "A", "country": "UK", "activated": "2018-01-01", "target": 400}]
+    dates = pd.Timestamp("2018-01-01") + pd.to_timedelta(np.arange(100) * 10 + 5, unit="D")
+    adsl = pd.DataFrame({"SITEID": "S1", "RANDDT": dates})
+    return sites, adsl, pd.Timestamp("2018-01-01") + pd.Timedelta(days=1000)
+
+
+def test_projection_deterministic_by_seed():
+    sites, adsl, cut = _constant_rate_case()
+    p1 = fit_recruitment_projection(adsl, sites, cut, 300, n_sim=300, seed=7)
+    p2 = fit_recruitment_projection(adsl, sites, cut, 300, n_sim=300, seed=7)
+    p3 = fit_recruitment_projection(adsl, sites, cut, 300, n_sim=300, seed=8)
+    assert p1.projected_date_ == p2.projected_date_ and p1.interval95_ == p2.interval95_
+    pd.testing.assert_frame_equal(p1.fan_, p2.fan_)
+    assert not p1.fan_.equals(p3.fan_)
+
+
+def test_projection_constant_rate_matches_analytic():
+    sites, adsl, cut = _constant_rate_case()
+    p = fit_recruitment_projection(adsl, sites, cut, 300, n_sim=2000, seed=1)
+    # remaining 200 at rate ~0.1/day (posterior Gamma(alpha+100, beta+1000) with one site:
+    # the ML prior is flat-ish, posterior mean 0.1): expected 2000 days after the cut
+    expected = (cut + pd.Timedelta(days=(300 - 100) / 0.1)).date()
+    assert abs((p.projected_date_ - expected).days) <= 0.05 * 2000
+    lo80, hi80 = p.interval80_
+    lo95, hi95 = p.interval95_
+    assert lo95 < lo80 < p.projected_date_ < hi80 < hi95
+    assert p.n_randomised == 100 and p.remaining == 200
+    fan = p.fan_
+    assert list(fan.columns) == ["month", "median", "lower80", "upper80", "lower95", "upper95"]
+    assert fan["month"].iloc[0] == cut.strftime("%Y-%m")
+    assert (fan["lower95"] <= fan["lower80"]).all() and (fan["lower80"] <= fan["median"]).all()
+    assert (fan["median"] <= fan["upper80"]).all() and (fan["upper80"] <= fan["upper95"]).all()
+    assert fan["median"].is_monotonic_increasing and fan["upper95"].max() == 300
+
+
+def test_projection_known_rates_sites_not_yet_active():
+    # two active sites with huge exposure (rates pinned at 0.05 and 0.15/day) and one site
+    # activating 100 days after the cut: its prior mean rate = alpha/beta ~ 0.1/day.
+    start = pd.Timestamp("2000-01-01")
+    cut = start + pd.Timedelta(days=20000)
+    rows = [("A", start + pd.Timedelta(days=float(d))) for d in np.arange(1000) * 20]
+    rows += [("B", start + pd.Timedelta(days=float(d))) for d in np.arange(3000) * (20000 / 3000)]
+    adsl = pd.DataFrame(rows, columns=["SITEID", "RANDDT"])
+    sites = [{"id": "A", "activated": start}, {"id": "B", "activated": start},
+             {"id": "C", "activated": cut + pd.Timedelta(days=100)}]
+    p = fit_recruitment_projection(adsl, sites, cut, 4000 + 100, n_sim=1000, seed=3)
+    # 100 more: t such that 0.2 t + 0.1 max(t - 100, 0) = 100 -> t = 366.7 (C's rate is uncertain)
+    days = (p.projected_date_ - cut.date()).days
+    assert 330 <= days <= 420
+    assert p.sites_["n"].tolist() == [1000, 3000, 0]
+
+
+def test_projection_target_already_reached(adsl):
+    p = fit_recruitment_projection(adsl, SITES, "2017-12-31", 2)
+    assert p.projected_date_ == dt.date(2017, 8, 15) and p.fan_.empty and p.remaining == 0
+
+
+# --------------------------------------------------------------------------- figures
+def test_figures_plot_what_the_tables_show(screening, adsl):
+    import plotly.graph_objects as go
+    from analysis.figures_recruitment import (plot_balance, plot_cumulative_recruitment, plot_funnel,
+                                              plot_recruitment_by_site, plot_site_activation)
+    from analysis.theme import ARM_COLORS, apply_theme
+
+    plan = summarize_cumulative_vs_plan(adsl, [("2017-07", 1), ("2017-08", 4), ("2017-09", 6)],
+                                        cut_date="2017-08-31")
+    proj = fit_recruitment_projection(adsl, SITES, "2017-08-31", 6, n_sim=200, seed=1)
+    fig = plot_cumulative_recruitment(plan, proj, subtitle="Cut 2017-08-31")
+    names = [t.name for t in fig.data]
+    assert {"Planned", "Actual", "Projected (median)", "80% prediction", "95% prediction"} <= set(names)
+    actual = fig.data[names.index("Actual")]
+    assert list(actual.y) == [1.0, 3.0]                      # NaN after the cut is not drawn
+    assert list(fig.data[names.index("Planned")].y) == [1, 4, 6]
+    assert "Cut 2017-08-31" in fig.layout.title.text and fig.layout.template.layout.plot_bgcolor == "white"
+
+    monthly = summarize_recruitment_by_month(screening, adsl)
+    fig = plot_recruitment_by_site(monthly)
+    assert fig.layout.barmode == "stack" and [t.name for t in fig.data] == ["S1", "S2", "S3"]
+    assert sum(sum(t.y) for t in fig.data) == 3
+
+    fig = plot_site_activation(summarize_enrolment(screening, adsl, SITES), cut_date="2017-09-30")
+    assert list(fig.data[0].y) == ["Gamma", "Beta", "Alpha"]   # latest activation at the bottom
+    assert list(fig.data[0].text) == ["0/2", "1/3", "2/5"]
+
+    fig = plot_funnel(summarize_funnel(screening))
+    assert list(fig.data[0].x) == [8, 3, 5, 1, 1, 3]
+
+    pooled = plot_balance(summarize_balance(adsl))
+    assert isinstance(pooled.data[0], go.Heatmap) and pooled.data[0].z.sum() == 3
+    by_arm = plot_balance(summarize_balance(adsl.assign(ARM=["Placebo", "Low-dose IL-2", "Placebo"]),
+                                            group_col="ARM"))
+    assert [t.name for t in by_arm.data] == ["Low-dose IL-2", "Placebo"]
+    assert by_arm.data[0].marker.color == ARM_COLORS["Low-dose IL-2"]
+    assert apply_theme(go.Figure()).layout.template.layout.font.size == 12
+
+
+def test_funnel_by_site(screening):
+    got = summarize_funnel(screening, by_site=True)
+    assert list(dict.fromkeys(got["site_id"])) == ["S1", "S2", "S3", "All"]
+    s2 = got[got.site_id == "S2"].set_index(["stage", "reason"])["n"]
+    assert s2[("Screened", "")] == 3 and s2[("Screen failure", "SVC < 70%")] == 1
+    assert s2[("Screen failure", "Age")] == 1 and s2[("Randomised", "")] == 1
+    pd.testing.assert_frame_equal(got[got.site_id == "All"].drop(columns="site_id").reset_index(drop=True),
+                                  summarize_funnel(screening))
