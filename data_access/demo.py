@@ -10,6 +10,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from data_access.study import Study, load_study
 
 DEFAULT_SEED = 20170619
@@ -32,8 +34,8 @@ def make_demo(out_dir: str | Path, seed: int = DEFAULT_SEED, cut: str | dt.date 
         (the manifest's ``created`` is set to the cut date for a demo, not the wall clock).
     cut : data cut-off date (default: the study completion date, i.e. the final analysis).
     n_subjects : number randomised (default: about 220, as in the real trial).
-    messy : plant realistic data problems; what was planted (and is still present after the
-        cut) is written to ``out_dir/planted_problems.json``.
+    messy : plant realistic data problems in the cut data; what was planted is written to
+        ``out_dir/planted_problems.json``.
     effect : true treatment effect: "published" (default), "null", "strong" or a parameter dict.
 
     Returns
@@ -42,12 +44,15 @@ def make_demo(out_dir: str | Path, seed: int = DEFAULT_SEED, cut: str | dt.date 
     """
     from data_access.cut import cut_datasets
     from data_access.simulate import simulate_trial
+    from data_access.simulate_parts import plant_problems
     from data_access.snapshot import write_snapshot
 
     study = study or load_study()
     cut_date = dt.date.fromisoformat(str(cut)) if cut else _default_cut(study)
-    trial = simulate_trial(study, seed=seed, n_subjects=n_subjects, effect=effect, messy=messy)
+    trial = simulate_trial(study, seed=seed, n_subjects=n_subjects, effect=effect, messy=False)
     clinical, allocation = cut_datasets(trial.clinical, trial.allocation, cut_date)
+    # problems are planted in the cut data, so that every one recorded is present in the snapshot
+    planted = plant_problems(clinical, np.random.default_rng(seed + 1)) if messy else []
     effect_name = effect if isinstance(effect, str) else "custom"
     source = (f"demo seed={seed} subjects={n_subjects or 'default'} effect={effect_name}"
               f"{' messy' if messy else ''}")
@@ -55,19 +60,9 @@ def make_demo(out_dir: str | Path, seed: int = DEFAULT_SEED, cut: str | dt.date 
     write_snapshot(out_dir, clinical, allocation, study, cut_date, source=source,
                    created=f"{cut_date.isoformat()}T00:00:00+00:00")
     if messy:
-        planted = [p for p in trial.planted if _still_present(p, clinical)]
         (out_dir / "planted_problems.json").write_text(
             json.dumps(planted, indent=1, sort_keys=True, default=str) + "\n")
     return out_dir / "clinical", out_dir / "allocation"
-
-
-def _still_present(problem: dict, clinical: dict) -> bool:
-    """A planted problem survives the cut when its subject is still in the dataset it names."""
-    frame = clinical.get(problem.get("dataset"))
-    subject = problem.get("subject")
-    if frame is None or not subject or "USUBJID" not in frame.columns:
-        return frame is not None
-    return bool((frame["USUBJID"] == subject).any())
 
 
 def ensure_demo(path: str | Path = DEFAULT_DEMO_DIR, seed: int = DEFAULT_SEED,
