@@ -107,7 +107,10 @@ class _View:
         self.datasets: tuple[str, ...] = tuple(self._paths)
         self._con = duckdb.connect(":memory:")
         self._con.execute("SET python_enable_replacements = false")   # no scans of Python objects by name
-        self._con.execute("SET enable_progress_bar = false")           # nothing on stderr
+        try:
+            self._con.execute("SET enable_progress_bar = false")       # nothing on stderr
+        except duckdb.Error:
+            pass  # inside a Jupyter kernel duckdb refuses the setting without ipywidgets: no bar anyway
         self._lock = threading.RLock()
 
     # ----------------------------------------------------------------- querying

@@ -1,0 +1,120 @@
+"""What a report document calls: open the view for the session, emit captioned tables and
+figures as Markdown (with Quarto-style labels), save figures as SVG/PDF/PNG, and stamp the
+report. No statistics here: tables come from ``analysis.tables`` and analysis functions."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+import analysis
+from data_access.views import open_view
+
+
+class Report:
+    """One report session: the view, its cut-off and population, and output helpers."""
+
+    def __init__(self, kind: str, data_dir, allocation_dir=None, cut_date=None, mask_arms=False, out_dir="."):
+        self.kind = kind
+        self.out_dir = Path(out_dir)
+        (self.out_dir / "figures").mkdir(parents=True, exist_ok=True)
+        data_dir = _cut_if_asked(data_dir, allocation_dir, cut_date, self.out_dir)
+        if kind == "dsmb-open":
+            self.view = open_view(data_dir[0], "steering")        # never touches an allocation
+        else:
+            self.view = open_view(data_dir[0], "dsmb", allocation_dir=data_dir[1], mask_arms=mask_arms)
+        self.study = self.view.study
+        self.cut = str(self.view.cut_date)
+        self.banner = "OPEN SESSION REPORT" if kind == "dsmb-open" else (
+            "CLOSED SESSION REPORT - CONFIDENTIAL" if kind == "dsmb-closed" else "MANUSCRIPT OUTPUTS - CONFIDENTIAL")
+        self.session = {"dsmb-open": "Open session", "dsmb-closed": "Closed session - DSMB only",
+                        "manuscript": "Manuscript - unblinded"}[kind]
+        self.n_tables = self.n_figures = 0
+        stamp = (f"snapshot {self.view.snapshot_hash[:16]}, cut {self.cut}, mirocals-monitor "
+                 f"{_version()}, rendered {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
+        self.stamp = stamp
+        meta = {"banner": self.banner, "cut_date": self.cut, "author": self.study.report_author,
+                "session": self.session, "stamp": stamp, "snapshot_hash": self.view.snapshot_hash}
+        stem = {"dsmb-open": "dsmb_open", "dsmb-closed": "dsmb_closed", "manuscript": "manuscript"}[kind]
+        (self.out_dir / f"{stem}.meta.json").write_text(json.dumps(meta))
+
+    def population(self, name="ITT") -> str:
+        from analysis.tables import get_adsl
+        adsl = get_adsl(self.view, name)
+        if self.view.group_col:
+            counts = adsl[self.view.group_col].value_counts()
+            per = ", ".join(f"{g} N={counts.get(g, 0)}" for g in self.view.arm_levels)
+            return f"{name} population, N={len(adsl)} ({per})"
+        return f"{name} population, N={len(adsl)}"
+
+    def caption(self, text: str, population: str | None = None) -> str:
+        pop = population or self.population()
+        return f"{text}. {pop}; data cut-off {self.cut}."
+
+    def table(self, df: pd.DataFrame, label: str, caption: str, population: str | None = None, digits: int = 3,
+              max_rows: int = 60) -> None:
+        """Emit a table with a numbered, labelled caption (Quarto syntax ``{#tbl-...}``)."""
+        self.n_tables += 1
+        shown = df.head(max_rows)
+        note = f"\n\n*First {max_rows} of {len(df)} rows; the full table is in the CSV export.*" if len(df) > max_rows else ""
+        display(Markdown(f"{_pipe(shown, digits)}\n\n: {self.caption(caption, population)} {{#{label}}}{note}\n"))
+
+    def figure(self, fig, label: str, caption: str, population: str | None = None, width=900, height=None,
+               formats=("svg",)) -> None:
+        """Save the figure (SVG for the documents; plus PDF/PNG when asked) and emit it with a caption."""
+        self.n_figures += 1
+        fig.update_layout(width=width, height=height or fig.layout.height or 500)
+        base = self.out_dir / "figures" / label
+        for fmt in formats:
+            fig.write_image(f"{base}.{fmt}", scale=300 / 96 if fmt == "png" else 1)
+        display(Markdown(f"![{self.caption(caption, population)}](figures/{label}.svg){{#{label} width=100%}}\n"))
+
+    def text(self, md: str) -> None:
+        display(Markdown(md))
+
+
+def _pipe(df: pd.DataFrame, digits: int) -> str:
+    def fmt(v):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return ""
+        if isinstance(v, (float, np.floating)):
+            return f"{v:.{digits}g}" if abs(v) < 1e5 else f"{v:.0f}"
+        if isinstance(v, pd.Timestamp):
+            return f"{v:%Y-%m-%d}"
+        return str(v).replace("|", "/")
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _cut_if_asked(data_dir, allocation_dir, cut_date, out_dir):
+    if not cut_date:
+        return data_dir, allocation_dir
+    from data_access.cut import cut_snapshot
+    src = Path(out_dir) / "_src"
+    if src.exists():
+        import shutil
+        shutil.rmtree(src)
+    src.mkdir(parents=True)
+    clinical = Path(data_dir) / "clinical" if (Path(data_dir) / "clinical").is_dir() else Path(data_dir)
+    (src / "clinical").symlink_to(clinical.resolve())
+    if allocation_dir:
+        (src / "allocation").symlink_to(Path(allocation_dir).resolve())
+    dst = Path(out_dir) / f"_cut_{cut_date}"
+    if not dst.exists():
+        cut_snapshot(src, cut_date, dst)
+    return dst, (dst / "allocation" if allocation_dir else None)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("mirocals-monitor")
+    except Exception:
+        return "dev"
