@@ -35,6 +35,7 @@ class Report:
         self.session = {"dsmb-open": "Open session", "dsmb-closed": "Closed session - DSMB only",
                         "manuscript": "Manuscript - unblinded"}[kind]
         self.n_tables = self.n_figures = 0
+        _start_figure_server()
         stamp = (f"snapshot {self.view.snapshot_hash[:16]}, cut {self.cut}, mirocals-monitor "
                  f"{_version()}, rendered {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
         self.stamp = stamp
@@ -76,6 +77,19 @@ class Report:
 
     def text(self, md: str) -> None:
         display(Markdown(md))
+
+
+def _start_figure_server() -> None:
+    """Keep one headless Chromium for all static exports of this render (kaleido 1.x would
+    otherwise start a browser per image: ~4 s each)."""
+    import warnings
+    warnings.filterwarnings("ignore", message="The kopts argument is ignored")
+    os.environ.setdefault("BROWSER_PATH", "/usr/bin/chromium")
+    try:
+        import kaleido
+        kaleido.start_sync_server(silence_warnings=True)
+    except Exception:
+        pass  # already running, or an older kaleido: images still export, only slower
 
 
 def _pipe(df: pd.DataFrame, digits: int) -> str:
