@@ -1,0 +1,21 @@
+"""ALSFRS-R: individual trajectories (sampled), mean change from baseline +/- SE, domains,
+King's and MiToS stages, slopes. Pooled when blinded, by arm when unblinded."""
+import streamlit as st
+
+from dashboard import state, widgets
+from dashboard.figures import show_page_figures
+
+PAGE = "alsfrs"
+ctx = widgets.page_setup(PAGE, "ALSFRS-R")
+
+show_page_figures(ctx, PAGE, "alsfrs")
+tables = [("Total by visit", None), ("Domains", "tbl_alsfrs_domains"), ("King's stage", "tbl_kings"),
+          ("MiToS stage", "tbl_mitos"), ("Slopes (mixed model)", "tbl_slopes")]
+for tab, (label, adapter) in zip(st.tabs([t[0] for t in tables]), tables):
+    with tab:
+        if adapter is None:
+            widgets.show_named_table(ctx, PAGE, "alsfrs")
+        else:
+            df = state.get_result(ctx, f"dashboard.results.{adapter}")
+            widgets.show_table(ctx, PAGE, df, f"alsfrs-{adapter}",
+                               f"{label}, ITT (data cut-off {ctx.snapshot.cut_date})")

@@ -1,0 +1,8 @@
+"""Stratum balance: randomised subjects by stratum (country x onset) and site."""
+from dashboard import widgets
+from dashboard.figures import show_page_figures
+
+PAGE = "balance"
+ctx = widgets.page_setup(PAGE, "Stratum balance")
+show_page_figures(ctx, PAGE, "balance")
+widgets.show_named_table(ctx, PAGE, "balance")

@@ -1,0 +1,19 @@
+"""Survival: Kaplan-Meier with CI, censor ticks, numbers at risk, the landmark day; pooled for
+blinded roles, by arm with log-rank, hazard ratios and monitoring boundaries when unblinded."""
+import streamlit as st
+
+from dashboard import widgets
+from dashboard.figures import show_page_figures
+
+PAGE = "survival"
+ctx = widgets.page_setup(PAGE, "Survival")
+
+show_page_figures(ctx, PAGE, "survival")
+names = ["survival", "at-risk", "km"] + (["treatment-effect", "subgroups", "sequential"] if ctx.unblinded else [])
+labels = {"survival": "Median and landmark", "at-risk": "Numbers at risk", "km": "KM estimates",
+          "treatment-effect": "Treatment effect", "subgroups": "Subgroups", "sequential": "Sequential monitoring"}
+for tab, name in zip(st.tabs([labels[n] for n in names]), names):
+    with tab:
+        widgets.show_named_table(ctx, PAGE, name)
+if not ctx.unblinded:
+    st.caption("Pooled over arms: treatment comparisons are shown to the DSMB only.")

@@ -1,0 +1,78 @@
+"""Figures shown on each page: thin adapters from a view to the analysis layer's ``plot_*``
+functions (the same functions the reports call) fed by the named tables of ``analysis.tables``.
+Each adapter takes the view only, so ``state.get_result`` caches it per snapshot hash, view kind,
+role and filters."""
+from __future__ import annotations
+
+from analysis.tables import build_table, get_adsl
+
+from dashboard import state, widgets
+
+
+def _subtitle(view) -> str:
+    pooled = "pooled over arms" if view.blinded else "by arm"
+    return f"Data cut-off {view.cut_date} · {pooled}"
+
+
+# --------------------------------------------------------------------------- recruitment
+def fig_cumulative(view):
+    from analysis.figures_recruitment import plot_cumulative_recruitment
+    from analysis.recruitment import fit_recruitment_projection
+    study = view.study
+    adsl = get_adsl(view, None)
+    projection = None
+    recruitment_end = study.raw.get("study", {}).get("recruitment_end")
+    still_recruiting = recruitment_end is None or str(view.cut_date) <= str(recruitment_end)
+    if still_recruiting and len(adsl) and len(adsl) < study.planned_n:
+        projection = fit_recruitment_projection(adsl, study.sites, view.cut_date, study.planned_n)
+    return plot_cumulative_recruitment(build_table("plan", view), projection=projection,
+                                       target=study.planned_n, subtitle=_subtitle(view))
+
+
+def fig_by_site(view):
+    from analysis.figures_recruitment import plot_recruitment_by_site
+    names = {s.id: s.name for s in view.study.sites}
+    return plot_recruitment_by_site(build_table("recruitment", view), site_names=names,
+                                    subtitle=_subtitle(view))
+
+
+def fig_activation(view):
+    from analysis.figures_recruitment import plot_site_activation
+    return plot_site_activation(build_table("enrolment", view), cut_date=view.cut_date,
+                                subtitle=_subtitle(view))
+
+
+def fig_funnel(view):
+    from analysis.figures_recruitment import plot_funnel
+    return plot_funnel(build_table("funnel", view), subtitle=_subtitle(view))
+
+
+def fig_balance(view):
+    from analysis.figures_recruitment import plot_balance
+    return plot_balance(build_table("balance", view), subtitle=_subtitle(view))
+
+
+# page -> [(figure name, adapter in this module, unblinded only)]
+PAGE_FIGURES: dict[str, list[tuple[str, str, bool]]] = {
+    "recruitment": [("Cumulative vs plan", "fig_cumulative", False),
+                    ("By site and month", "fig_by_site", False),
+                    ("Site activation", "fig_activation", False),
+                    ("Screening funnel", "fig_funnel", False)],
+    "balance": [("Stratum balance", "fig_balance", False)],
+    "survival": [],
+    "alsfrs": [],
+    "safety": [],
+}
+
+
+def show_page_figures(ctx: state.Context, page: str, key: str, tabs: bool = True) -> None:
+    """Every figure registered for a page (in tabs), each with its PNG/SVG downloads."""
+    import streamlit as st
+    specs = [s for s in PAGE_FIGURES.get(key, []) if ctx.unblinded or not s[2]]
+    if not specs:
+        return
+    containers = st.tabs([s[0] for s in specs]) if tabs and len(specs) > 1 else [st.container() for _ in specs]
+    for box, (name, adapter, _u) in zip(containers, specs):
+        with box:
+            fig = state.get_result(ctx, f"dashboard.figures.{adapter}")
+            widgets.show_figure(ctx, page, fig, name)

@@ -1,0 +1,58 @@
+"""Tables beyond the named registry that a page shows: thin adapters from a view to one analysis
+function each (no statistics here). Cached like figures via ``state.get_result``."""
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.tables import get_adsl, get_bds
+
+
+def _groups(view):
+    return view.group_col, (tuple(view.arm_levels) if view.group_col else None)
+
+
+def _subject_groups(view):
+    if not view.group_col:
+        return None
+    adsl = get_adsl(view)
+    return dict(zip(adsl["USUBJID"], adsl[view.group_col]))
+
+
+def tbl_alsfrs_domains(view) -> pd.DataFrame:
+    """Mean change from baseline by visit for each ALSFRS-R domain."""
+    from analysis.alsfrs import summarize_alsfrs_by_visit
+    study = view.study
+    group_col, groups = _groups(view)
+    adqs = get_bds(view, study.functional_dataset, paramcds=study.functional_domains)
+    parts = [summarize_alsfrs_by_visit(adqs, paramcd=p, group_col=group_col, groups=groups).assign(domain=p)
+             for p in study.functional_domains]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return out[["domain"] + [c for c in out.columns if c != "domain"]] if len(out) else out
+
+
+def _stages(view, derive_name: str) -> pd.DataFrame:
+    from analysis import alsfrs
+    study = view.study
+    adqs = get_bds(view, study.functional_dataset, paramcds=study.functional_items)
+    stages = getattr(alsfrs, derive_name)(adqs)
+    return alsfrs.summarize_stages(stages, subject_groups=_subject_groups(view), group_col=view.group_col)
+
+
+def tbl_kings(view) -> pd.DataFrame:
+    """King's stage distribution by visit (derived from the items)."""
+    return _stages(view, "derive_kings_stage")
+
+
+def tbl_mitos(view) -> pd.DataFrame:
+    """MiToS stage distribution by visit (derived from the items)."""
+    return _stages(view, "derive_mitos_stage")
+
+
+def tbl_slopes(view) -> pd.DataFrame:
+    """ALSFRS-R total slope (points/month) from the linear mixed model, per group (pooled when
+    blinded)."""
+    from analysis.alsfrs import fit_alsfrs_slopes
+    study = view.study
+    group_col, groups = _groups(view)
+    adqs = get_bds(view, study.functional_dataset, paramcds=[study.functional_total])
+    return fit_alsfrs_slopes(adqs, group_col=group_col, groups=groups, paramcd=study.functional_total).slopes

@@ -1,0 +1,284 @@
+"""Settings, snapshot discovery, views and keyed caches for the dashboard.
+
+Blinding and caches: ``st.cache_data``/``st.cache_resource`` values are shared by every session
+of the server, so every cached function here takes the view kind (``blinded``/``unblinded``), the
+role class and the snapshot hash as arguments. Blinded and unblinded views are built by two
+different cached functions, and the blinded one is never given an allocation path: a blinded
+session cannot reach a cached object that was built from the allocation.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.auth import is_unblinded_role
+
+# kaleido 1.x drives a Chrome-family browser for static export: Debian's chromium
+os.environ.setdefault("BROWSER_PATH", "/usr/bin/chromium")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One snapshot the dashboard can show."""
+    label: str
+    clinical_dir: str
+    allocation_dir: str | None
+    snapshot_hash: str
+    cut_date: str
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Sidebar filters; an empty tuple means no restriction."""
+    countries: tuple[str, ...] = ()
+    sites: tuple[str, ...] = ()
+    onsets: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.countries or self.sites or self.onsets)
+
+    def key(self) -> tuple:
+        return (self.countries, self.sites, self.onsets)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a page needs: who is looking, at which snapshot, through which kind of view."""
+    user: str
+    role: str
+    view_kind: str                  # "blinded" or "unblinded"
+    snapshot: Snapshot
+    filters: Filters = field(default_factory=Filters)
+    mask_arms: bool = False
+
+    @property
+    def role_class(self) -> str:
+        return self.view_kind
+
+    @property
+    def unblinded(self) -> bool:
+        return self.view_kind == "unblinded"
+
+
+# --------------------------------------------------------------------------- settings
+@st.cache_resource(show_spinner="Preparing the demo trial (first run only)...")
+def _ensure_demo(path: str) -> tuple[str, str]:
+    from data_access.demo import ensure_demo
+    clinical, allocation = ensure_demo(Path(path))
+    return str(clinical), str(allocation)
+
+
+def load_data_settings() -> tuple[Path, str | None]:
+    """``(data_root, allocation)`` from env ``MIROCALS_DATA`` / ``MIROCALS_ALLOCATION``.
+
+    Without ``MIROCALS_DATA`` the built-in demo trial in ``./demo_data`` is used (generated on
+    first run) together with its allocation. With ``MIROCALS_DATA`` the allocation is used only
+    when ``MIROCALS_ALLOCATION`` is set: a blinded deployment simply does not set it.
+    """
+    data = os.environ.get("MIROCALS_DATA")
+    allocation = os.environ.get("MIROCALS_ALLOCATION") or None
+    if not data:
+        clinical, demo_allocation = _ensure_demo(str(Path("demo_data").resolve()))
+        return Path(clinical).parent, allocation or demo_allocation
+    return Path(data), allocation
+
+
+def _allocation_for(root: Path, allocation: str | None, single: bool) -> str | None:
+    if not allocation:
+        return None
+    alloc = Path(allocation)
+    if (alloc / "manifest.json").exists() and single:
+        return str(alloc)
+    for candidate in (alloc / root.name / "allocation", alloc / root.name):
+        if (candidate / "manifest.json").exists():
+            return str(candidate)
+    return str(alloc) if (alloc / "manifest.json").exists() else None
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def discover_snapshots(data_root: str, allocation: str | None) -> list[Snapshot]:
+    """Snapshots under ``data_root``: the root itself and/or its sub-folders holding
+    ``clinical/manifest.json``, newest cut first. Cached for a minute."""
+    from data_access.snapshot import read_manifest
+    root = Path(data_root)
+    roots = [root] if (root / "clinical" / "manifest.json").exists() else []
+    if root.is_dir():
+        roots += sorted(p for p in root.iterdir() if (p / "clinical" / "manifest.json").exists())
+    found = []
+    for r in roots:
+        manifest = read_manifest(r / "clinical")
+        found.append(Snapshot(label=f"{r.name} (cut {manifest['cut_date']})", clinical_dir=str(r / "clinical"),
+                              allocation_dir=_allocation_for(r, allocation, single=len(roots) == 1),
+                              snapshot_hash=manifest["content_hash"], cut_date=str(manifest["cut_date"])))
+    return sorted(found, key=lambda s: s.cut_date, reverse=True)
+
+
+@st.cache_resource(show_spinner=False)
+def load_study_config():
+    from data_access.study import load_study
+    return load_study(os.environ.get("MIROCALS_STUDY") or None)
+
+
+# --------------------------------------------------------------------------- views
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _blinded_view(clinical_dir: str, view_kind: str, role_class: str, snapshot_hash: str, role: str):
+    """A blinded view. Takes no allocation argument at all, so it cannot read the allocation."""
+    assert view_kind == "blinded" and role_class == "blinded"
+    from data_access.views import open_view
+    view = open_view(clinical_dir, role, study=load_study_config())
+    if not view.blinded:  # defence in depth: never serve an unblinded view on this path
+        raise RuntimeError("a blinded role was given an unblinded view")
+    return view
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _unblinded_view(clinical_dir: str, allocation_dir: str, view_kind: str, role_class: str,
+                    snapshot_hash: str, role: str, mask_arms: bool, locked: bool):
+    assert view_kind == "unblinded" and role_class == "unblinded"
+    from data_access.views import open_view
+    return open_view(clinical_dir, role, allocation_dir=allocation_dir, study=load_study_config(),
+                     mask_arms=mask_arms, database_locked=locked)
+
+
+def get_view(ctx: Context):
+    """The (cached) view for a context, wrapped with the sidebar filters."""
+    snap = ctx.snapshot
+    if ctx.unblinded:
+        from dashboard.auth import database_locked
+        view = _unblinded_view(snap.clinical_dir, snap.allocation_dir, ctx.view_kind, ctx.role_class,
+                               snap.snapshot_hash, ctx.role, ctx.mask_arms, database_locked())
+    else:
+        view = _blinded_view(snap.clinical_dir, ctx.view_kind, ctx.role_class, snap.snapshot_hash, ctx.role)
+    return FilteredView(view, ctx.filters) if ctx.filters.active else view
+
+
+def view_kind_for(role: str, snapshot: Snapshot) -> str:
+    """``unblinded`` only for an unblinded role on a snapshot whose allocation is configured."""
+    return "unblinded" if is_unblinded_role(role) and snapshot.allocation_dir else "blinded"
+
+
+class FilteredView:
+    """A view restricted to subjects (and screening records) of some countries, sites and onsets.
+
+    It only subsets rows; every other attribute (``blinded``, ``group_col``, ``require_unblinded``,
+    ...) is the wrapped view's own.
+    """
+
+    def __init__(self, view, filters: Filters):
+        self._view, self._filters = view, filters
+        self._cache: dict[str, pd.DataFrame] = {}
+
+    def __getattr__(self, name):
+        return getattr(self._view, name)
+
+    def _keep(self, frame: pd.DataFrame) -> pd.Series:
+        f, keep = self._filters, pd.Series(True, index=frame.index)
+        for col, values in (("COUNTRY", f.countries), ("SITEID", f.sites), ("ONSET", f.onsets)):
+            if values and col in frame.columns:
+                keep &= frame[col].isin(values)
+        return keep
+
+    def table(self, name: str, columns=None, where: str | None = None) -> pd.DataFrame:
+        if columns is not None or where is not None:
+            return self._subset(name, self._view.table(name, columns=columns, where=where))
+        if name not in self._cache:
+            self._cache[name] = self._subset(name, self._view.table(name))
+        return self._cache[name]
+
+    def _subset(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
+        if name in ("adsl", "screening"):
+            frame = frame[self._keep(frame)]
+            if name == "screening" and self._filters.onsets:  # onset is known when randomised only
+                ids = set(self.table("adsl")["USUBJID"])
+                frame = frame[frame["USUBJID"].isna() | frame["USUBJID"].isin(ids)]
+        elif "USUBJID" in frame.columns:
+            frame = frame[frame["USUBJID"].isin(set(self.table("adsl")["USUBJID"]))]
+        return frame.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- cached results
+def _view_args(ctx: Context) -> tuple:
+    s = ctx.snapshot
+    return (ctx.role, s.clinical_dir, s.allocation_dir if ctx.unblinded else None, ctx.mask_arms)
+
+
+def _context_from(view_kind, role_class, snapshot_hash, filters_key, view_args) -> Context:
+    role, clinical_dir, allocation_dir, mask = view_args
+    snap = Snapshot("", clinical_dir, allocation_dir, snapshot_hash, "")
+    return Context("", role, view_kind, snap, Filters(*filters_key), mask)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _cached_table(name: str, view_kind: str, role_class: str, snapshot_hash: str, filters_key: tuple,
+                  view_args: tuple, times: tuple | None = None) -> pd.DataFrame:
+    from analysis.tables import build_table
+    view = get_view(_context_from(view_kind, role_class, snapshot_hash, filters_key, view_args))
+    return build_table(name, view, times=list(times) if times else None)
+
+
+def get_table(ctx: Context, name: str, times=None) -> pd.DataFrame:
+    """A named table (``analysis.tables.build_table``) for the context, cached per snapshot hash,
+    view kind, role and filters."""
+    return _cached_table(name, ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash,
+                         ctx.filters.key(), _view_args(ctx), tuple(times) if times else None)
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _cached_result(func_path: str, view_kind: str, role_class: str, snapshot_hash: str,
+                   filters_key: tuple, view_args: tuple, kwargs: tuple):
+    module, _, attr = func_path.rpartition(".")
+    import importlib
+    func = getattr(importlib.import_module(module), attr)
+    view = get_view(_context_from(view_kind, role_class, snapshot_hash, filters_key, view_args))
+    return func(view, **dict(kwargs))
+
+
+def get_result(ctx: Context, func_path: str, **kwargs):
+    """Call ``func_path(view, **kwargs)`` (a dotted path to a function of a view, such as a figure
+    builder) once per snapshot hash, view kind, role, filters and arguments; the result is
+    shared read-only (do not mutate it)."""
+    return _cached_result(func_path, ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash,
+                          ctx.filters.key(), _view_args(ctx), tuple(sorted(kwargs.items())))
+
+
+# --------------------------------------------------------------------------- static export
+_IMAGES: dict[tuple, bytes] = {}
+_IMAGES_LOCK = threading.Lock()
+
+
+def figure_bytes(key: tuple, fig, fmt: str) -> bytes:
+    """PNG or SVG bytes of a figure through kaleido (Debian chromium), cached by ``key`` (which
+    must hold the view kind, role class, snapshot hash and filters)."""
+    full_key = (*key, fmt)
+    with _IMAGES_LOCK:
+        if full_key in _IMAGES:
+            return _IMAGES[full_key]
+    import plotly.io as pio
+    data = pio.to_image(fig, format=fmt, width=1000, height=600, scale=2 if fmt == "png" else 1)
+    with _IMAGES_LOCK:
+        if len(_IMAGES) > 256:
+            _IMAGES.clear()
+        _IMAGES[full_key] = data
+    return data
+
+
+@st.cache_data(max_entries=16, show_spinner="Validating the snapshot...")
+def _cached_validation(view_kind: str, role_class: str, snapshot_hash: str, clinical_dir: str,
+                       allocation_dir: str | None) -> pd.DataFrame:
+    from data_access.validate import validate_snapshot
+    if view_kind == "blinded":   # the blinded path never names an allocation
+        return validate_snapshot(clinical_dir, study=load_study_config())
+    return validate_snapshot(clinical_dir, study=load_study_config(), allocation_dir=allocation_dir)
+
+
+def get_validation(ctx: Context) -> pd.DataFrame:
+    """Validation problems of the context's snapshot (with allocation checks when unblinded)."""
+    s = ctx.snapshot
+    return _cached_validation(ctx.view_kind, ctx.role_class, s.snapshot_hash, s.clinical_dir,
+                              s.allocation_dir if ctx.unblinded else None)

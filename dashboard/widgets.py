@@ -1,0 +1,211 @@
+"""Reusable UI pieces: sign-in form, sidebar, page guard and header, tables and figures with
+downloads. Each ``show_*`` function owns the session-state keys it uses."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import audit, auth, state
+
+BANNER = ("<div role='alert' style='background:#b00020;color:#fff;padding:0.45rem 0.8rem;"
+          "border-radius:4px;font-weight:700;letter-spacing:0.04em;text-align:center'>"
+          "UNBLINDED - CONFIDENTIAL</div>")
+
+
+# --------------------------------------------------------------------------- sign-in
+def show_login() -> None:
+    """The sign-in form (and the single sign-on button when ``[auth]`` is configured)."""
+    st.title("MIROCALS monitoring")
+    st.caption("Sign in to see trial data.")
+    message = st.session_state.pop("auth_message", None)
+    if message:
+        st.info(message)
+    with st.form("login_form"):
+        username = st.text_input("User name", key="login_user")
+        password = st.text_input("Password", type="password", key="login_password")
+        submitted = st.form_submit_button("Sign in")
+    if submitted:
+        account, text = auth.check_password(username, password, auth.load_credentials())
+        if account:
+            st.session_state[auth.SESSION_KEY] = auth.make_session(account)
+            audit.log_event(account["user"], account["role"], "sign-in", "sign-in")
+            st.rerun()
+        audit.log_event(username or "", "", "sign-in", "sign-in-failed")
+        st.error(text)
+    if auth.oidc_configured():
+        _show_oidc()
+
+
+def _show_oidc() -> None:
+    user = st.user
+    if not user.get("is_logged_in"):
+        st.button("Sign in with single sign-on", on_click=st.login, key="login_oidc")
+        return
+    email = user.get("email")
+    role = auth.role_for_email(email, auth.load_credentials())
+    if role is None:
+        st.error("Your account has no role in this dashboard. Ask the trial statistician.")
+        st.button("Sign out", on_click=st.logout, key="logout_oidc")
+        return
+    st.session_state[auth.SESSION_KEY] = auth.make_session(
+        {"user": email, "role": role, "name": user.get("name") or email}, method="oidc")
+    audit.log_event(email, role, "sign-in", "sign-in", detail="oidc")
+    st.rerun()
+
+
+def require_login() -> dict:
+    """The signed-in user's session record; shows the sign-in form and stops otherwise."""
+    session = auth.get_session(st.session_state)
+    if session is None:
+        show_login()
+        st.stop()
+    return session
+
+
+def _sign_out() -> None:
+    session = st.session_state.get(auth.SESSION_KEY) or {}
+    if session:
+        audit.log_event(session["user"], session["role"], "sign-out", "sign-out")
+    auth.sign_out(st.session_state)
+    st.session_state["auth_message"] = "You have signed out."
+    if session.get("method") == "oidc":
+        st.logout()
+
+
+# --------------------------------------------------------------------------- sidebar
+def show_sidebar(session: dict) -> None:
+    """Who is signed in, sign-out, the snapshot picker and the country/site/onset filters."""
+    sb = st.sidebar
+    sb.markdown(f"**{session['name']}**  \nrole: `{session['role']}`")
+    sb.button("Sign out", on_click=_sign_out, key="sign_out")
+    snapshots = _snapshots()
+    if len(snapshots) > 1:
+        labels = [s.label for s in snapshots]
+        sb.selectbox("Snapshot", labels, key="flt_snapshot")
+    study = state.load_study_config()
+    countries = sorted({s.country for s in study.sites})
+    sb.multiselect("Country", countries, key="flt_country", placeholder="All countries")
+    chosen = st.session_state.get("flt_country") or countries
+    sites = [s.id for s in study.sites if s.country in chosen]
+    sb.multiselect("Site", sites, key="flt_site", placeholder="All sites",
+                   format_func=lambda s: f"{s} {study.site_by_id[s].name}")
+    onsets = list(study.strata_levels.get("ONSET", ("Bulbar", "Limb")))
+    sb.multiselect("Onset", onsets, key="flt_onset", placeholder="All onsets")
+    if auth.is_unblinded_role(session["role"]):
+        sb.toggle("Mask arms (Group A / Group B)", key="mask_arms")
+
+
+def _snapshots() -> list[state.Snapshot]:
+    root, allocation = state.load_data_settings()
+    return state.discover_snapshots(str(root), allocation)
+
+
+def _filters() -> state.Filters:
+    study = state.load_study_config()
+    sites = tuple(sorted(st.session_state.get("flt_site") or ()))
+    valid_sites = {s.id for s in study.sites if s.country in (st.session_state.get("flt_country") or
+                                                              {x.country for x in study.sites})}
+    return state.Filters(tuple(sorted(st.session_state.get("flt_country") or ())),
+                         tuple(s for s in sites if s in valid_sites),
+                         tuple(sorted(st.session_state.get("flt_onset") or ())))
+
+
+# --------------------------------------------------------------------------- page guard
+def page_setup(page: str, title: str, roles=auth.ROLES, unblinded_only: bool = False) -> state.Context:
+    """Check the signed-in role BEFORE any data is read; then show the header.
+
+    Stops the page with an access-denied message when the user is not signed in, the role is not
+    in ``roles``, or the page needs an unblinded view the role does not have. Every page calls
+    this first, because a page left out of the navigation can still be reached by its URL.
+    """
+    session = auth.get_session(st.session_state)
+    if session is None:
+        st.error("Access denied: please sign in.")
+        st.stop()
+    role = session["role"]
+    if role not in roles or (unblinded_only and not auth.is_unblinded_role(role)):
+        st.error(f"Access denied: the {title} page is not available to the {role} role.")
+        st.stop()
+    snapshots = _snapshots()
+    if not snapshots:
+        st.error("No snapshot found under the configured data location.")
+        st.stop()
+    picked = st.session_state.get("flt_snapshot")
+    snapshot = next((s for s in snapshots if s.label == picked), snapshots[0])
+    kind = state.view_kind_for(role, snapshot)
+    if unblinded_only and kind != "unblinded":
+        st.error("Access denied: this deployment has no allocation configured.")
+        st.stop()
+    ctx = state.Context(session["user"], role, kind, snapshot, _filters(),
+                        mask_arms=auth.is_unblinded_role(role) and bool(st.session_state.get("mask_arms")))
+    show_header(ctx, title)
+    if ctx.unblinded:
+        audit.log_event(ctx.user, role, page, "view", snapshot.snapshot_hash)
+    return ctx
+
+
+def show_header(ctx: state.Context, title: str) -> None:
+    if ctx.unblinded:
+        st.markdown(BANNER, unsafe_allow_html=True)
+    st.title(title)
+    scope = ("unblinded, by arm" + (" (arms masked)" if ctx.mask_arms else "") if ctx.unblinded
+             else "blinded, pooled over arms")
+    flt = ctx.filters
+    parts = [f"Data cut-off **{ctx.snapshot.cut_date}**", f"snapshot `{ctx.snapshot.snapshot_hash[:12]}`",
+             scope]
+    if flt.active:
+        parts.append("filtered: " + ", ".join(", ".join(v) for v in flt.key() if v))
+    st.caption(" · ".join(parts))
+    if ctx.role == "author" and not ctx.unblinded:
+        st.caption("Authors see pooled results until database lock is recorded.")
+
+
+# --------------------------------------------------------------------------- outputs
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _file_stem(ctx: state.Context, name: str) -> str:
+    kind = "unblinded" if ctx.unblinded else "blinded"
+    return f"mirocals_{_slug(name)}_{kind}_{ctx.snapshot.cut_date}_{ctx.snapshot.snapshot_hash[:8]}"
+
+
+def _log_download(ctx: state.Context, page: str, what: str) -> None:
+    audit.log_event(ctx.user, ctx.role, page, "download", ctx.snapshot.snapshot_hash, detail=what)
+
+
+def show_table(ctx: state.Context, page: str, df: pd.DataFrame, name: str, caption: str | None = None,
+               height: int | None = None) -> None:
+    """A table with its CSV download (the CSV holds exactly the rows and columns shown)."""
+    if caption:
+        st.caption(caption)
+    st.dataframe(df, hide_index=True, width="stretch", height=height or "auto")
+    stem = _file_stem(ctx, name)
+    st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name=f"{stem}.csv",
+                       mime="text/csv", key=f"dl_{_slug(name)}_csv",
+                       on_click=_log_download, args=(ctx, page, f"{stem}.csv"))
+
+
+def show_named_table(ctx: state.Context, page: str, name: str, caption: str | None = None, **kwargs) -> None:
+    """A named table (``analysis.tables``) for the context, with its CSV download."""
+    from analysis.tables import TABLES
+    spec = TABLES[name]
+    df = state.get_table(ctx, name, **kwargs)
+    show_table(ctx, page, df, name, caption or f"{spec.description} (data cut-off {ctx.snapshot.cut_date})")
+
+
+def show_figure(ctx: state.Context, page: str, fig, name: str) -> None:
+    """A plotly figure with PNG and SVG downloads rendered on demand (kaleido + chromium)."""
+    st.plotly_chart(fig, width="stretch", key=f"fig_{_slug(name)}",
+                    config={"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]})
+    stem = _file_stem(ctx, name)
+    key = (ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash, ctx.filters.key(), ctx.mask_arms, name)
+    cols = st.columns([1, 1, 5])
+    for col, fmt, mime in ((cols[0], "png", "image/png"), (cols[1], "svg", "image/svg+xml")):
+        def build(fmt=fmt):
+            _log_download(ctx, page, f"{stem}.{fmt}")
+            return state.figure_bytes(key, fig, fmt)
+        col.download_button(f"Download {fmt.upper()}", build, file_name=f"{stem}.{fmt}", mime=mime,
+                            key=f"dl_{_slug(name)}_{fmt}")

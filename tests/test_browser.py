@@ -1,0 +1,145 @@
+"""The whole app in a real browser: `streamlit run dashboard/app.py` driven by Debian chromium.
+
+Signs in as steering (blinded) and as the DSMB (unblinded), opens every page from the navigation,
+checks what it shows and saves a screenshot of each to ``test-artifacts/screenshots/``.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from dashboard.pages_registry import pages_for
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+ARM_TOKENS = ("Low-dose IL-2", "Placebo", "IL2LD", "PBO", "Group A", "Group B")
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium to run the browser tests",
+                allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A small demo trial served by `streamlit run` on a free port."""
+    from data_access.demo import make_demo
+    tmp = tmp_path_factory.mktemp("browser")
+    clinical, allocation = make_demo(tmp / "trial", n_subjects=80)
+    port = _free_port()
+    env = {**os.environ, "MIROCALS_DATA": str(tmp / "trial"), "MIROCALS_ALLOCATION": str(allocation),
+           "MIROCALS_AUDIT_LOG": str(tmp / "audit.log")}
+    env.pop("MIROCALS_DATABASE_LOCKED", None)
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
+                             "--server.port", str(port), "--server.address", "127.0.0.1"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start:\n" + proc.stdout.read().decode()[-3000:])
+    yield url, tmp / "audit.log"
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def wait_idle(page, timeout=60_000):
+    """Wait until Streamlit has finished the current run."""
+    page.wait_for_timeout(150)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=timeout)
+    page.wait_for_timeout(150)
+
+
+def sign_in(page, url, role):
+    page.goto(url)
+    page.get_by_role("textbox", name="User name").fill(role)
+    page.get_by_role("textbox", name="Password").fill(f"demo-{role}")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Data cut-off").first.wait_for(timeout=60_000)
+    wait_idle(page)
+
+
+PAGE_HEADINGS = {"Baseline": "Baseline characteristics", "Stratum balance": "Stratum balance"}
+
+
+def open_page(page, spec, timeout=60_000) -> float:
+    """Click a page in the navigation; wait for its heading, a table's CSV download and (when the
+    page has figures) a drawn plotly chart. Returns the seconds it took."""
+    from dashboard.figures import PAGE_FIGURES
+    start = time.perf_counter()
+    page.get_by_test_id("stSidebarNav").get_by_text(spec.title, exact=True).click()
+    page.get_by_role("heading", name=PAGE_HEADINGS.get(spec.title, spec.title)).first.wait_for(timeout=timeout)
+    page.get_by_role("button", name="Download CSV").first.wait_for(timeout=timeout)
+    if PAGE_FIGURES.get(spec.url):
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=timeout)
+    wait_idle(page, timeout)
+    return time.perf_counter() - start
+
+
+@pytest.mark.parametrize("role", ["steering", "dsmb"])
+def test_every_page_in_a_real_browser(server, browser, role):
+    url, audit_log = server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    sign_in(page, url, role)
+    for spec in pages_for(role):
+        open_page(page, spec)
+        text = page.inner_text("body")
+        assert "Traceback" not in text and "Error" not in text.split("Data cut-off")[0]
+        if role == "steering":
+            assert "UNBLINDED - CONFIDENTIAL" not in text
+            assert not any(t in text for t in ARM_TOKENS), spec.title
+        else:
+            assert "UNBLINDED - CONFIDENTIAL" in text
+        page.screenshot(path=str(SHOTS / f"{role}_{spec.url}.png"), full_page=True)
+    if role == "steering":
+        assert "Audit log" not in page.get_by_test_id("stSidebarNav").inner_text()
+    else:
+        assert '"role": "dsmb"' in audit_log.read_text()
+    page.close()
+
+
+def test_unknown_or_restricted_url_shows_sign_in_first(server, browser):
+    url, _ = server
+    page = browser.new_page()
+    page.goto(f"{url}/audit")
+    page.get_by_role("textbox", name="User name").wait_for(timeout=60_000)
+    assert "Data cut-off" not in page.inner_text("body")
+    page.close()
