@@ -52,6 +52,37 @@ def fig_balance(view):
     return plot_balance(build_table("balance", view), subtitle=_subtitle(view))
 
 
+# --------------------------------------------------------------------------- efficacy and safety
+def fig_km(view):
+    from analysis.figures_survival import plot_km
+    from analysis.tables import get_tte, strata_columns
+    study = view.study
+    tte = get_tte(view)
+    note = None
+    if not view.blinded:
+        from analysis.survival import compute_treatment_effects
+        te = compute_treatment_effects(tte, view.group_col, strata_columns(view), [], study.landmark_day,
+                                       tuple(view.arm_levels)).set_index("method")
+        cox = te.loc["cox_stratified"] if "cox_stratified" in te.index else te.loc["cox"]
+        note = (f"HR {cox['estimate']:.2f} (95% CI {cox['ci_lower']:.2f}-{cox['ci_upper']:.2f})<br>"
+                f"log-rank p={te.loc['logrank', 'p_value']:.3f}")
+    return plot_km(tte, view.group_col, view.arm_levels if view.group_col else None, study.landmark_day,
+                   annotation=note, subtitle=_subtitle(view))
+
+
+def fig_alsfrs_change(view):
+    from analysis.figures_alsfrs import plot_alsfrs_change
+    return plot_alsfrs_change(build_table("alsfrs", view), subtitle=_subtitle(view))
+
+
+def fig_spaghetti(view):
+    from analysis.figures_alsfrs import plot_spaghetti
+    from analysis.tables import get_bds
+    study = view.study
+    adqs = get_bds(view, study.functional_dataset, paramcds=[study.functional_total])
+    return plot_spaghetti(adqs, view.group_col, paramcd=study.functional_total, subtitle=_subtitle(view))
+
+
 # page -> [(figure name, adapter in this module, unblinded only)]
 PAGE_FIGURES: dict[str, list[tuple[str, str, bool]]] = {
     "recruitment": [("Cumulative vs plan", "fig_cumulative", False),
@@ -59,8 +90,9 @@ PAGE_FIGURES: dict[str, list[tuple[str, str, bool]]] = {
                     ("Site activation", "fig_activation", False),
                     ("Screening funnel", "fig_funnel", False)],
     "balance": [("Stratum balance", "fig_balance", False)],
-    "survival": [],
-    "alsfrs": [],
+    "survival": [("Kaplan-Meier", "fig_km", False)],
+    "alsfrs": [("Mean change from baseline", "fig_alsfrs_change", False),
+               ("Individual trajectories", "fig_spaghetti", False)],
     "safety": [],
 }
 
