@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -57,8 +58,39 @@ def _parameters_cell(params: dict) -> str:
     return "# Injected parameters\n" + "\n".join(f"{k} = {v!r}" for k, v in params.items())
 
 
+def kernel_for_this_python(progress=lambda m: None) -> str:
+    """Name of a Jupyter kernel that runs the interpreter running this code (its packages are
+    the project's). The ``python3`` spec is used when it launches "python" (jupyter_client
+    substitutes ``sys.executable``) or this very interpreter; otherwise a spec is installed
+    once into a temporary prefix that is put on ``JUPYTER_PATH``."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    ours = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
+    try:
+        argv0 = KernelSpecManager().get_kernel_spec("python3").argv[0]
+        if argv0 in ours or Path(argv0).resolve() == Path(sys.executable).resolve():
+            return "python3"
+    except NoSuchKernel:
+        pass
+    prefix = Path(tempfile.gettempdir()) / f"mirocals-kernel-{os.getuid()}"
+    name = "mirocals-python3"
+    if not (prefix / "share" / "jupyter" / "kernels" / name / "kernel.json").exists():
+        progress("installing a Jupyter kernelspec")
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--prefix", str(prefix), "--name", name],
+                       check=True, capture_output=True)
+    paths = os.environ.get("JUPYTER_PATH", "")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(prefix / "share" / "jupyter"), paths) if p)
+    return name
+
+
+def _first_code_line(source: str) -> str:
+    lines = [ln for ln in source.splitlines() if ln.strip() and not ln.startswith("#|")]
+    return lines[0].strip() if lines else ""
+
+
 def execute(parts, params: dict, workdir: Path, progress, name: str):
-    """Run the code cells in a fresh kernel; return the parts with their outputs."""
+    """Run the code cells in a fresh kernel, the parameters injected after the cell tagged
+    ``parameters`` (papermill-style). Returns {part index: outputs}. A failing cell raises
+    ``RenderError`` naming the document, the cell's label and its first line."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -67,23 +99,30 @@ def execute(parts, params: dict, workdir: Path, progress, name: str):
     for i, (kind, src, opts) in enumerate(parts):
         if kind != "code":
             continue
-        cell = nbformat.v4.new_code_cell(src)
-        nb.cells.append(cell)
+        tags = opts.get("tags", []) or []
+        nb.cells.append(nbformat.v4.new_code_cell(src, metadata={"tags": list(tags)}))
         index.append(i)
-        tags = opts.get("tags", [])
         if "parameters" in tags:
-            nb.cells.append(nbformat.v4.new_code_cell(_parameters_cell(params)))
+            nb.cells.append(nbformat.v4.new_code_cell(_parameters_cell(params),
+                                                      metadata={"tags": ["injected-parameters"]}))
             index.append(None)
-    client = NotebookClient(nb, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(workdir)}})
+    client = NotebookClient(nb, kernel_name=kernel_for_this_python(progress), timeout=600,
+                            resources={"metadata": {"path": str(workdir)}})
     with client.setup_kernel():
         for k, cell in enumerate(nb.cells):
-            progress(f"executing cell {k + 1}/{len(nb.cells)}")
+            if index[k] is None:
+                label = "injected parameters"
+            else:
+                opts = parts[index[k]][2]
+                label = opts.get("label") or ("parameters" if "parameters" in (opts.get("tags") or []) else f"cell {k + 1}")
+            progress(f"executing cell {k + 1}/{len(nb.cells)} ({label})")
             try:
                 client.execute_cell(cell, k)
             except CellExecutionError as exc:
-                label = parts[index[k]][2].get("label", f"cell {k + 1}") if index[k] is not None else "parameters"
-                first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
-                raise RenderError(f"{name}: cell '{label}' ({first!r}) failed:\n{exc}") from None
+                err = next((o for o in cell.outputs if o.get("output_type") == "error"), {})
+                why = f"{err.get('ename', 'Error')}: {err.get('evalue', '')}" if err else str(exc)[-2000:]
+                raise RenderError(f"{name}: cell {k + 1}/{len(nb.cells)} '{label}' "
+                                  f"({_first_code_line(cell.source)!r}) failed: {why}") from None
     outputs = {}
     for cell, i in zip(nb.cells, index):
         if i is not None:
@@ -102,95 +141,181 @@ def _output_markdown(outputs) -> str:
     return "\n\n".join(chunks)
 
 
-def resolve_crossrefs(md: str) -> str:
-    """Quarto-style @fig-x / @tbl-x references -> 'Figure n' / 'Table n' (numbered in order of
-    their definitions ``{#fig-x}`` / ``{#tbl-x}``)."""
-    numbers = {}
-    for kind in ("fig", "tbl"):
-        for k, label in enumerate(dict.fromkeys(re.findall(r"\{#(" + kind + r"-[\w-]+)\}", md)), 1):
-            numbers[label] = k
-    word = {"fig": "Figure", "tbl": "Table"}
+LABEL_RE = re.compile(r"\{#((?:fig|tbl)-[\w-]+)[\s}]")
+WORD = {"fig": "Figure", "tbl": "Table"}
 
-    def caption(m):
+
+def number_crossrefs(md: str) -> dict[str, int]:
+    """Number the labelled figures and tables (``{#fig-x ...}`` / ``{#tbl-x}``) in order of
+    definition, figures and tables counted apart (as Quarto and Typst do)."""
+    numbers: dict[str, int] = {}
+    counts = {"fig": 0, "tbl": 0}
+    for label in dict.fromkeys(LABEL_RE.findall(md)):
+        counts[label[:3]] += 1
+        numbers[label] = counts[label[:3]]
+    return numbers
+
+
+def resolve_crossrefs(md: str, number_captions: bool = False) -> str:
+    """Quarto-style references ``@fig-x`` / ``@tbl-x`` -> links "Figure n" / "Table n" to the
+    labelled element. With ``number_captions`` the captions themselves get their "Figure n:"
+    prefix (for HTML; Typst numbers its figures itself, in the same order). An unknown label
+    raises ``RenderError``."""
+    numbers = number_crossrefs(md)
+
+    def ref(m):
         label = m.group(1)
-        return f"{word[label[:3]]} {numbers[label]}"
-    md = re.sub(r"<<CAP:((?:fig|tbl)-[\w-]+)>>", caption, md)
-    return re.sub(r"@((?:fig|tbl)-[\w-]+)", lambda m: f"{word[m.group(1)[:3]]} {numbers.get(m.group(1), '?')}", md)
+        if label not in numbers:
+            raise RenderError(f"reference @{label} has no figure or table with that label")
+        return f"[{WORD[label[:3]]}&nbsp;{numbers[label]}](#{label})"
+    md = re.sub(r"(?<![\w@])@((?:fig|tbl)-[\w-]*\w)", ref, md)
+    if number_captions:
+        def fig_caption(m):
+            return f"![{WORD['fig']} {numbers[m.group(3)]}: {m.group(1)}]({m.group(2)}){{#{m.group(3)}"
+        md = re.sub(r"!\[(.*?)\]\(([^)]*)\)\{#(fig-[\w-]+)", fig_caption, md)
+
+        def tbl_caption(m):
+            return f"{m.group(1)}: {WORD['tbl']} {numbers[m.group(3)]}: {m.group(2)}{{#{m.group(3)}}}"
+        md = re.sub(r"^(\s*):\s+(.*?)\{#(tbl-[\w-]+)\}", tbl_caption, md, flags=re.M)
+    return md
 
 
-def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False, out_dir="report_out",
-                  to=("html", "pdf"), progress=print) -> list[Path]:
-    """Render ``dsmb-open``, ``dsmb-closed`` or ``manuscript``; returns the files written."""
-    if name not in REPORTS:
-        raise ValueError(f"unknown report {name!r}: {', '.join(REPORTS)}")
-    if name == "dsmb-open":
-        allocation_dir = None                      # the open report never reads the allocation
-    elif allocation_dir is None:
-        raise ValueError(f"{name} needs --allocation")
-    out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    params = {"data_dir": str(Path(data_dir).resolve()),
-              "allocation_dir": str(Path(allocation_dir).resolve()) if allocation_dir else None,
-              "cut_date": str(cut) if cut else None, "mask_arms": bool(mask_arms), "out_dir": str(out_dir)}
-    qmd = HERE / REPORTS[name]
-    stem = qmd.stem
-    if shutil.which("quarto"):
-        return _render_with_quarto(qmd, params, out_dir, to, progress)
-    meta, parts = split_qmd(qmd.read_text())
-    progress("executing cells")
-    outputs = execute(parts, params, out_dir, progress, qmd.name)
-    body = []
-    for i, (kind, src, _opts) in enumerate(parts):
-        body.append(src if kind == "markdown" else _output_markdown(outputs.get(i, [])))
-    md = resolve_crossrefs("\n\n".join(body))
-    info = json.loads((out_dir / f"{stem}.meta.json").read_text()) if (out_dir / f"{stem}.meta.json").exists() else {}
-    written = []
+def list_of_captions(md: str) -> str:
+    """Markdown "List of tables" and "List of figures" (for HTML; Typst builds its own outlines),
+    each entry linked to its element. The caption is cut at its first sentence."""
+    numbers = number_crossrefs(md)
+    caps = {}
+    for m in re.finditer(r"!\[(.*?)\]\([^)]*\)\{#(fig-[\w-]+)", md):
+        caps[m.group(2)] = m.group(1)
+    for m in re.finditer(r"^\s*:\s+(.*?)\{#(tbl-[\w-]+)\}", md, flags=re.M):
+        caps[m.group(2)] = m.group(1)
+    out = []
+    for kind, title in (("tbl", "List of tables"), ("fig", "List of figures")):
+        items = [(numbers[k], k, caps.get(k, "").split(". ")[0].strip()) for k in numbers if k.startswith(kind)]
+        if items:
+            out.append(f"::: {{.lot}}\n**{title}**\n")
+            out += [f"{n}. [{WORD[kind]} {n}: {cap}](#{k})" for n, k, cap in sorted(items)]
+            out.append(":::\n")
+    return "\n".join(out)
+
+
+def render_qmd(qmd: Path, params: dict, out_dir: Path, to=("html", "pdf"), progress=print,
+               meta_defaults: dict | None = None) -> tuple[list[Path], dict]:
+    """Render one .qmd without Quarto: execute, assemble Markdown, Pandoc to HTML / Typst,
+    Typst to PDF. Returns (files written, the report info the document wrote to
+    ``<stem>.meta.json`` (banner, cut date, author, session, stamp, snapshot hash, role))."""
     import pypandoc
+    qmd, out_dir = Path(qmd), Path(out_dir)
+    stem = qmd.stem
+    meta, parts = split_qmd(qmd.read_text())
+    progress(f"{qmd.name}: starting kernel")
+    outputs = execute(parts, params, out_dir, progress, qmd.name)
+    body = [src if kind == "markdown" else _output_markdown(outputs.get(i, []))
+            for i, (kind, src, _opts) in enumerate(parts)]
+    raw = "\n\n".join(body)
+    info_path = out_dir / f"{stem}.meta.json"
+    info = {**(meta_defaults or {}), **(json.loads(info_path.read_text()) if info_path.exists() else {})}
+    title = str(meta.get("title", stem))
+    fields = {"banner": info.get("banner", ""), "cut": info.get("cut_date", ""), "author": info.get("author", ""),
+              "session": info.get("session", ""), "stamp": info.get("stamp", ""),
+              "rdate": info.get("report_date", dt.date.today().isoformat())}
+    written = []
     md_path = out_dir / f"{stem}.md"
-    md_path.write_text(md)
-    title = meta.get("title", name)
+    md_path.write_text(resolve_crossrefs(raw))
     if "html" in to:
         progress("pandoc html")
+        html_md = out_dir / f"{stem}.html.md"
+        html_md.write_text(list_of_captions(raw) + "\n\n" + resolve_crossrefs(raw, number_captions=True))
         html = out_dir / f"{stem}.html"
-        pypandoc.convert_file(str(md_path), "html", outputfile=str(html), format="markdown",
-                              extra_args=["--standalone", "--embed-resources", "--toc", f"--resource-path={out_dir}",
-                                          f"--metadata=title:{title}", f"--css={HERE / 'report.css'}"])
+        extra = ["--standalone", "--embed-resources", "--toc", "--toc-depth=2", f"--resource-path={out_dir}",
+                 f"--metadata=title:{title}", f"--metadata=subtitle:{fields['banner']}",
+                 f"--metadata=author:{fields['author']}",
+                 f"--metadata=date:Data cut-off {fields['cut']}; report date {fields['rdate']}",
+                 f"--metadata=pagetitle:{title}", f"--css={HERE / 'report.css'}"]
+        pypandoc.convert_file(str(html_md), "html", outputfile=str(html), format="markdown", extra_args=extra)
         written.append(html)
     if "pdf" in to:
         progress("pandoc typst")
         typ = out_dir / f"{stem}.typ"
-        variables = {"banner": info.get("banner", ""), "cut": info.get("cut_date", ""), "author": info.get("author", ""),
-                     "session": info.get("session", ""), "stamp": info.get("stamp", ""),
-                     "rdate": dt.date.today().isoformat()}
-        extra = ["--standalone", f"--template={HERE / 'template.typ'}", f"--metadata=title:{title}", "--toc"]
-        extra += [f"--variable={k}:{v}" for k, v in variables.items()]
+        extra = ["--standalone", f"--template={HERE / 'template.typ'}", f"--metadata=title:{title}"]
+        extra += [f"--metadata={k}:{v}" for k, v in fields.items()]
         pypandoc.convert_file(str(md_path), "typst", outputfile=str(typ), format="markdown", extra_args=extra)
         progress("typst pdf")
         import typst
         pdf = out_dir / f"{stem}.pdf"
         typst.compile(str(typ), output=str(pdf), root=str(out_dir))
         written.append(pdf)
+    return written, info
+
+
+def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False, out_dir="report_out",
+                  to=("html", "pdf"), progress=print) -> list[Path]:
+    """Render a named report to HTML and/or PDF; returns the files written.
+
+    Parameters
+    ----------
+    name : ``dsmb-open`` (pooled, blinded view; the allocation is never read, whatever is passed),
+        ``dsmb-closed`` or ``manuscript`` (unblinded: need the allocation part).
+    data_dir : snapshot root (with ``clinical/``) or the clinical part itself.
+    allocation_dir : the allocation part (closed report and manuscript only). Default: the
+        ``allocation/`` folder beside ``clinical/`` when it exists.
+    cut : optional data cut-off date (ISO); the snapshot is cut into ``out_dir`` first.
+    mask_arms : show arms as "Group A" / "Group B".
+    out_dir : where the documents, ``figures/`` and intermediate files go.
+    to : any of "html", "pdf".
+    progress : called with a short message at each stage.
+
+    With ``quarto`` on PATH the document is rendered by Quarto (``-P key:value``), else by
+    ``render_qmd``. Unblinded renders are appended to the audit log.
+    """
+    if name not in REPORTS:
+        raise ValueError(f"unknown report {name!r}: {', '.join(REPORTS)}")
+    data_dir = Path(data_dir)
+    if name == "dsmb-open":
+        allocation_dir = None                      # the open report never reads the allocation
+    elif allocation_dir is None:
+        beside = (data_dir.parent if data_dir.name == "clinical" else data_dir) / "allocation"
+        if not beside.is_dir():
+            raise ValueError(f"{name} needs the allocation part (--allocation); none given or found beside {data_dir}")
+        allocation_dir = beside
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = {"data_dir": str(data_dir.resolve()),
+              "allocation_dir": str(Path(allocation_dir).resolve()) if allocation_dir else None,
+              "cut_date": str(cut) if cut else None, "mask_arms": bool(mask_arms), "out_dir": str(out_dir)}
+    qmd = HERE / REPORTS[name]
+    if shutil.which("quarto"):
+        written = _render_with_quarto(qmd, params, out_dir, to, progress)
+        info_path = out_dir / f"{qmd.stem}.meta.json"
+        info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    else:
+        written, info = render_qmd(qmd, params, out_dir, to, progress)
     if name in UNBLINDED:
         _audit(name, info)
+    progress(f"done: {', '.join(p.name for p in written)}")
     return written
 
 
 def _render_with_quarto(qmd, params, out_dir, to, progress):
     written = []
     for fmt in to:
-        progress(f"quarto render --to {'typst' if fmt == 'pdf' else fmt}")
-        args = ["quarto", "render", str(qmd), "--to", "typst" if fmt == "pdf" else fmt, "--output-dir", str(out_dir)]
+        target = "typst" if fmt == "pdf" else fmt
+        progress(f"quarto render --to {target}")
+        args = ["quarto", "render", str(qmd), "--to", target, "--output-dir", str(out_dir)]
         for k, v in params.items():
-            args += ["-P", f"{k}:{'' if v is None else v}"]
+            if v is not None:                        # absent -> the parameters cell's default (None)
+                args += ["-P", f"{k}:{str(v).lower() if isinstance(v, bool) else v}"]
         subprocess.run(args, check=True)
         written.append(out_dir / f"{qmd.stem}.{fmt}")
     return written
 
 
 def _audit(name, info):
+    """Append one JSON line per unblinded render to the audit log (append-only)."""
     path = Path(os.environ.get("MIROCALS_AUDIT_LOG", "audit/audit.log"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    entry = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "user": os.environ.get("USER", "?"),
-             "role": "statistician", "action": "render", "report": name, "snapshot": info.get("snapshot_hash", "")}
+    entry = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+             "user": os.environ.get("USER", "unknown"), "role": info.get("role", "statistician"),
+             "action": "render", "report": name, "snapshot": info.get("snapshot_hash", "")}
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(entry) + "\n")

@@ -23,11 +23,14 @@ class Report:
         self.kind = kind
         self.out_dir = Path(out_dir)
         (self.out_dir / "figures").mkdir(parents=True, exist_ok=True)
-        data_dir = _cut_if_asked(data_dir, allocation_dir, cut_date, self.out_dir)
+        allocation_dir = allocation_dir or None     # Quarto passes absent parameters as ""
+        data_dir = _cut_if_asked(data_dir, allocation_dir if kind != "dsmb-open" else None, cut_date or None,
+                                 self.out_dir)
+        self.role = {"dsmb-open": "steering", "dsmb-closed": "dsmb", "manuscript": "statistician"}[kind]
         if kind == "dsmb-open":
-            self.view = open_view(data_dir[0], "steering")        # never touches an allocation
+            self.view = open_view(data_dir[0], self.role)         # never touches an allocation
         else:
-            self.view = open_view(data_dir[0], "dsmb", allocation_dir=data_dir[1], mask_arms=mask_arms)
+            self.view = open_view(data_dir[0], self.role, allocation_dir=data_dir[1], mask_arms=bool(mask_arms))
         self.study = self.view.study
         self.cut = str(self.view.cut_date)
         self.banner = "OPEN SESSION REPORT" if kind == "dsmb-open" else (
@@ -40,7 +43,8 @@ class Report:
                  f"{_version()}, rendered {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
         self.stamp = stamp
         meta = {"banner": self.banner, "cut_date": self.cut, "author": self.study.report_author,
-                "session": self.session, "stamp": stamp, "snapshot_hash": self.view.snapshot_hash}
+                "session": self.session, "stamp": stamp, "snapshot_hash": self.view.snapshot_hash,
+                "role": self.role, "report_date": dt.date.today().isoformat()}
         stem = {"dsmb-open": "dsmb_open", "dsmb-closed": "dsmb_closed", "manuscript": "manuscript"}[kind]
         (self.out_dir / f"{stem}.meta.json").write_text(json.dumps(meta))
 
@@ -53,6 +57,21 @@ class Report:
             return f"{name} population, N={len(adsl)} ({per})"
         return f"{name} population, N={len(adsl)}"
 
+    @property
+    def groups(self) -> list[str]:
+        """Display order of the group columns: the arms then Total (pooled: Total)."""
+        return [*self.view.arm_levels, "Total"] if self.view.group_col else ["Total"]
+
+    def denominators(self, name="SAF") -> dict[str, int]:
+        """N per group (and Total) of a population, for table headers."""
+        from analysis.tables import get_adsl
+        adsl = get_adsl(self.view, name)
+        out = {}
+        if self.view.group_col:
+            counts = adsl[self.view.group_col].value_counts()
+            out = {g: int(counts.get(g, 0)) for g in self.view.arm_levels}
+        return {**out, "Total": len(adsl)}
+
     def caption(self, text: str, population: str | None = None) -> str:
         pop = population or self.population()
         return f"{text}. {pop}; data cut-off {self.cut}."
@@ -62,14 +81,20 @@ class Report:
         """Emit a table with a numbered, labelled caption (Quarto syntax ``{#tbl-...}``)."""
         self.n_tables += 1
         shown = df.head(max_rows)
-        note = f"\n\n*First {max_rows} of {len(df)} rows; the full table is in the CSV export.*" if len(df) > max_rows else ""
+        note = ""
+        if len(df) > max_rows:
+            (self.out_dir / "tables").mkdir(exist_ok=True)
+            df.to_csv(self.out_dir / "tables" / f"{label}.csv", index=False)
+            note = f"\n\n*First {max_rows} of {len(df)} rows; the full table is in tables/{label}.csv.*"
         display(Markdown(f"{_pipe(shown, digits)}\n\n: {self.caption(caption, population)} {{#{label}}}{note}\n"))
 
     def figure(self, fig, label: str, caption: str, population: str | None = None, width=900, height=None,
                formats=("svg",)) -> None:
         """Save the figure (SVG for the documents; plus PDF/PNG when asked) and emit it with a caption."""
         self.n_figures += 1
-        fig.update_layout(width=width, height=height or fig.layout.height or 500)
+        # Liberation Sans (metric-compatible with Arial) is what both Chromium and Typst have,
+        # so the text measured at export is the text drawn in the PDF (no clipped legends)
+        fig.update_layout(width=width, height=height or fig.layout.height or 500, font_family=FIG_FONT)
         base = self.out_dir / "figures" / label
         for fmt in formats:
             fig.write_image(f"{base}.{fmt}", scale=300 / 96 if fmt == "png" else 1)
@@ -77,6 +102,9 @@ class Report:
 
     def text(self, md: str) -> None:
         display(Markdown(md))
+
+
+FIG_FONT = "Liberation Sans"
 
 
 def _start_figure_server() -> None:
@@ -93,6 +121,8 @@ def _start_figure_server() -> None:
 
 
 def _pipe(df: pd.DataFrame, digits: int) -> str:
+    """A Pandoc pipe table. The dashes under each header are proportional to the column's
+    longest cell (capped), so that Pandoc gives wide columns more of the page width."""
     def fmt(v):
         if v is None or (isinstance(v, float) and np.isnan(v)):
             return ""
@@ -100,10 +130,19 @@ def _pipe(df: pd.DataFrame, digits: int) -> str:
             return f"{v:.{digits}g}" if abs(v) < 1e5 else f"{v:.0f}"
         if isinstance(v, pd.Timestamp):
             return f"{v:%Y-%m-%d}"
-        return str(v).replace("|", "/")
-    cols = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+        return str(v).replace("|", "/").replace("\n", " ")
+    cols = [str(c).replace("_", " ") for c in df.columns]
+    cells = [[fmt(v) for v in row] for row in df.itertuples(index=False)]
+    widths = []
+    for j, c in enumerate(cols):
+        # never narrower than the longest unbreakable word (dates, IDs), else wrap long text
+        word = max([len(w) for w in c.split()] + [len(w) for r in cells for w in r[j].split()] + [3])
+        longest = max([len(r[j]) for r in cells] + [len(c)])
+        widths.append(max(word + 2, min(longest, 22)))
+    numeric = [df[c].dtype.kind in "iuf" for c in df.columns]
+    rule = [("-" * (w - 1) + ":") if num else (":" + "-" * (w - 1)) for w, num in zip(widths, numeric)]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(rule) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in cells]
     return "\n".join(lines)
 
 

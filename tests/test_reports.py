@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -21,37 +22,62 @@ def pdf_text(path) -> str:
 
 
 @pytest.fixture(scope="module")
-def rendered(demo_snapshot, blinded_only_snapshot, tmp_path_factory):
+def open_root_with_bad_allocation(demo_snapshot, tmp_path_factory):
+    """The demo's clinical part beside an allocation folder whose files are garbage: any attempt
+    to read the allocation would fail the render."""
+    root = tmp_path_factory.mktemp("badalloc") / "trial"
+    shutil.copytree(demo_snapshot / "clinical", root / "clinical")
+    (root / "allocation").mkdir()
+    (root / "allocation" / "allocation.parquet").write_bytes(b"not a parquet file")
+    (root / "allocation" / "manifest.json").write_text("{broken")
+    return root
+
+
+@pytest.fixture(scope="module")
+def rendered(demo_snapshot, open_root_with_bad_allocation, blinded_only_snapshot, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     audit = out / "audit.log"
     old = os.environ.get("MIROCALS_AUDIT_LOG")
     os.environ["MIROCALS_AUDIT_LOG"] = str(audit)
+    messages = []
     try:
-        paths = {
-            # the open report is rendered from a deployment that has no allocation at all
-            "open": render_report("dsmb-open", blinded_only_snapshot, out_dir=out / "open", progress=lambda m: None),
-            "closed": render_report("dsmb-closed", demo_snapshot, demo_snapshot / "allocation", out_dir=out / "closed",
-                                    progress=lambda m: None),
-            "manuscript": render_report("manuscript", demo_snapshot, demo_snapshot / "allocation",
-                                        out_dir=out / "manuscript", progress=lambda m: None),
+        # three kernels side by side (each render is mostly one single-threaded kernel)
+        jobs = {
+            # the open report never reads the allocation, even when one (unreadable) is passed
+            "open": ("dsmb-open", open_root_with_bad_allocation, open_root_with_bad_allocation / "allocation",
+                     messages.append),
+            "closed": ("dsmb-closed", demo_snapshot, demo_snapshot / "allocation", lambda m: None),
+            "manuscript": ("manuscript", demo_snapshot, demo_snapshot / "allocation", lambda m: None),
+            # the same clinical snapshot again, from a deployment with no allocation at all
+            "again": ("dsmb-open", blinded_only_snapshot, None, lambda m: None),
         }
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = {k: pool.submit(render_report, name, data, alloc, out_dir=out / k, progress=prog,
+                                      to=("html",) if k == "again" else ("html", "pdf"))
+                       for k, (name, data, alloc, prog) in jobs.items()}
+            paths = {k: f.result() for k, f in futures.items()}
     finally:
         if old is None:
             os.environ.pop("MIROCALS_AUDIT_LOG", None)
         else:
             os.environ["MIROCALS_AUDIT_LOG"] = old
-    return out, paths, audit
+    return out, paths, audit, messages
 
 
 def test_every_report_has_html_and_pdf(rendered):
-    _, paths, _ = rendered
+    _, paths, _, _ = rendered
     for name, files in paths.items():
+        if name == "again":
+            continue
         assert sorted(p.suffix for p in files) == [".html", ".pdf"], name
         assert all(p.stat().st_size > 10_000 for p in files)
 
 
 def test_open_report_content_and_no_allocation(rendered, demo_snapshot):
-    _, paths, _ = rendered
+    _, paths, _, messages = rendered
+    # the progress display named each stage
+    assert any(m.startswith("executing cell 3/") for m in messages)
+    assert {"pandoc html", "pandoc typst", "typst pdf"} <= set(messages)
     text = pdf_text(next(p for p in paths["open"] if p.suffix == ".pdf"))
     assert "OPEN SESSION REPORT" in text
     cut = json.loads((demo_snapshot / "clinical" / "manifest.json").read_text())["cut_date"]
@@ -70,7 +96,7 @@ def test_open_report_content_and_no_allocation(rendered, demo_snapshot):
 
 
 def test_closed_report_by_arm_with_efficacy(rendered, study):
-    out, paths, audit = rendered
+    out, paths, audit, _ = rendered
     text = pdf_text(next(p for p in paths["closed"] if p.suffix == ".pdf"))
     assert "CLOSED SESSION REPORT - CONFIDENTIAL" in text
     for label in study.arm_labels:
@@ -78,14 +104,18 @@ def test_closed_report_by_arm_with_efficacy(rendered, study):
     for section in ("Efficacy: survival", "Efficacy: ALSFRS-R", "Regulatory T cells", "Group-sequential monitoring"):
         assert section in text, section
     assert re.search(r"Figure \d+\s+Kaplan-Meier estimate of survival by arm", text)
-    assert "cox_stratified" in text and "logrank" in text
+    assert "Cox HR stratified by country x onset" in text and "Log-rank test" in text
+    assert re.search(r"Survival at day 640", text)
+    assert re.search(r"Table \d+\s+Treg count", text)
+    # per-arm denominators in the AE table header
+    assert re.search(r"Low-dose IL-2\s*\(N=\d+\)", text)
     entries = [json.loads(line) for line in audit.read_text().splitlines()]
     assert {e["report"] for e in entries} == {"dsmb-closed", "manuscript"}
     assert all(e["action"] == "render" and e["snapshot"] for e in entries)
 
 
 def test_manuscript_figures_in_three_formats(rendered):
-    out, paths, _ = rendered
+    out, paths, _, _ = rendered
     figs = out / "manuscript" / "figures"
     for name in ("fig-consort", "fig-km", "fig-alsfrs", "fig-forest"):
         for ext in ("svg", "pdf", "png"):
@@ -95,17 +125,70 @@ def test_manuscript_figures_in_three_formats(rendered):
     assert "CONSORT" in text
 
 
-def test_same_snapshot_gives_identical_tables(rendered, blinded_only_snapshot, tmp_path):
-    out, paths, _ = rendered
-    again = render_report("dsmb-open", blinded_only_snapshot, out_dir=tmp_path / "again", to=("html",),
-                          progress=lambda m: None)
+def test_same_snapshot_gives_identical_tables(rendered):
+    out, _, _, _ = rendered
 
     def tables(md_path):
         return [line for line in md_path.read_text().splitlines() if line.startswith("|")]
     first = tables(out / "open" / "dsmb_open.md")
-    assert first and first == tables(tmp_path / "again" / "dsmb_open.md")
+    assert len(first) > 100 and first == tables(out / "again" / "dsmb_open.md")
 
 
 def test_open_report_refuses_nothing_but_closed_needs_allocation(blinded_only_snapshot, tmp_path):
     with pytest.raises(ValueError, match="allocation"):
         render_report("dsmb-closed", blinded_only_snapshot, out_dir=tmp_path, progress=lambda m: None)
+
+
+# --------------------------------------------------------------------------- pipeline pieces
+def test_split_qmd_reads_front_matter_cells_and_options():
+    from reports.render import split_qmd
+    text = ('---\ntitle: "T"\njupyter: python3\n---\n\n# Head\n\n```{python}\n#| tags: [parameters]\nx = 1\n```\n\n'
+            'Text @fig-a.\n\n```{python}\n#| label: fig-a\n#| fig-cap: "A caption"\nprint(x)\n```\n')
+    meta, parts = split_qmd(text)
+    assert meta == {"title": "T", "jupyter": "python3"}
+    assert [k for k, _s, _o in parts] == ["markdown", "code", "markdown", "code"]
+    assert parts[1][2] == {"tags": ["parameters"]}
+    assert parts[3][2] == {"label": "fig-a", "fig-cap": "A caption"}
+
+
+def test_crossrefs_number_figures_and_tables_apart_and_link():
+    from reports.render import RenderError, resolve_crossrefs
+    md = ("See @fig-b, @tbl-x and @fig-a.\n\n![First](f.svg){#fig-b width=100%}\n\n| a |\n|---|\n| 1 |\n\n"
+          ": A table {#tbl-x}\n\n![Second](g.svg){#fig-a}\n\nmail me@fig-b.org")
+    out = resolve_crossrefs(md)
+    assert out.startswith("See [Figure&nbsp;1](#fig-b), [Table&nbsp;1](#tbl-x) and [Figure&nbsp;2](#fig-a).")
+    assert "me@fig-b.org" in out                       # not a reference
+    numbered = resolve_crossrefs(md, number_captions=True)
+    assert "![Figure 1: First](f.svg){#fig-b" in numbered and "![Figure 2: Second](g.svg){#fig-a}" in numbered
+    assert ": Table 1: A table {#tbl-x}" in numbered
+    with pytest.raises(RenderError, match="fig-missing"):
+        resolve_crossrefs("@fig-missing")
+
+
+def test_failing_cell_is_named_with_document_label_and_first_line(tmp_path):
+    from reports.render import RenderError, render_qmd
+    qmd = tmp_path / "broken.qmd"
+    qmd.write_text('---\ntitle: "B"\n---\n\n```{python}\n#| tags: [parameters]\nn = 1\n```\n\n'
+                   '```{python}\n#| label: divide\nvalue = n / 0\n```\n')
+    with pytest.raises(RenderError) as err:
+        render_qmd(qmd, {"n": 2}, tmp_path, to=("html",), progress=lambda m: None)
+    msg = str(err.value)
+    assert "broken.qmd" in msg and "'divide'" in msg and "value = n / 0" in msg and "ZeroDivisionError" in msg
+
+
+def test_parameters_are_injected_after_the_parameters_cell(tmp_path):
+    from reports.render import render_qmd
+    qmd = tmp_path / "p.qmd"
+    qmd.write_text('---\ntitle: "P"\n---\n\n```{python}\n#| tags: [parameters]\nn = 1\n```\n\n'
+                   '```{python}\nfrom IPython.display import Markdown\nMarkdown(f"n is {n * 10}")\n```\n')
+    files, _ = render_qmd(qmd, {"n": 7}, tmp_path, to=("html",), progress=lambda m: None)
+    assert "n is 70" in (tmp_path / "p.md").read_text()
+    assert files == [tmp_path / "p.html"] and "n is 70" in files[0].read_text()
+
+
+def test_kernel_runs_this_interpreter():
+    import sys
+    from jupyter_client.kernelspec import KernelSpecManager
+    from reports.render import kernel_for_this_python
+    spec = KernelSpecManager().get_kernel_spec(kernel_for_this_python())
+    assert spec.argv[0] in ("python", "python3") or os.path.realpath(spec.argv[0]) == os.path.realpath(sys.executable)

@@ -1,0 +1,150 @@
+"""Display layouts for report tables: reshape and format what ``analysis.tables.build_table``
+returns (long tables, one row per group) into the wide, by-arm layout a DSMB or a journal reads.
+
+Nothing here estimates anything: values are only pivoted, joined as "estimate (lower-upper)" and
+rounded. ``groups`` is the display order of the group columns (arms then "Total", or just
+"Total"/"All" for a pooled report).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+METHOD_LABELS = {
+    "logrank": "Log-rank test (unadjusted, primary)",
+    "logrank_stratified": "Log-rank test stratified by country x onset",
+    "cox": "Cox HR (unadjusted)",
+    "cox_stratified": "Cox HR stratified by country x onset",
+    "cox_adjusted": "Cox HR adjusted for prognostic covariates",
+    "landmark_difference": "Difference in survival at the landmark",
+    "rmst_difference": "Difference in restricted mean survival (days)",
+    "alsfrs_slope_difference": "ALSFRS-R slope difference (points/month)",
+    "joint_rank": "Joint rank test (survival and ALSFRS-R)",
+}
+
+
+def compute_fmt(value, digits: int = 1) -> str:
+    """A number with ``digits`` decimals; blank for missing."""
+    if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)):
+        return ""
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return f"{value:.{digits}f}"
+
+
+def compute_fmt_p(p) -> str:
+    """p-value: 3 decimals, "<0.001" below."""
+    if p is None or (isinstance(p, float) and np.isnan(p)):
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def compute_fmt_ci(est, lo, hi, digits: int = 2, scale: float = 1.0) -> str:
+    """"est (lo-hi)"; "est" alone when the interval is missing; blank when est is missing."""
+    if est is None or pd.isna(est):
+        return "NE" if not pd.isna(lo) else ""
+    s = f"{est * scale:.{digits}f}"
+    if pd.isna(lo) and pd.isna(hi):
+        return s
+    lo_s = "NE" if pd.isna(lo) else f"{lo * scale:.{digits}f}"
+    hi_s = "NE" if pd.isna(hi) else f"{hi * scale:.{digits}f}"
+    return f"{s} ({lo_s} to {hi_s})"
+
+
+def _order(values, groups) -> list:
+    present = list(dict.fromkeys(values))
+    return [g for g in (groups or present) if g in present] + [g for g in present if groups and g not in groups]
+
+
+def summarize_by_group_wide(df: pd.DataFrame, index, cell, groups=None, group_col: str = "group",
+                            headers: dict | None = None) -> pd.DataFrame:
+    """Pivot a long table to one column per group. ``cell(row) -> str`` formats one group's
+    values; ``headers`` maps a group to its column title (e.g. with its N)."""
+    index = [index] if isinstance(index, str) else list(index)
+    d = df.copy()
+    d["_cell"] = [cell(r) for r in d.itertuples(index=False)]
+    wide = d.pivot_table(index=index, columns=group_col, values="_cell", aggfunc="first", sort=False)
+    wide = wide[_order(d[group_col], groups)].reset_index()
+    wide.columns.name = None
+    return wide.rename(columns=headers or {}).fillna("")
+
+
+def summarize_survival_display(surv: pd.DataFrame, landmark_day: int) -> pd.DataFrame:
+    """Survival table: N, deaths, median (95% CI), survival at the landmark (95% CI, %), RMST."""
+    rows = []
+    for r in surv.itertuples(index=False):
+        rows.append({"Group": r.group, "N": int(r.n), "Deaths": int(r.events),
+                     "Median, days (95% CI)": compute_fmt_ci(r.median, r.median_ci_lower, r.median_ci_upper, 0)
+                     or "not reached",
+                     f"Survival at day {landmark_day}, % (95% CI)":
+                         compute_fmt_ci(r.surv_landmark, r.surv_landmark_ci_lower, r.surv_landmark_ci_upper, 1, 100),
+                     f"RMST to day {landmark_day}, days (SE)": f"{r.rmst:.0f} ({r.rmst_se:.1f})"})
+    return pd.DataFrame(rows)
+
+
+def summarize_effect_display(te: pd.DataFrame) -> pd.DataFrame:
+    """Treatment-effect table: readable method, estimate (95% CI), statistic, p."""
+    rows = []
+    for r in te.itertuples(index=False):
+        rows.append({"Analysis": METHOD_LABELS.get(r.method, r.method.replace("_", " ")),
+                     "Estimate (95% CI)": compute_fmt_ci(r.estimate, r.ci_lower, r.ci_upper, 3),
+                     "Statistic": compute_fmt(r.statistic, 2), "p": compute_fmt_p(r.p_value)})
+    return pd.DataFrame(rows)
+
+
+def summarize_visits_display(df: pd.DataFrame, groups=None, change: bool = False) -> pd.DataFrame:
+    """By-visit summaries (ALSFRS-R, labs): one column per group with "n; mean (SE or SD)"."""
+    if change:
+        def cell(r):
+            return f"{r.n}: {r.mean:.1f} ({r.se:.2f}); change {r.mean_change:+.2f} ({r.se_change:.2f})"
+    else:
+        def cell(r):
+            return f"{r.n}: {r.mean:.2f} ({r.sd:.2f}); median {r.median:.2f}"
+    return summarize_by_group_wide(df, "visit", cell, groups).rename(columns={"visit": "Visit"})
+
+
+def summarize_ae_display(ae: pd.DataFrame, denominators: dict, groups=None) -> pd.DataFrame:
+    """AE table by SOC and PT: per group "n (%) [events]" with the group's N in the header
+    (per-arm denominators)."""
+    headers = {g: f"{g} (N={n})" for g, n in denominators.items()}
+    wide = summarize_by_group_wide(
+        ae, ["soc", "pt"], lambda r: f"{r.n_subjects} ({r.percent:.1f}%) [{r.n_events}]", groups, headers=headers)
+    wide["pt"] = wide["pt"].replace({"All PTs": "(any)"})
+    return wide.rename(columns={"soc": "System organ class", "pt": "Preferred term"})
+
+
+def summarize_consort_display(consort: pd.DataFrame, groups=None) -> pd.DataFrame:
+    """CONSORT counts: stage, reason, one column per group ("All" for the screening stages)."""
+    d = consort.copy()
+    d["reason"] = d["reason"].fillna("")
+    wide = summarize_by_group_wide(d, ["stage", "reason"], lambda r: str(r.n), ["All"] + list(groups or []))
+    wide.loc[wide["stage"].duplicated() & (wide["reason"] != ""), "stage"] = ""
+    return wide.rename(columns={"stage": "Stage", "reason": "Reason"})
+
+
+def summarize_strata_display(balance: pd.DataFrame, groups=None) -> pd.DataFrame:
+    """Randomised per stratum (country x onset), all sites, one column per group."""
+    d = balance[balance["site_id"] == "All"] if "site_id" in balance else balance
+    return summarize_by_group_wide(d, "stratum", lambda r: str(r.n), groups).rename(columns={"stratum": "Stratum"})
+
+
+def summarize_sequential_display(b: pd.DataFrame) -> pd.DataFrame:
+    """Group-sequential table: one row per look."""
+    out = pd.DataFrame({"Look": b["look"], "Information fraction": b["information_fraction"].map("{:.2f}".format),
+                        "Cumulative alpha spent": b["cumulative_alpha"].map("{:.4f}".format),
+                        "Boundary z": b["boundary_z"].map("{:.3f}".format),
+                        "Nominal p (one-sided)": b["nominal_p"].map("{:.4f}".format)})
+    for col, title in (("date", "Date"), ("observed_z", "Observed z"), ("crossed", "Crossed")):
+        if col in b:
+            out[title] = b[col].map(lambda v: "yes" if v is True else "no" if v is False else
+                                    (f"{v:.3f}" if isinstance(v, float) else str(v)))
+    return out
+
+
+def summarize_funnel_by_site_display(funnel: pd.DataFrame) -> pd.DataFrame:
+    """Screening outcome counts per site (no reasons), one column per stage, sites as rows."""
+    d = funnel[funnel["reason"].fillna("") == ""]
+    wide = d.pivot_table(index="site_id", columns="stage", values="n", aggfunc="first", sort=False)
+    wide = wide.reset_index().rename(columns={"site_id": "Site"})
+    wide.columns.name = None
+    return wide
