@@ -1,9 +1,17 @@
-"""Dataset builders for the simulator (ALSFRS-R items, screening log, labs, exposure, AEs) and
-the planting of realistic data problems for ``--messy``."""
+"""Dataset builders for the simulator: ALSFRS-R items (adqs), labs and SVC (adlb, adresp),
+exposure (adex) and adverse events (adae).
+
+Every builder takes the per-subject frame made by ``data_access.simulate`` (columns USUBJID,
+ONSET, rand_day, stop_t = last study day with assessments, death_d = day of death (large when
+alive), died, il2, high, slope, base_loss, svc, pnfh) and the seeded generator.
+``plant_problems`` (``--messy``) lives in ``data_access.simulate_messy`` and is re-exported here.
+"""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from data_access.simulate_messy import plant_problems  # noqa: F401  (re-export for data_access.demo)
 
 ITEM_CODES = ["ALSFRS01", "ALSFRS02", "ALSFRS03", "ALSFRS04", "ALSFR05A", "ALSFRS06", "ALSFRS07",
               "ALSFRS08", "ALSFRS09", "ALSFRS10", "ALSFRS11", "ALSFRS12"]
@@ -27,14 +35,19 @@ def build_adqs(sub: pd.DataFrame, study, rng) -> tuple[pd.DataFrame, np.ndarray]
     """ALSFRS-R items, domains and total at each scheduled visit before death/withdrawal.
 
     Latent loss x(t) = base_loss + slope * months; item j loses 4*clip((x - 4*rank_j)/8, 0, 1)
-    points (two items declining at a time, so the total falls about one point per unit of x)."""
+    points (two items declining at a time, so the total falls about one point per unit of x).
+    Items never improve. Visits fall within +/- 7 days of the schedule (the last one not after
+    day 640); 7% of post-baseline visits are missed. Item 5b replaces 5a from the first visit at
+    which swallowing (item 3) is <= 1 (gastrostomy; never at baseline) and has no BASE/CHG, since
+    its baseline was scored as 5a. Returns (adqs, baseline totals per subject)."""
     n = len(sub)
     vdays = np.array(study.visit_days)
     vnames = np.array(study.visit_names)
     nv = len(vdays)
     jitter = np.where(vdays == 0, 0, rng.integers(-7, 8, (n, nv)))
+    jitter[:, -1] = -np.abs(jitter[:, -1])                          # last visit by the end of follow-up
     day = vdays[None, :] + jitter
-    present = (day < sub["stop_t"].to_numpy()[:, None]) | (vdays[None, :] == 0)
+    present = (day <= sub["stop_t"].to_numpy()[:, None]) | (vdays[None, :] == 0)
     present &= (rng.random((n, nv)) > 0.07) | (vdays[None, :] == 0)
     prio = np.stack([PRIORITY[o] for o in sub["ONSET"]]) + rng.normal(0, 1.2, (n, 12))
     rank = np.argsort(np.argsort(prio, axis=1), axis=1)
@@ -44,81 +57,37 @@ def build_adqs(sub: pd.DataFrame, study, rng) -> tuple[pd.DataFrame, np.ndarray]
     # items never improve: running minimum over visits
     scores = np.minimum.accumulate(scores, axis=1)
     gastro = scores[:, :, 2] <= 1                                   # swallowing lost -> 5b used
+    gastro[:, 0] = False                                            # gastrostomy excludes at entry
+    gastro = np.logical_or.accumulate(gastro, axis=1)
     total = scores.sum(axis=2)
     bl_total = total[:, 0]
-    s_idx, v_idx = np.nonzero(present)
-    rand = sub["rand_day"].to_numpy()
-    adt = rand[s_idx] + day[s_idx, v_idx]
-    base = {"USUBJID": sub["USUBJID"].to_numpy()[s_idx], "AVISIT": vnames[v_idx], "AVISITN": v_idx + 1,
-            "ADY": day[s_idx, v_idx], "adt": adt}
-    frames = []
-    for j, code in enumerate(ITEM_CODES):
-        aval = scores[s_idx, v_idx, j]
-        code_j = np.where(gastro[s_idx, v_idx], "ALSFR05B", code) if code == "ALSFR05A" else code
-        name = np.where(gastro[s_idx, v_idx], "ALSFRS-R 5b Cutting food (gastrostomy)",
-                        f"ALSFRS-R {ITEM_NAMES[j]}") if code == "ALSFR05A" else f"ALSFRS-R {ITEM_NAMES[j]}"
-        frames.append(pd.DataFrame({**base, "PARAMCD": code_j, "PARAM": name, "AVAL": aval,
-                                    "BASE": scores[s_idx, 0, j], "ord": j}))
-    for k, (code, idx) in enumerate(DOMAINS.items()):
-        dom = scores[:, :, idx].sum(axis=2)
-        frames.append(pd.DataFrame({**base, "PARAMCD": code, "PARAM": f"ALSFRS-R {DOMAIN_NAMES[code]}",
-                                    "AVAL": dom[s_idx, v_idx], "BASE": dom[s_idx, 0], "ord": 12 + k}))
-    frames.append(pd.DataFrame({**base, "PARAMCD": "ALSFRST", "PARAM": "ALSFRS-R total",
-                                "AVAL": total[s_idx, v_idx], "BASE": bl_total[s_idx], "ord": 16}))
-    q = pd.concat(frames, ignore_index=True).sort_values(["USUBJID", "AVISITN", "ord"], kind="stable")
-    q["AVAL"] = q["AVAL"].astype(float)
-    q["BASE"] = q["BASE"].astype(float)
-    q["CHG"] = q["AVAL"] - q["BASE"]
-    q["ABLFL"] = np.where(q["AVISITN"] == 1, "Y", None)
-    q["ADT"] = _dates(q["adt"].to_numpy()).to_numpy()
-    q["ENTDT"] = _dates(q["adt"].to_numpy() + rng.integers(1, 11, len(q))).to_numpy()
-    q["ADY"] = q["ADY"].astype(int)
-    cols = ["USUBJID", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "ADT", "ADY", "AVAL", "BASE", "CHG",
-            "ABLFL", "ENTDT"]
-    return q[cols].reset_index(drop=True), bl_total
-
-
-SF_REASONS = ["SVC < 70% predicted", "Disease duration > 24 months", "Declined lumbar puncture",
-              "Age out of range", "Other neurological or auto-immune disease", "Withdrew consent", "Other"]
-SF_P = [0.2, 0.2, 0.15, 0.05, 0.15, 0.15, 0.1]
-RI_REASONS = ["Withdrew consent", "Riluzole intolerance", "Rapid deterioration", "Lost to follow-up",
-              "Death during run-in"]
-RI_P = [0.35, 0.25, 0.2, 0.1, 0.1]
-
-
-def build_screening(sub: pd.DataFrame, sites, rng, end_day: int) -> pd.DataFrame:
-    """One row per screened person: the randomised, plus screen failures (~0.5 per randomised)
-    and run-in drop-outs (~0.2 per randomised) at the same sites."""
-    n = len(sub)
-    site_ids = np.array([s.id for s in sites])
-    countries = {s.id: s.country for s in sites}
-    act = {s.id: (s.activated - pd.Timestamp("1970-01-01").date()).days for s in sites}
-    n_sf, n_ri = int(round(0.5 * n)), int(round(0.2 * n))
-    counts = sub["SITEID"].value_counts()
-    w = np.array([counts.get(s, 0) + 0.5 for s in site_ids], dtype=float)
-    other_site = rng.choice(site_ids, n_sf + n_ri, p=w / w.sum())
-    a = np.array([act[s] for s in other_site])
-    scr = a + (rng.random(n_sf + n_ri) * (end_day - 30 - a)).astype(int)
-    is_sf = np.arange(n_sf + n_ri) < n_sf
-    run_len = rng.integers(14, 120, n_sf + n_ri)
-    others = pd.DataFrame({
-        "SITEID": other_site, "scr": scr,
-        "OUTCOME": np.where(is_sf, "SCREEN FAILURE", "RUN-IN DROP-OUT"),
-        "REASON": np.where(is_sf, rng.choice(SF_REASONS, n_sf + n_ri, p=SF_P),
-                           rng.choice(RI_REASONS, n_sf + n_ri, p=RI_P)),
-        "rs": np.where(is_sf, -1, scr + 1), "re": np.where(is_sf, -1, scr + 1 + run_len), "USUBJID": None})
-    rand = pd.DataFrame({"SITEID": sub["SITEID"], "scr": sub["scr_day"], "OUTCOME": "RANDOMISED",
-                         "REASON": None, "rs": sub["scr_day"] + 1, "re": sub["rand_day"],
-                         "USUBJID": sub["USUBJID"]})
-    s = pd.concat([rand, others], ignore_index=True).sort_values(["scr", "SITEID"], kind="stable")
-    s = s.reset_index(drop=True)
-    s["SCRNID"] = [f"SCR-{sid}-{k:04d}" for sid, k in
-                   zip(s["SITEID"], s.groupby("SITEID").cumcount() + 1)]
-    s["COUNTRY"] = s["SITEID"].map(countries)
-    s["SCRNDT"] = _dates(s["scr"].to_numpy()).to_numpy()
-    s["RUNINSDT"] = _dates(s["rs"].to_numpy()).where(s["rs"].to_numpy() >= 0).to_numpy()
-    s["RUNINEDT"] = _dates(s["re"].to_numpy()).where(s["re"].to_numpy() >= 0).to_numpy()
-    return s[["SCRNID", "SITEID", "COUNTRY", "SCRNDT", "OUTCOME", "REASON", "RUNINSDT", "RUNINEDT", "USUBJID"]]
+    # long format, built directly in (USUBJID, visit, parameter) order with integer indexing
+    perm = np.argsort(sub["USUBJID"].to_numpy().astype(str), kind="stable")
+    s_sorted, v_idx = np.nonzero(present[perm])
+    s_idx = perm[s_sorted]
+    doms = np.stack([scores[:, :, idx].sum(axis=2) for idx in DOMAINS.values()], axis=2)
+    vals = np.concatenate([scores, doms, total[:, :, None]], axis=2)          # n x visits x 17
+    n_par = vals.shape[2]
+    rs, rv = np.repeat(s_idx, n_par), np.repeat(v_idx, n_par)
+    rp = np.tile(np.arange(n_par), len(s_idx))
+    codes = np.array(ITEM_CODES + list(DOMAINS) + ["ALSFRST"], dtype=object)
+    names = np.array([f"ALSFRS-R {x}" for x in ITEM_NAMES] + [f"ALSFRS-R {DOMAIN_NAMES[d]}" for d in DOMAINS]
+                     + ["ALSFRS-R total"], dtype=object)
+    is5b = (rp == ITEM_CODES.index("ALSFR05A")) & gastro[rs, rv]
+    paramcd, param = codes[rp], names[rp]
+    paramcd[is5b], param[is5b] = "ALSFR05B", "ALSFRS-R 5b Cutting food (gastrostomy)"
+    aval = vals[rs, rv, rp].astype(float)
+    base = vals[rs, 0, rp].astype(float)
+    base[is5b] = np.nan                                             # 5b has no baseline (5a then)
+    ady = day[rs, rv]
+    adt = sub["rand_day"].to_numpy()[rs] + ady
+    entry_lag = np.repeat(rng.integers(1, 11, len(s_idx)), n_par)  # a visit's form is entered at once
+    q = pd.DataFrame({
+        "USUBJID": sub["USUBJID"].to_numpy()[rs], "PARAMCD": paramcd, "PARAM": param,
+        "AVISIT": vnames.astype(object)[rv], "AVISITN": rv + 1, "ADT": _dates(adt), "ADY": ady.astype(int),
+        "AVAL": aval, "BASE": base, "CHG": aval - base, "ABLFL": np.where(rv == 0, "Y", None),
+        "ENTDT": _dates(adt + entry_lag)})
+    return q, bl_total
 
 
 LAB_VISITS = (0, 28, 56, 84, 168, 336, 504)
@@ -130,7 +99,7 @@ def build_adlb_adresp(sub: pd.DataFrame, study, rng) -> tuple[pd.DataFrame, pd.D
     vdays = np.array(LAB_VISITS)
     names = dict(zip(study.visit_days, study.visit_names))
     vnum = {d: i + 1 for i, d in enumerate(study.visit_days)}
-    present = (vdays[None, :] < sub["stop_t"].to_numpy()[:, None]) | (vdays[None, :] == 0)
+    present = (vdays[None, :] <= sub["stop_t"].to_numpy()[:, None]) | (vdays[None, :] == 0)
     s_idx, v_idx = np.nonzero(present)
     il2 = sub["il2"].to_numpy()[s_idx]
     post = vdays[v_idx] > 0
@@ -142,8 +111,11 @@ def build_adlb_adresp(sub: pd.DataFrame, study, rng) -> tuple[pd.DataFrame, pd.D
     svc = sub["svc"].to_numpy()[s_idx] - 1.6 * sub["slope"].to_numpy()[s_idx] * vdays[v_idx] / MONTH \
         + rng.normal(0, 3, len(s_idx))
     rand = sub["rand_day"].to_numpy()[s_idx]
-    common = {"USUBJID": sub["USUBJID"].to_numpy()[s_idx], "AVISIT": [names[d] for d in vdays[v_idx]],
-              "AVISITN": [vnum[d] for d in vdays[v_idx]], "ADT": _dates(rand + vdays[v_idx]).to_numpy(),
+    srank = np.empty(n, dtype=int)
+    srank[np.argsort(sub["USUBJID"].to_numpy().astype(str), kind="stable")] = np.arange(n)
+    common = {"_r": srank[s_idx], "USUBJID": sub["USUBJID"].to_numpy()[s_idx],
+              "AVISIT": np.array([names[d] for d in vdays], dtype=object)[v_idx],
+              "AVISITN": np.array([vnum[d] for d in vdays])[v_idx], "ADT": _dates(rand + vdays[v_idx]).to_numpy(),
               "ADY": vdays[v_idx]}
     lab = [("TREG", "Regulatory T cells (count)", np.round(cd4 * tpct / 100, 1), "cells/uL"),
            ("TREGPCT", "Regulatory T cells (% of CD4)", np.round(tpct, 2), "%"),
@@ -160,10 +132,17 @@ def build_adlb_adresp(sub: pd.DataFrame, study, rng) -> tuple[pd.DataFrame, pd.D
 
 
 def _bds(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.sort_values(["USUBJID", "PARAMCD", "AVISITN"], kind="stable").reset_index(drop=True)
+    """Sort by USUBJID (via the integer rank ``_r``), PARAMCD, AVISITN; add BASE (the visit-1
+    value), CHG and ABLFL."""
+    pcode = pd.factorize(df["PARAMCD"], sort=True)[0]
+    order = np.lexsort((df["AVISITN"].to_numpy(), pcode, df["_r"].to_numpy()))
+    df = df.iloc[order].reset_index(drop=True)
     df["AVAL"] = df["AVAL"].astype(float)
-    base = df[df["AVISITN"] == 1].set_index(["USUBJID", "PARAMCD"])["AVAL"]
-    df["BASE"] = pd.MultiIndex.from_frame(df[["USUBJID", "PARAMCD"]]).map(base).astype(float)
+    key = df["_r"].to_numpy() * 64 + pcode[order]
+    start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    first = np.repeat(start, np.diff(np.r_[start, len(df)]))          # first row of each group
+    aval = df["AVAL"].to_numpy()
+    df["BASE"] = np.where(df["AVISITN"].to_numpy()[first] == 1, aval[first], np.nan)
     df["CHG"] = df["AVAL"] - df["BASE"]
     df["ABLFL"] = np.where(df["AVISITN"] == 1, "Y", None)
     return df[["USUBJID", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "ADT", "ADY", "AVAL", "BASE", "CHG",
@@ -171,13 +150,15 @@ def _bds(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_adex(sub: pd.DataFrame, rng) -> pd.DataFrame:
-    """One row per treatment cycle (every 28 days, up to 19) started before death/withdrawal."""
+    """One row per treatment cycle (every 28 days, up to 19) started before death/withdrawal;
+    5 daily injections per cycle, fewer when a dose is missed or follow-up stops mid-cycle."""
     cycles = np.arange(19)
     start = cycles[None, :] * 28
-    on = start < sub["stop_t"].to_numpy()[:, None]
+    on = start <= sub["stop_t"].to_numpy()[:, None]
     s_idx, c_idx = np.nonzero(on)
     rand = sub["rand_day"].to_numpy()[s_idx]
     nd = np.where(rng.random(len(s_idx)) < 0.05, rng.integers(0, 5, len(s_idx)), 5)
+    nd = np.minimum(nd, sub["stop_t"].to_numpy()[s_idx] - start[0, c_idx] + 1)
     return pd.DataFrame({"USUBJID": sub["USUBJID"].to_numpy()[s_idx], "CYCLE": c_idx + 1,
                          "ASTDT": _dates(rand + start[0, c_idx]).to_numpy(),
                          "AENDT": _dates(rand + start[0, c_idx] + 4).to_numpy(), "NDOSES": nd,
@@ -206,13 +187,17 @@ FATAL_TERMS = [("Respiratory, thoracic and mediastinal disorders", "Respiratory 
 
 
 def build_adae(sub: pd.DataFrame, rng) -> pd.DataFrame:
-    years = sub["stop_t"].to_numpy() / 365.25
+    """Adverse events: Poisson counts per term over follow-up (rates in ``AE_TERMS``, higher on
+    IL-2 for injection-site reactions and flu-like illness), plus one fatal event per death
+    (AEOUT FATAL, AESDTH Y, ending on the day of death). An event still going on at the end of
+    follow-up has no end date (AEOUT NOT RECOVERED or RECOVERING)."""
+    years = np.maximum(sub["stop_t"].to_numpy(), 1) / 365.25
     il2 = sub["il2"].to_numpy()
     frames = []
     for soc, pt, rate, mult, p_ser, p_rel in AE_TERMS:
         k = rng.poisson(rate * np.where(il2, mult, 1.0) * years)
         idx = np.repeat(np.arange(len(sub)), k)
-        day = (rng.random(len(idx)) * sub["stop_t"].to_numpy()[idx]).astype(int) + 1
+        day = (rng.random(len(idx)) * np.maximum(sub["stop_t"].to_numpy()[idx], 1)).astype(int) + 1
         ser = rng.random(len(idx)) < p_ser
         frames.append(pd.DataFrame({
             "i": idx, "ASTDY": day, "AEDECOD": pt, "AEBODSYS": soc, "AESER": np.where(ser, "Y", "N"),
@@ -222,19 +207,21 @@ def build_adae(sub: pd.DataFrame, rng) -> pd.DataFrame:
     dead = np.nonzero(sub["died"].to_numpy())[0]
     choice = rng.choice(len(FATAL_TERMS), len(dead), p=[t[2] for t in FATAL_TERMS])
     frames.append(pd.DataFrame({
-        "i": dead, "ASTDY": np.maximum(sub["stop_t"].to_numpy()[dead] - rng.integers(0, 10, len(dead)), 1),
+        "i": dead, "ASTDY": np.maximum(sub["death_d"].to_numpy()[dead] - rng.integers(0, 10, len(dead)), 1),
         "AEDECOD": [FATAL_TERMS[c][1] for c in choice], "AEBODSYS": [FATAL_TERMS[c][0] for c in choice],
         "AESER": "Y", "AESEV": "SEVERE", "AEREL": "NOT RELATED", "dur": 0, "fatal": True}))
-    ae = pd.concat(frames, ignore_index=True)
+    # two events of one term starting the same day are one event (and would look duplicated)
+    ae = pd.concat(frames, ignore_index=True).drop_duplicates(["i", "AEDECOD", "ASTDY"]).reset_index(drop=True)
     rand = sub["rand_day"].to_numpy()[ae["i"]]
-    stop = sub["stop_t"].to_numpy()[ae["i"]]
-    end_day = np.where(ae["fatal"], stop, np.minimum(ae["ASTDY"] + ae["dur"], stop))
+    stop = np.maximum(sub["stop_t"].to_numpy()[ae["i"]], 1)
+    end_day = np.where(ae["fatal"], sub["death_d"].to_numpy()[ae["i"]], ae["ASTDY"] + ae["dur"])
     ae["USUBJID"] = sub["USUBJID"].to_numpy()[ae["i"]]
     ae["AETERM"] = ae["AEDECOD"].str.lower()
     ae["ASTDT"] = _dates(rand + ae["ASTDY"]).to_numpy()
-    ae["AENDT"] = _dates(rand + end_day).to_numpy()
-    recovered = ae["ASTDY"] + ae["dur"] < stop
-    ae["AEOUT"] = np.where(ae["fatal"], "FATAL", np.where(recovered, "RECOVERED", "NOT RECOVERED"))
+    recovered = ae["fatal"].to_numpy() | (ae["ASTDY"] + ae["dur"] <= stop).to_numpy()
+    ae["AENDT"] = _dates(rand + end_day).where(recovered).to_numpy()
+    ongoing = np.where(rng.random(len(ae)) < 0.4, "RECOVERING", "NOT RECOVERED")
+    ae["AEOUT"] = np.where(ae["fatal"], "FATAL", np.where(recovered, "RECOVERED", ongoing))
     ae["AESDTH"] = np.where(ae["fatal"], "Y", "N")
     ae["TRTEMFL"] = "Y"
     ae["ENTDT"] = _dates(rand + ae["ASTDY"] + rng.integers(1, 15, len(ae))).to_numpy()
@@ -242,70 +229,3 @@ def build_adae(sub: pd.DataFrame, rng) -> pd.DataFrame:
     ae["AESEQ"] = ae.groupby("USUBJID").cumcount() + 1
     return ae[["USUBJID", "AESEQ", "AETERM", "AEDECOD", "AEBODSYS", "ASTDT", "AENDT", "ASTDY", "AESER",
                "AESEV", "AEREL", "AEOUT", "AESDTH", "TRTEMFL", "ENTDT"]]
-
-
-def plant_problems(clinical: dict[str, pd.DataFrame], rng) -> list[dict]:
-    """Plant realistic EDC problems in place; return what was planted (dataset, column, subject,
-    rule, detail)."""
-    planted: list[dict] = []
-    adsl, adqs, adae = clinical["adsl"], clinical["adqs"], clinical["adae"]
-    subjects = adsl["USUBJID"].to_numpy()
-    pick = rng.choice(len(subjects), 12, replace=False)
-    # partial dates: onset known to the month only, an AE start known to the year only
-    adsl["ONSETDTC"] = adsl["ONSETDT"].dt.strftime("%Y-%m-%d")
-    for i in pick[:2]:
-        adsl.loc[i, "ONSETDTC"] = adsl.loc[i, "ONSETDT"].strftime("%Y-%m")
-        adsl.loc[i, "ONSETDT"] = pd.NaT
-        planted.append(dict(dataset="adsl", column="ONSETDT", subject=subjects[i], rule="partial_date",
-                            detail=f"onset date known as {adsl.loc[i, 'ONSETDTC']}"))
-    adae["ASTDTC"] = adae["ASTDT"].dt.strftime("%Y-%m-%d")
-    j = int(rng.integers(len(adae)))
-    adae.loc[j, "ASTDTC"] = adae.loc[j, "ASTDT"].strftime("%Y")
-    adae.loc[j, "ASTDT"] = pd.NaT
-    planted.append(dict(dataset="adae", column="ASTDT", subject=adae.loc[j, "USUBJID"], rule="partial_date",
-                        detail=f"AE start known as {adae.loc[j, 'ASTDTC']}"))
-    # out-of-range item scores (and hence totals that do not match... the total is left as it was)
-    items = adqs.index[adqs["PARAMCD"].isin(["ALSFRS01", "ALSFRS08"]) & (adqs["AVISITN"] > 1)]
-    for k, r in enumerate(rng.choice(items, 2, replace=False)):
-        bad = 5.0 if k == 0 else -1.0
-        adqs.loc[r, "AVAL"] = bad
-        planted.append(dict(dataset="adqs", column="AVAL", subject=adqs.loc[r, "USUBJID"],
-                            rule="value_out_of_range", detail=f"{adqs.loc[r, 'PARAMCD']}={bad}"))
-        planted.append(dict(dataset="adqs", column="AVAL", subject=adqs.loc[r, "USUBJID"],
-                            rule="total_mismatch", detail="total no longer equals the sum of items"))
-    # a total that does not equal its items
-    tot = adqs.index[(adqs["PARAMCD"] == "ALSFRST") & (adqs["AVISITN"] == 3)]
-    r = int(rng.choice(tot))
-    adqs.loc[r, "AVAL"] = adqs.loc[r, "AVAL"] - 3
-    planted.append(dict(dataset="adqs", column="AVAL", subject=adqs.loc[r, "USUBJID"], rule="total_mismatch",
-                        detail="ALSFRST 3 below the sum of items"))
-    # a visit dated before randomisation
-    s = subjects[pick[3]]
-    rows = adqs.index[(adqs["USUBJID"] == s) & (adqs["AVISITN"] == 2)]
-    if len(rows):
-        adqs.loc[rows, "ADT"] = adsl.loc[pick[3], "RANDDT"] - pd.Timedelta(days=20)
-        planted.append(dict(dataset="adqs", column="ADT", subject=s, rule="visit_before_randomisation",
-                            detail="Month 1 dated 20 days before randomisation"))
-    # duplicate records
-    dup_q = adqs[adqs["USUBJID"] == subjects[pick[4]]].head(3)
-    dup_a = adae.iloc[[int(rng.integers(len(adae)))]]
-    clinical["adqs"] = adqs = pd.concat([adqs, dup_q], ignore_index=True)
-    clinical["adae"] = adae = pd.concat([adae, dup_a], ignore_index=True)
-    planted.append(dict(dataset="adqs", column="USUBJID", subject=subjects[pick[4]], rule="duplicate_record",
-                        detail="3 records entered twice"))
-    planted.append(dict(dataset="adae", column="USUBJID", subject=dup_a["USUBJID"].iloc[0],
-                        rule="duplicate_record", detail="AE entered twice"))
-    # a subject missing from ADSL (records exist elsewhere)
-    ghost = "MIR-FR99-0001"
-    rows = adqs[adqs["USUBJID"] == subjects[pick[5]]].head(17).assign(USUBJID=ghost)
-    clinical["adqs"] = adqs = pd.concat([adqs, rows], ignore_index=True)
-    planted.append(dict(dataset="adqs", column="USUBJID", subject=ghost, rule="subject_not_in_adsl",
-                        detail="ALSFRS-R records for a subject absent from ADSL"))
-    # late data entry
-    for i in pick[6:8]:
-        rows = adqs.index[(adqs["USUBJID"] == subjects[i]) & (adqs["AVISITN"] == 2)]
-        if len(rows):
-            adqs.loc[rows, "ENTDT"] = adqs.loc[rows, "ADT"] + pd.Timedelta(days=120)
-            planted.append(dict(dataset="adqs", column="ENTDT", subject=subjects[i], rule="late_entry",
-                                detail="entered 120 days after the visit"))
-    return planted
