@@ -1,91 +1,225 @@
-"""Dataset schemas: expected columns, their kind, and value checks (pandera).
+"""Dataset schemas (pandera): the expected columns of each dataset, their kind and value checks.
 
-``SCHEMAS[name]`` lists ``Col`` entries. ``required`` columns missing from a file are errors;
-other expected columns missing are warnings (another trial may not collect them). Value checks
-are pandera checks; the validator turns their failure cases into problem rows.
+Each dataset is described by a list of ``Col``. Validation runs two pandera schemas per dataset,
+both lazily so that every failure is collected:
+
+1. ``structure_schema``: required columns present (pandera ``column_in_dataframe``) and each
+   present column of the right kind (check ``kind_<kind>``; text where numbers are expected is
+   reported row by row when only some values are bad, for the whole column otherwise);
+2. ``value_schema``: allowed codes (check ``codes``) and ranges (check ``range``), on the columns
+   that passed 1, plus dataset-wide checks such as the ALSFRS-R ranges that depend on PARAMCD.
+
+``data_access.validate`` turns the pandera failure cases into problem rows. Codes and ranges
+follow ``data_access/DATASETS.md``; strata levels, arm codes, ALSFRS-R and ADTTE codes come from
+the study config when one is given. An optional ``[validation]`` section of the study TOML may set
+``age_range = [18, 75]`` and ``paramcd = { adlb = [...], adresp = [...] }``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+import re
+from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
 import pandera.pandas as pa
 
 ITEM_RE = r"^ALSFR(S\d\d|05[AB])$"
-DOMAIN_CODES = ("BULBAR", "FINEMOT", "GROSSMOT", "RESP")
+ITEMS = ("ALSFRS01", "ALSFRS02", "ALSFRS03", "ALSFRS04", "ALSFR05A", "ALSFR05B", "ALSFRS06",
+         "ALSFRS07", "ALSFRS08", "ALSFRS09", "ALSFRS10", "ALSFRS11", "ALSFRS12")
+DOMAIN_ITEMS = {"BULBAR": ("ALSFRS01", "ALSFRS02", "ALSFRS03"),
+                "FINEMOT": ("ALSFRS04", "ALSFR05A", "ALSFR05B", "ALSFRS06"),
+                "GROSSMOT": ("ALSFRS07", "ALSFRS08", "ALSFRS09"),
+                "RESP": ("ALSFRS10", "ALSFRS11", "ALSFRS12")}
+DOMAIN_CODES = tuple(DOMAIN_ITEMS)
 TOTAL_CODE = "ALSFRST"
+ALSFRS_MAX = {**{c: 4 for c in ITEMS}, **{c: 12 for c in DOMAIN_CODES}, TOTAL_CODE: 48}
+_FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T][0-9:.]*)?$")
+KIND_LABEL = {"str": "text", "num": "a number", "int": "a whole number", "date": "a date"}
 
 
 @dataclass(frozen=True)
 class Col:
+    """One expected column: ``kind`` is "str", "num", "int" or "date"; ``codes`` the allowed
+    values (rule ``invalid_code``); ``lo``/``hi`` an inclusive range (rule ``value_out_of_range``).
+    A missing ``required`` column is an error, a missing optional one a warning."""
+
     name: str
-    kind: str                      # "str", "num", "int", "date"
+    kind: str
     required: bool = False
-    checks: tuple = field(default=())
-    rule: str = "invalid_code"     # rule reported when a check fails
+    codes: tuple | None = None
+    lo: float | None = None
+    hi: float | None = None
+
+    @property
+    def rule(self) -> str:
+        return "invalid_code" if self.codes is not None else "value_out_of_range"
+
+    def describe(self) -> str:
+        """How a failing value breaks the check, for messages ("is outside 0-4")."""
+        if self.codes is not None:
+            return "is not one of " + ", ".join(str(c) for c in self.codes)
+        if self.lo is not None and self.hi is not None:
+            return f"is outside {self.lo:g}-{self.hi:g}"
+        return f"is below {self.lo:g}" if self.lo is not None else f"is above {self.hi:g}"
+
+    def value_checks(self) -> list[pa.Check]:
+        if self.codes is not None:
+            return [pa.Check.isin(list(self.codes), name="codes")]
+        if self.lo is not None or self.hi is not None:
+            lo = -np.inf if self.lo is None else self.lo
+            hi = np.inf if self.hi is None else self.hi
+            return [pa.Check.in_range(lo, hi, name="range")]
+        return []
 
 
-def _codes(*values):
-    return (pa.Check.isin(list(values)),)
-
-
-def _range(lo, hi):
-    return (pa.Check.in_range(lo, hi),)
+def _alsfrs_codes(study) -> tuple[str, ...]:
+    items = tuple(getattr(study, "functional_items", ()) or ITEMS)
+    domains = tuple(getattr(study, "functional_domains", ()) or DOMAIN_CODES)
+    return items + domains + (getattr(study, "functional_total", None) or TOTAL_CODE,)
 
 
 def build_schemas(study=None) -> dict[str, list[Col]]:
-    levels = dict(getattr(study, "strata_levels", {}) or {})
-    countries = levels.get("COUNTRY", ("UK", "France"))
-    onsets = levels.get("ONSET", ("Bulbar", "Limb"))
-    yn = _codes("Y", "N")
+    """Expected columns of every dataset (``DATASETS.md``), with codes from ``study`` if given."""
+    levels = {"COUNTRY": ("UK", "France"), "ONSET": ("Bulbar", "Limb"),
+              **dict(getattr(study, "strata_levels", {}) or {})}
+    countries, onsets = tuple(levels["COUNTRY"]), tuple(levels["ONSET"])
+    factors = tuple(getattr(study, "strata_factors", ()) or ("COUNTRY", "ONSET"))
+    strata = (tuple("/".join(p) for p in itertools.product(*[levels[f] for f in factors]))
+              if all(levels.get(f) for f in factors) else None)
+    tte = (getattr(study, "survival_paramcd", None) or "OS", getattr(study, "composite_paramcd", None) or "DTHTRV")
+    conf = (getattr(study, "raw", None) or {}).get("validation", {})
+    age_lo, age_hi = conf.get("age_range", (18, 75))
+    yn = ("Y", "N")
     return {
         "adsl": [
-            Col("USUBJID", "str", True), Col("SITEID", "str", True), Col("RANDDT", "date", True),
-            Col("COUNTRY", "str", False, _codes(*countries)), Col("ONSET", "str", False, _codes(*onsets)),
-            Col("STRATUM", "str"), Col("AGE", "num", False, _range(18, 75), "value_out_of_range"),
-            Col("SEX", "str", False, _codes("M", "F")),
-            Col("ELESCORL", "str", False, _codes("Possible", "Probable lab-supported", "Probable", "Definite")),
-            Col("ONSETDT", "date"), Col("DIAGDT", "date"), Col("SCRNDT", "date"),
-            Col("BLALSFRS", "num", False, _range(0, 48), "value_out_of_range"),
-            Col("DFS", "num", False, (pa.Check.ge(0),), "value_out_of_range"),
-            Col("SVCPCT", "num", False, _range(0, 200), "value_out_of_range"),
-            Col("PNFH", "num", False, (pa.Check.gt(0),), "value_out_of_range"),
-            Col("ITTFL", "str", True, yn), Col("SAFFL", "str", False, yn), Col("DTHFL", "str", False, _codes("Y")),
-            Col("DTHDT", "date"), Col("EOSSTT", "str", False, _codes("COMPLETED", "DISCONTINUED", "ONGOING")),
+            Col("STUDYID", "str"), Col("USUBJID", "str", True), Col("SUBJID", "str"), Col("SITEID", "str", True),
+            Col("COUNTRY", "str", codes=countries), Col("AGE", "int", lo=age_lo, hi=age_hi),
+            Col("AGEGR1", "str", codes=("<60", ">=60")), Col("SEX", "str", codes=("M", "F")),
+            Col("ONSET", "str", codes=onsets), Col("STRATUM", "str", codes=strata),
+            Col("ELESCORL", "str", codes=("Possible", "Probable lab-supported", "Probable", "Definite")),
+            Col("ONSETDT", "date"), Col("DIAGDT", "date"), Col("SCRNDT", "date"), Col("RANDDT", "date", True),
+            Col("DIAGDLY", "num", lo=0), Col("BLALSFRS", "num", lo=0, hi=48), Col("DFS", "num", lo=0),
+            Col("SVCPCT", "num", lo=0, hi=200), Col("PNFH", "num", lo=0), Col("LOGPNFH", "num"),
+            Col("PNFHGR", "str", codes=("Low", "High")), Col("ITTFL", "str", codes=yn),
+            Col("SAFFL", "str", codes=yn), Col("TRTSDT", "date"), Col("TRTEDT", "date"),
+            Col("EOSSTT", "str", codes=("COMPLETED", "DISCONTINUED", "ONGOING")), Col("DCSREAS", "str"),
+            Col("EOSDT", "date"), Col("DTHFL", "str", codes=("Y",)), Col("DTHDT", "date"), Col("LSTALVDT", "date"),
         ],
         "screening": [
-            Col("SCRNID", "str", True), Col("SITEID", "str", True), Col("SCRNDT", "date", True),
-            Col("OUTCOME", "str", True, _codes("RANDOMISED", "SCREEN FAILURE", "RUN-IN DROP-OUT", "IN RUN-IN")),
-            Col("REASON", "str"), Col("USUBJID", "str"),
+            Col("SCRNID", "str", True), Col("SITEID", "str", True), Col("COUNTRY", "str", codes=countries),
+            Col("SCRNDT", "date", True),
+            Col("OUTCOME", "str", True, codes=("RANDOMISED", "SCREEN FAILURE", "RUN-IN DROP-OUT", "IN RUN-IN")),
+            Col("REASON", "str"), Col("RUNINSDT", "date"), Col("RUNINEDT", "date"), Col("USUBJID", "str"),
         ],
-        "adqs": _bds() + [Col("ENTDT", "date")], "adlb": _bds(), "adresp": _bds(),
+        "adqs": _bds(_alsfrs_codes(study)) + [Col("ENTDT", "date")],
+        "adlb": _bds(_paramcds(study, "adlb", ("TREG", "TREGPCT", "EOS", "CSFPNFH")), lo=0) + [Col("AVALU", "str")],
+        "adresp": _bds(_paramcds(study, "adresp", ("SVCPCT",)), lo=0, hi=200) + [Col("AVALU", "str")],
         "adtte": [
-            Col("USUBJID", "str", True), Col("PARAMCD", "str", True),
-            Col("AVAL", "num", True, (pa.Check.ge(0),), "value_out_of_range"),
-            Col("CNSR", "num", True, _codes(0, 1)), Col("STARTDT", "date"), Col("ADT", "date"),
+            Col("USUBJID", "str", True), Col("PARAMCD", "str", True, codes=tte), Col("PARAM", "str"),
+            Col("STARTDT", "date"), Col("ADT", "date"), Col("AVAL", "num", True, lo=0),
+            Col("CNSR", "int", True, codes=(0, 1)), Col("EVNTDESC", "str"), Col("CNSDTDSC", "str"),
         ],
         "adae": [
-            Col("USUBJID", "str", True), Col("AEDECOD", "str", True), Col("AEBODSYS", "str", True),
-            Col("ASTDT", "date", True), Col("AENDT", "date"), Col("AESER", "str", False, yn),
-            Col("AESEV", "str", False, _codes("MILD", "MODERATE", "SEVERE")),
-            Col("TRTEMFL", "str", False, yn), Col("AESDTH", "str", False, yn),
+            Col("USUBJID", "str", True), Col("AESEQ", "int"), Col("AETERM", "str"), Col("AEDECOD", "str", True),
+            Col("AEBODSYS", "str", True), Col("ASTDT", "date", True), Col("AENDT", "date"), Col("ASTDY", "num"),
+            Col("AESER", "str", codes=yn), Col("AESEV", "str", codes=("MILD", "MODERATE", "SEVERE")),
+            Col("AEREL", "str", codes=("RELATED", "NOT RELATED")),
+            Col("AEOUT", "str", codes=("RECOVERED", "RECOVERING", "NOT RECOVERED", "FATAL")),
+            Col("AESDTH", "str", codes=yn), Col("TRTEMFL", "str", codes=yn), Col("ENTDT", "date"),
         ],
         "adex": [
-            Col("USUBJID", "str", True), Col("CYCLE", "num", True, (pa.Check.ge(1),), "value_out_of_range"),
-            Col("ASTDT", "date", True), Col("NDOSES", "num", False, _range(0, 5), "value_out_of_range"),
+            Col("USUBJID", "str", True), Col("CYCLE", "int", True, lo=1), Col("ASTDT", "date", True),
+            Col("AENDT", "date"), Col("NDOSES", "int", lo=0, hi=5), Col("EXDOSE", "num", lo=0),
         ],
         "allocation": [
-            Col("USUBJID", "str", True), Col("ARMCD", "str", True), Col("RANDNO", "num"), Col("STRATUM", "str"),
+            Col("USUBJID", "str", True), Col("RANDNO", "int"),
+            Col("ARMCD", "str", True, codes=tuple(getattr(study, "arm_codes", ())) or None),
+            Col("ARM", "str"), Col("STRATUM", "str", codes=strata), Col("BLOCK", "str"), Col("BLKSIZE", "int", lo=1),
+            Col("MASKCD", "str"),
         ],
     }
 
 
-def _bds() -> list[Col]:
-    return [Col("USUBJID", "str", True), Col("PARAMCD", "str", True), Col("AVAL", "num", True),
-            Col("ADT", "date", True), Col("AVISITN", "num"), Col("ABLFL", "str", False, _codes("Y")),
-            Col("ADY", "num"), Col("BASE", "num"), Col("CHG", "num")]
+def _paramcds(study, dataset: str, mirocals: tuple) -> tuple | None:
+    """Allowed PARAMCDs of a lab-like dataset: ``[validation.paramcd]`` of the study config, the
+    MIROCALS codes for MIROCALS, and no code check for another study that does not list them."""
+    conf = (getattr(study, "raw", None) or {}).get("validation", {}).get("paramcd", {})
+    if dataset in conf:
+        return tuple(conf[dataset])
+    return mirocals if study is None or getattr(study, "id", "MIROCALS") == "MIROCALS" else None
 
 
-def pandera_schema(cols: list[Col], present: set[str]) -> pa.DataFrameSchema:
-    """A pandera schema holding only the value checks of columns present in the file."""
-    return pa.DataFrameSchema({c.name: pa.Column(None, checks=list(c.checks), nullable=True, required=False)
-                               for c in cols if c.checks and c.name in present})
+def _bds(paramcds, lo=None, hi=None) -> list[Col]:
+    codes = None if paramcds is None else tuple(paramcds)
+    return [Col("USUBJID", "str", True), Col("PARAMCD", "str", True, codes=codes), Col("PARAM", "str"),
+            Col("AVISIT", "str"), Col("AVISITN", "int"), Col("ADT", "date", True), Col("ADY", "num"),
+            Col("AVAL", "num", True, lo=lo, hi=hi), Col("BASE", "num"), Col("CHG", "num"),
+            Col("ABLFL", "str", codes=("Y",))]
+
+
+# --------------------------------------------------------------------------- kinds
+def _is_text(v) -> bool:
+    return isinstance(v, str)
+
+
+def parse_dates(s: pd.Series) -> pd.Series:
+    """Dates from ``datetime.date``/``datetime`` objects or full ISO text (``2019-03-07``); partial
+    text such as ``2019-03`` and anything else gives NaT (pandas would read it as 1 March)."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s
+    full = s.map(lambda v: not isinstance(v, str) or bool(_FULL_DATE.match(v)))
+    return pd.to_datetime(s.where(full), errors="coerce", format="mixed")
+
+
+def check_kind(s: pd.Series, kind: str):
+    """pandera check body: True when the column has the expected kind; a boolean Series (False =
+    a value of the wrong kind) when only some values are wrong; False when the whole column is
+    stored as the wrong type."""
+    values = s.dropna()
+    if values.empty:
+        return True
+    if kind in ("num", "int"):
+        if pd.api.types.is_bool_dtype(s):
+            return False
+        if not pd.api.types.is_numeric_dtype(s):
+            bad = s.notna() & pd.to_numeric(s, errors="coerce").isna()
+            return ~bad if bad.any() else False
+        if kind == "int":
+            return s.isna() | (s % 1 == 0)
+        return True
+    if kind == "date":
+        if pd.api.types.is_datetime64_any_dtype(s):
+            return True
+        bad = s.notna() & parse_dates(s).isna()
+        return ~bad if bad.any() else False
+    # text: an object column of strings (numbers read from a CSV as int are the wrong type)
+    if pd.api.types.is_string_dtype(s) and values.map(_is_text).all():
+        return True
+    bad = s.notna() & ~s.map(_is_text)
+    return ~bad if bad.sum() < len(values) else False
+
+
+def structure_schema(cols: list[Col]) -> pa.DataFrameSchema:
+    """Required columns present and every present column of the right kind."""
+    return pa.DataFrameSchema(
+        {c.name: pa.Column(None, checks=[pa.Check(lambda s, k=c.kind: check_kind(s, k), name=f"kind_{c.kind}")],
+                           nullable=True, required=c.required) for c in cols})
+
+
+def value_schema(name: str, cols: list[Col]) -> pa.DataFrameSchema:
+    """Codes and ranges of ``cols`` (columns already known to be of the right kind)."""
+    checks = []
+    names = {c.name for c in cols}
+    if name == "adqs" and {"PARAMCD", "AVAL"} <= names:
+        checks.append(pa.Check(_alsfrs_in_range, name="alsfrs_range"))
+    return pa.DataFrameSchema({c.name: pa.Column(None, checks=c.value_checks(), nullable=True, required=False)
+                               for c in cols if c.value_checks()}, checks=checks)
+
+
+def _alsfrs_in_range(df: pd.DataFrame) -> pd.Series:
+    hi = df["PARAMCD"].map(ALSFRS_MAX)
+    aval = df["AVAL"]
+    bad = hi.notna() & aval.notna() & ((aval < 0) | (aval > hi) | (aval % 1 != 0))
+    return ~bad
+

@@ -2,328 +2,442 @@
 
 Validation never modifies or drops data; it reports. It never crashes on a malformed, empty or
 corrupt file: such a file is itself a problem (``file_unreadable`` / ``file_empty``) and the other
-datasets are still checked. Rule names are listed in ``data_access/DATASETS.md``.
+datasets are still checked. Per-dataset checks are pandera schemas (``data_access.schemas``);
+cross-dataset rules are here. Rule names are listed at the end of ``data_access/DATASETS.md``.
+
+Examples
+--------
+>>> problems = validate_snapshot("demo_data/clinical")          # doctest: +SKIP
+>>> print(format_problems(problems, "md"))                        # doctest: +SKIP
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from data_access.schemas import DOMAIN_CODES, ITEM_RE, TOTAL_CODE, build_schemas, pandera_schema
+from data_access.schemas import ALSFRS_MAX, DOMAIN_ITEMS, ITEMS, KIND_LABEL, TOTAL_CODE, build_schemas, \
+    parse_dates, structure_schema, value_schema
 
 COLUMNS = ["dataset", "column", "subject", "rule", "severity", "message"]
 WARNING_RULES = {"late_entry", "partial_date"}
 LATE_ENTRY_DAYS = 30
-DOMAIN_ITEMS = {"BULBAR": ["ALSFRS01", "ALSFRS02", "ALSFRS03"],
-                "FINEMOT": ["ALSFRS04", "ALSFR05A", "ALSFR05B", "ALSFRS06"],
-                "GROSSMOT": ["ALSFRS07", "ALSFRS08", "ALSFRS09"],
-                "RESP": ["ALSFRS10", "ALSFRS11", "ALSFRS12"]}
+BDS = ("adqs", "adlb", "adresp")
 
 
 class _Report:
-    def __init__(self):
+    """Collects problem rows; ``files`` maps a dataset to its file name for messages."""
+
+    def __init__(self, files: dict[str, str]):
         self.rows: list[dict] = []
+        self.files = files
+
+    def file(self, dataset: str) -> str:
+        return self.files.get(dataset, f"{dataset}.parquet")
 
     def add(self, dataset, column, subject, rule, message, severity=None):
-        self.rows.append({"dataset": dataset, "column": column or "", "subject": "" if subject is None else str(subject),
+        self.rows.append({"dataset": dataset, "column": column or "",
+                          "subject": "" if subject is None or pd.isna(subject) else str(subject),
                           "rule": rule, "severity": severity or ("warning" if rule in WARNING_RULES else "error"),
-                          "message": message})
+                          "message": f"{self.file(dataset)}: {message}"})
 
     def frame(self) -> pd.DataFrame:
-        df = pd.DataFrame(self.rows, columns=COLUMNS)
+        df = pd.DataFrame(self.rows, columns=COLUMNS).drop_duplicates()
         return df.sort_values(["dataset", "rule", "subject", "column", "message"], kind="stable").reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- reading
-def load_part(part_dir) -> tuple[dict[str, pd.DataFrame | Exception], dict[str, str]]:
-    """Read every ``*.parquet`` / ``*.csv`` in a directory; a file that cannot be read maps to
-    the exception. Returns (datasets, file names)."""
-    part_dir = Path(part_dir)
+def load_part(part_dir, study=None) -> tuple[dict[str, pd.DataFrame | Exception], dict[str, str]]:
+    """Read every ``*.parquet`` and ``*.csv`` of a directory without failing.
+
+    Returns ``(datasets, files)``: dataset name -> DataFrame, or the exception raised when the
+    file could not be read; dataset name -> file name. CSV text columns are read as text.
+    """
+    schemas = build_schemas(study)
     out: dict[str, pd.DataFrame | Exception] = {}
     files: dict[str, str] = {}
-    for path in sorted(list(part_dir.glob("*.parquet")) + list(part_dir.glob("*.csv"))):
-        files[path.stem] = path.name
+    for path in sorted(Path(part_dir).glob("*.csv")) + sorted(Path(part_dir).glob("*.parquet")):
+        files[path.stem] = path.name           # a Parquet file wins over a CSV of the same name
         try:
             if path.stat().st_size == 0:
-                raise ValueError("the file is empty (0 bytes)")
-            df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-            for col in df.columns:
-                if str(col).upper().endswith("DT") and not pd.api.types.is_datetime64_any_dtype(df[col]):
-                    parsed = pd.to_datetime(df[col], errors="coerce", format="ISO8601")
-                    if parsed.notna().sum() == df[col].notna().sum():
-                        df[col] = parsed
-            out[path.stem] = df
-        except Exception as exc:  # a corrupt file is a finding, not a crash
+                raise EOFError("the file is empty (0 bytes)")
+            if path.suffix == ".parquet":
+                out[path.stem] = pd.read_parquet(path)
+            else:
+                text_cols = {c.name: str for c in schemas.get(path.stem, []) if c.kind == "str"}
+                out[path.stem] = pd.read_csv(path, dtype=text_cols, encoding="utf-8")
+        except Exception as exc:  # noqa: BLE001 - a corrupt file is a finding, not a crash
             out[path.stem] = exc
     return out, files
 
 
 def validate_snapshot(part_dir, study=None, allocation_dir=None) -> pd.DataFrame:
-    """Validate a snapshot's clinical directory (and the allocation's coverage when given)."""
+    """Validate a snapshot's clinical directory (Parquet or CSV files, optional manifest).
+
+    Parameters
+    ----------
+    part_dir : the ``clinical`` directory (a snapshot root holding ``clinical/`` is accepted).
+    study : a ``Study`` (codes, strata levels); MIROCALS defaults when None.
+    allocation_dir : the allocation part; when given, its coverage and strata are checked too.
+        Without it nothing about the allocation is read or reported.
+
+    Returns
+    -------
+    DataFrame with columns dataset, column, subject, rule, severity, message; one row per problem.
+    """
     part_dir = Path(part_dir)
     if (part_dir / "clinical").is_dir():
         part_dir = part_dir / "clinical"
-    datasets, files = load_part(part_dir)
+    datasets, files = load_part(part_dir, study)
     allocation = None
     if allocation_dir is not None:
-        alloc, _ = load_part(allocation_dir)
-        allocation = alloc.get("allocation", FileNotFoundError(f"{allocation_dir}: no allocation dataset"))
-    report = validate_datasets(datasets, study=study, allocation=allocation, files=files)
-    manifest = part_dir / "manifest.json"
-    if manifest.exists():
+        alloc, alloc_files = load_part(allocation_dir, study)
+        files["allocation"] = alloc_files.get("allocation", "allocation.parquet")
+        allocation = alloc.get("allocation", FileNotFoundError(f"no allocation file in {allocation_dir}"))
+    extra = _manifest_problems(part_dir, datasets)
+    problems = validate_datasets(datasets, study=study, allocation=allocation, files=files)
+    return _sorted(pd.concat([problems, extra], ignore_index=True)) if len(extra) else problems
+
+
+def _manifest_problems(part_dir: Path, datasets: dict) -> pd.DataFrame:
+    r = _Report({"manifest": "manifest.json"})
+    path = part_dir / "manifest.json"
+    if path.exists():
         try:
-            meta = json.loads(manifest.read_text())
-            for name, info in meta.get("files", {}).items():
+            listed = json.loads(path.read_text())["files"]
+            for name, info in sorted(listed.items()):
                 stem = Path(name).stem
+                r.files[stem] = name
                 df = datasets.get(stem)
-                if isinstance(df, pd.DataFrame) and len(df) != info.get("rows", len(df)):
-                    extra = pd.DataFrame([{"dataset": stem, "column": "", "subject": "", "rule": "row_count",
-                                           "severity": "error",
-                                           "message": f"{name}: {len(df)} rows, manifest says {info['rows']}"}])
-                    report = pd.concat([report, extra], ignore_index=True)
-        except (ValueError, OSError) as exc:
-            report = pd.concat([report, pd.DataFrame([{"dataset": "manifest", "column": "", "subject": "",
-                                "rule": "file_unreadable", "severity": "error",
-                                "message": f"manifest.json: {exc}"}])], ignore_index=True)
-    return report
+                if df is None:
+                    r.add(stem, "", None, "file_unreadable", "listed in manifest.json but missing")
+                elif isinstance(df, pd.DataFrame) and len(df) != info.get("rows", len(df)):
+                    r.add(stem, "", None, "file_unreadable",
+                          f"has {len(df)} rows but manifest.json says {info['rows']}: not the file of this snapshot")
+        except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+            r.add("manifest", "", None, "file_unreadable", f"cannot be read ({type(exc).__name__}: {exc})")
+    return r.frame()
 
 
 def validate_datasets(datasets: dict, study=None, allocation=None, files: dict | None = None) -> pd.DataFrame:
-    """Validate in-memory datasets (name -> DataFrame, or an Exception for an unreadable file)."""
-    r = _Report()
-    files = files or {}
+    """Validate in-memory datasets: name -> DataFrame, or an Exception for an unreadable file.
+
+    ``allocation`` (DataFrame or Exception) is checked for coverage of ADSL and strata when given.
+    The input frames are not modified. Returns the problems as ``validate_snapshot`` does.
+    """
+    r = _Report(dict(files or {}))
     schemas = build_schemas(study)
     good: dict[str, pd.DataFrame] = {}
     items = list(datasets.items()) + ([("allocation", allocation)] if allocation is not None else [])
     for name, df in items:
-        fname = files.get(name, f"{name}.parquet")
         if isinstance(df, Exception):
-            rule = "file_empty" if "empty" in str(df) else "file_unreadable"
-            r.add(name, "", None, rule, f"{fname}: cannot be read ({type(df).__name__}: {df})")
-            continue
-        if len(df) == 0:
-            r.add(name, "", None, "file_empty", f"{fname}: has no rows")
-        good[name] = df
-        if name in schemas:
-            _check_schema(r, name, fname, df, schemas[name])
-    if "adsl" not in good and not any(n == "adsl" for n, _ in items):
-        r.add("adsl", "", None, "file_unreadable", "adsl: no ADSL dataset in the snapshot")
-    _cross_checks(r, good)
+            rule = "file_empty" if isinstance(df, EOFError) else "file_unreadable"
+            r.add(name, "", None, rule, f"cannot be read ({type(df).__name__}: {df})")
+        elif not isinstance(df, pd.DataFrame):
+            r.add(name, "", None, "file_unreadable", f"is not a table ({type(df).__name__})")
+        elif len(df) == 0:
+            r.add(name, "", None, "file_empty", "has no rows")
+        else:
+            good[name] = _check_dataset(r, name, df, schemas.get(name))
+    if "adsl" not in datasets:
+        r.add("adsl", "", None, "file_unreadable", "no ADSL dataset: subjects cannot be checked")
+    _cross_checks(r, good, study)
     return r.frame()
 
 
+def _sorted(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values(["dataset", "rule", "subject", "column", "message"], kind="stable").reset_index(drop=True)
+
+
 # --------------------------------------------------------------------------- per dataset
-def _subjects(df: pd.DataFrame, index) -> list:
-    if "USUBJID" in df.columns:
-        return df.loc[index, "USUBJID"].tolist()
-    if "SCRNID" in df.columns:
-        return df.loc[index, "SCRNID"].tolist()
-    return [None] * len(index)
+def _subject_of(name: str, df: pd.DataFrame):
+    key = "SCRNID" if name == "screening" and "SCRNID" in df else "USUBJID"
+    return df[key] if key in df else pd.Series(None, index=df.index, dtype=object)
 
 
-def _kind_ok(s: pd.Series, kind: str) -> bool:
-    if s.isna().all():
-        return True
-    if kind == "date":
-        return pd.api.types.is_datetime64_any_dtype(s)
-    if kind in ("num", "int"):
-        return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-    return pd.api.types.is_string_dtype(s) or s.dtype == object
+def _fmt(value) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:g}"
+    return repr(value) if isinstance(value, str) else str(value)
 
 
-def _check_schema(r: _Report, name: str, fname: str, df: pd.DataFrame, cols) -> None:
-    present = set(df.columns)
-    typed_ok = set()
+def _at(df: pd.DataFrame, idx) -> str:
+    return f" at {df.at[idx, 'AVISIT']}" if "AVISIT" in df and pd.notna(df.at[idx, "AVISIT"]) else ""
+
+
+def _check_dataset(r: _Report, name: str, df: pd.DataFrame, cols) -> pd.DataFrame:
+    """Schema checks of one dataset; returns a working copy (dates parsed, mistyped columns
+    dropped) for the cross-dataset rules. ``df`` itself is not changed."""
+    work = df.reset_index(drop=True)           # a copy; positions identify rows in messages
+    for col in work.columns:                   # dates stored as text or datetime.date objects
+        if str(col).endswith("DT") and work[col].dtype == object:
+            parsed = parse_dates(work[col])
+            if parsed.notna().sum() == work[col].notna().sum():
+                work[col] = parsed
+    subjects = _subject_of(name, work)
+    if cols is None:
+        _check_partial_dates(r, name, work, subjects)
+        return work
+    bad_cols = set()
     for c in cols:
-        if c.name not in present:
-            r.add(name, c.name, None, "missing_column",
-                  f"{fname}: {'required' if c.required else 'expected'} column {c.name} is missing",
-                  severity="error" if c.required else "warning")
-        elif not _kind_ok(df[c.name], c.kind):
-            r.add(name, c.name, None, "wrong_type",
-                  f"{fname}: column {c.name} should be {c.kind} but is {df[c.name].dtype}")
-        else:
-            typed_ok.add(c.name)
-    checked = [c for c in cols if c.name in typed_ok]
-    rules = {c.name: c.rule for c in checked}
+        if c.name not in work and not c.required:
+            r.add(name, c.name, None, "missing_column", f"expected column {c.name} is missing", severity="warning")
     try:
-        pandera_schema(checked, typed_ok).validate(df, lazy=True)
+        structure_schema(cols).validate(work, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        kinds = {c.name: c.kind for c in cols}
+        for f in exc.failure_cases.itertuples(index=False):
+            if f.check == "column_in_dataframe":
+                r.add(name, f.failure_case, None, "missing_column", f"required column {f.failure_case} is missing")
+                continue
+            bad_cols.add(f.column)
+            want = KIND_LABEL.get(kinds.get(f.column), "?")
+            if f.index is None or pd.isna(f.index):
+                r.add(name, f.column, None, "wrong_type",
+                      f"column {f.column} should hold {want} but is stored as {work[f.column].dtype}")
+            else:
+                s = subjects.get(f.index)
+                r.add(name, f.column, s, "wrong_type", f"{f.column}={_fmt(f.failure_case)} for {s}"
+                      f"{_at(work, f.index)} is not {want}")
+    work = work.drop(columns=sorted(bad_cols))
+    typed = [c for c in cols if c.name in work]
+    by_name = {c.name: c for c in typed}
+    try:
+        value_schema(name, typed).validate(work, lazy=True)
     except pa.errors.SchemaErrors as exc:
         fc = exc.failure_cases
         fc = fc[fc["index"].notna()]
-        for col, check, value, idx in zip(fc["column"], fc["check"], fc["failure_case"], fc["index"]):
-            subject = _subjects(df, [idx])[0]
-            r.add(name, col, subject, rules.get(col, "invalid_code"),
-                  f"{fname}: {col}={value!r} for {subject} fails {check}")
-    _check_partial_dates(r, name, fname, df)
-    if name == "adqs":
-        _check_alsfrs_ranges(r, fname, df)
+        for f in fc[fc["check"] != "alsfrs_range"].itertuples(index=False):
+            c, s = by_name[f.column], subjects.get(f.index)
+            r.add(name, f.column, s, c.rule, f"{f.column}={_fmt(f.failure_case)} for {s}{_at(work, f.index)} "
+                  f"{c.describe()}")
+        for idx in sorted(set(fc.loc[fc["check"] == "alsfrs_range", "index"])):
+            code, aval, s = work.at[idx, "PARAMCD"], work.at[idx, "AVAL"], subjects.get(idx)
+            how = "is outside" if aval % 1 == 0 else "is not a whole number in"
+            r.add(name, "AVAL", s, "value_out_of_range",
+                  f"{code} AVAL={aval:g} for {s}{_at(work, idx)} {how} 0-{ALSFRS_MAX[code]}")
+    _check_partial_dates(r, name, work, subjects)
+    return work
 
 
-def _check_partial_dates(r, name, fname, df):
+def _check_partial_dates(r: _Report, name: str, df: pd.DataFrame, subjects: pd.Series) -> None:
+    """A non-null ``xxDTC`` text that is not a full YYYY-MM-DD date, with ``xxDT`` null."""
     for dtc in [c for c in df.columns if str(c).endswith("DTC")]:
-        date_col = dtc[:-1]
+        col = dtc[:-1]
         text = df[dtc].astype("string")
         partial = text.notna() & ~text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False)
-        for idx in df.index[partial.to_numpy()]:
-            subject = _subjects(df, [idx])[0]
-            r.add(name, date_col, subject, "partial_date",
-                  f"{fname}: {date_col} is a partial date ({text[idx]}) for {subject}; {date_col} left empty")
-
-
-def _check_alsfrs_ranges(r, fname, df):
-    if not {"PARAMCD", "AVAL"} <= set(df.columns) or not pd.api.types.is_numeric_dtype(df["AVAL"]):
-        return
-    code = df["PARAMCD"].astype(str)
-    hi = np.where(code.str.match(ITEM_RE), 4, np.where(code.isin(DOMAIN_CODES), 12,
-                                                       np.where(code == TOTAL_CODE, 48, np.nan)))
-    bad = ~np.isnan(hi) & ((df["AVAL"] < 0) | (df["AVAL"] > hi) | (df["AVAL"] % 1 != 0))
-    for idx in df.index[bad.to_numpy()]:
-        row = df.loc[idx]
-        r.add("adqs", "AVAL", row.get("USUBJID"), "value_out_of_range",
-              f"{fname}: {row['PARAMCD']} AVAL={row['AVAL']:g} for {row.get('USUBJID')} at "
-              f"{row.get('AVISIT', row.get('AVISITN', '?'))} is outside 0-{int(hi[df.index.get_loc(idx)])}")
+        if col in df:
+            partial &= df[col].isna()
+        for idx in df.index[partial.to_numpy(dtype=bool)]:
+            r.add(name, col, subjects.get(idx), "partial_date",
+                  f"{col} of {subjects.get(idx)} is known only as {text[idx]} ({dtc}); {col} is empty")
 
 
 # --------------------------------------------------------------------------- cross-dataset
-def _cross_checks(r: _Report, d: dict[str, pd.DataFrame]) -> None:
+def _is_date(df, *cols) -> bool:
+    return all(c in df and pd.api.types.is_datetime64_any_dtype(df[c]) for c in cols)
+
+
+def _cross_checks(r: _Report, d: dict[str, pd.DataFrame], study) -> None:
+    adsl = d.get("adsl")
+    if adsl is not None and "USUBJID" not in adsl:
+        adsl = None
+    rules = [("duplicate_record", "", lambda: _duplicates(r, d)), ("date_order", "", lambda: _date_order(r, d)),
+             ("late_entry", "", lambda: _late_entry(r, d))]
+    if adsl is not None:
+        rules += [("subject_not_in_adsl", "", lambda: _subjects_in_adsl(r, adsl, d)),
+                  ("visit_before_randomisation", "", lambda: _visits_after_randomisation(r, adsl, d)),
+                  ("death_before_randomisation", "adsl", lambda: _deaths(r, adsl, d.get("adtte"), study)),
+                  ("stratum_mismatch", "adsl", lambda: _strata(r, adsl, d.get("allocation"), study))]
+    if "adqs" in d:
+        rules.append(("total_mismatch", "adqs", lambda: _alsfrs_sums(r, d["adqs"])))
+    for rule, dataset, check in rules:
+        try:
+            check()
+        except Exception as exc:  # noqa: BLE001 - data too malformed for this rule: say so, go on
+            r.add(dataset or "adsl", "", None, rule, f"{rule} could not be checked ({type(exc).__name__}: {exc})")
+
+
+def _duplicates(r: _Report, d: dict[str, pd.DataFrame]) -> None:
     adsl = d.get("adsl")
     if adsl is not None and "USUBJID" in adsl:
-        dup = adsl["USUBJID"][adsl["USUBJID"].duplicated()]
-        for s in dup.unique():
-            r.add("adsl", "USUBJID", s, "duplicate_subject", f"adsl: {s} appears more than once")
-        _date_order(r, adsl)
-        subjects = set(adsl["USUBJID"].dropna())
-        for name, df in d.items():
-            if name in ("adsl", "allocation") or "USUBJID" not in df.columns:
-                continue
-            ids = df["USUBJID"].dropna()
-            for s in sorted(set(ids) - subjects):
-                r.add(name, "USUBJID", s, "subject_not_in_adsl",
-                      f"{name}: {int((ids == s).sum())} record(s) for {s}, who is not in ADSL")
-        _visits_after_randomisation(r, adsl, d)
-        _strata(r, adsl, d.get("allocation"))
-    for name in ("adqs", "adlb", "adresp"):
-        if name in d and {"USUBJID", "PARAMCD", "AVISITN"} <= set(d[name].columns):
-            _duplicates(r, name, d[name], ["USUBJID", "PARAMCD", "AVISITN"])
+        counts = adsl["USUBJID"].value_counts()
+        for s, n in counts[counts > 1].items():
+            r.add("adsl", "USUBJID", s, "duplicate_subject", f"{s} appears {n} times (one row per subject expected)")
+    keys = {**{n: ["USUBJID", "PARAMCD", "AVISITN"] for n in BDS}, "adtte": ["USUBJID", "PARAMCD"],
+            "adex": ["USUBJID", "CYCLE"], "screening": ["SCRNID"], "allocation": ["USUBJID"]}
     if "adae" in d:
-        cols = [c for c in d["adae"].columns if c != "AESEQ"]
-        _duplicates(r, "adae", d["adae"], cols)
-    if "screening" in d and "SCRNID" in d["screening"]:
-        _duplicates(r, "screening", d["screening"], ["SCRNID"])
-    if "adqs" in d:
-        _alsfrs_sums(r, d["adqs"])
+        keys["adae"] = [c for c in d["adae"].columns if c not in ("AESEQ", "ENTDT")]
+    for name, key in keys.items():
+        df = d.get(name)
+        if df is None or not key or not set(key) <= set(df.columns):
+            continue
+        dup = df[df.duplicated(key, keep="first")]
+        who = "SCRNID" if name == "screening" else "USUBJID" if "USUBJID" in key else key[0]
+        same = "identical records" if name == "adae" else "same " + "+".join(key)
+        for s, g in dup.groupby(who, dropna=False, sort=True):
+            r.add(name, who, s, "duplicate_record", f"{len(g)} duplicated record(s) for {s} ({same})")
+
+
+def _date_order(r: _Report, d: dict[str, pd.DataFrame]) -> None:
+    """Dates that must not decrease along a chain (each against the latest earlier date)."""
+    chains = {"adsl": ["ONSETDT", "DIAGDT", "SCRNDT", "RANDDT"], "screening": ["SCRNDT", "RUNINSDT", "RUNINEDT"],
+              "adae": ["ASTDT", "AENDT"], "adex": ["ASTDT", "AENDT"]}
+    for name, chain in chains.items():
+        df = d.get(name)
+        chain = [c for c in chain if df is not None and _is_date(df, c)]
+        subjects = _subject_of(name, df) if df is not None else None
+        for j in range(1, len(chain)):
+            earlier = df[chain[:j]]
+            latest = earlier.max(axis=1)
+            bad = latest.notna() & df[chain[j]].notna() & (df[chain[j]] < latest)
+            for idx in df.index[bad.to_numpy(dtype=bool)]:
+                prev = earlier.loc[idx].idxmax()
+                r.add(name, chain[j], subjects[idx], "date_order",
+                      f"{chain[j]} {df.at[idx, chain[j]]:%Y-%m-%d} of {subjects[idx]} is before "
+                      f"{prev} {df.at[idx, prev]:%Y-%m-%d}")
+
+
+def _subjects_in_adsl(r: _Report, adsl: pd.DataFrame, d: dict[str, pd.DataFrame]) -> None:
+    known = set(adsl["USUBJID"].dropna())
     for name, df in d.items():
-        if "ENTDT" in df.columns:
-            ref = "ADT" if "ADT" in df.columns else "ASTDT" if "ASTDT" in df.columns else None
-            if ref and pd.api.types.is_datetime64_any_dtype(df[ref]):
-                lag = (pd.to_datetime(df["ENTDT"]) - df[ref]).dt.days
-                late = df[lag > LATE_ENTRY_DAYS]
-                for s, n in late.groupby("USUBJID").size().items():
-                    r.add(name, "ENTDT", s, "late_entry",
-                          f"{name}: {n} record(s) for {s} entered more than {LATE_ENTRY_DAYS} days after {ref}")
+        if name in ("adsl", "allocation") or "USUBJID" not in df:
+            continue
+        counts = df["USUBJID"].dropna().value_counts()
+        for s in sorted(set(counts.index) - known):
+            r.add(name, "USUBJID", s, "subject_not_in_adsl", f"{counts[s]} record(s) for {s}, who is not in ADSL")
+    scr = d.get("screening")
+    if scr is not None and {"OUTCOME", "USUBJID", "SCRNID"} <= set(scr.columns):
+        for s in scr.loc[scr["OUTCOME"].eq("RANDOMISED") & scr["USUBJID"].isna(), "SCRNID"]:
+            r.add("screening", "USUBJID", s, "subject_not_in_adsl",
+                  f"{s} is RANDOMISED in the screening log but has no USUBJID")
 
 
-def _duplicates(r, name, df, keys):
-    dup = df[df.duplicated(keys, keep="first")]
-    for s, g in dup.groupby(df.loc[dup.index, "USUBJID"] if "USUBJID" in df else dup[keys[0]]):
-        r.add(name, "USUBJID" if "USUBJID" in df else keys[0], s, "duplicate_record",
-              f"{name}: {len(g)} duplicated record(s) for {s} (same {', '.join(keys[:4])})")
+def _visits_after_randomisation(r: _Report, adsl: pd.DataFrame, d: dict[str, pd.DataFrame]) -> None:
+    """Post-baseline records dated before randomisation; baseline records before screening."""
+    if not _is_date(adsl, "RANDDT"):
+        return
+    one = adsl.drop_duplicates("USUBJID").set_index("USUBJID")
+    rand = one["RANDDT"]
+    scrn = one["SCRNDT"] if _is_date(one, "SCRNDT") else rand
+    for name in BDS:
+        df = d.get(name)
+        if df is None or not _is_date(df, "ADT") or "USUBJID" not in df:
+            continue
+        base = df["ABLFL"].eq("Y") if "ABLFL" in df else pd.Series(False, index=df.index)
+        limit = df["USUBJID"].map(scrn).where(base, df["USUBJID"].map(rand))
+        bad = df[df["ADT"] < limit]
+        visit = bad["AVISIT"] if "AVISIT" in bad else bad["ADT"].dt.strftime("%Y-%m-%d")
+        for (s, v), g in bad.groupby([bad["USUBJID"], visit], sort=True):
+            adt = g["ADT"].min()
+            if base[g.index].all():
+                msg = f"baseline ({v}) of {s} dated {adt:%Y-%m-%d}, before screening ({scrn[s]:%Y-%m-%d})"
+            else:
+                msg = (f"{v} of {s} dated {adt:%Y-%m-%d}, {(rand[s] - adt).days} days before randomisation "
+                       f"({rand[s]:%Y-%m-%d}); {len(g)} record(s)")
+            r.add(name, "ADT", s, "visit_before_randomisation", msg)
 
 
-def _date_order(r, adsl):
-    order = [c for c in ("ONSETDT", "DIAGDT", "SCRNDT", "RANDDT") if c in adsl.columns
-             and pd.api.types.is_datetime64_any_dtype(adsl[c])]
-    for a, b in zip(order, order[1:]):
-        bad = adsl[adsl[a] > adsl[b]]
-        for _, row in bad.iterrows():
-            r.add("adsl", b, row["USUBJID"], "date_order",
-                  f"adsl: {a} {row[a]:%Y-%m-%d} is after {b} {row[b]:%Y-%m-%d} for {row['USUBJID']}")
-    if "DTHDT" in adsl and "RANDDT" in adsl and pd.api.types.is_datetime64_any_dtype(adsl["DTHDT"]):
+def _deaths(r: _Report, adsl: pd.DataFrame, adtte, study) -> None:
+    if _is_date(adsl, "DTHDT", "RANDDT"):
         for _, row in adsl[adsl["DTHDT"] < adsl["RANDDT"]].iterrows():
             r.add("adsl", "DTHDT", row["USUBJID"], "death_before_randomisation",
-                  f"adsl: death {row['DTHDT']:%Y-%m-%d} before randomisation for {row['USUBJID']}")
-
-
-def _visits_after_randomisation(r, adsl, d):
-    if "RANDDT" not in adsl or not pd.api.types.is_datetime64_any_dtype(adsl["RANDDT"]):
+                  f"DTHDT {row['DTHDT']:%Y-%m-%d} of {row['USUBJID']} is before RANDDT {row['RANDDT']:%Y-%m-%d}")
+    os_code = getattr(study, "survival_paramcd", None) or "OS"
+    if adtte is None or not _is_date(adtte, "ADT") or not {"PARAMCD", "CNSR", "USUBJID"} <= set(adtte.columns) \
+            or not _is_date(adsl, "RANDDT"):
         return
     rand = adsl.drop_duplicates("USUBJID").set_index("USUBJID")["RANDDT"]
-    for name in ("adqs", "adlb", "adresp"):
-        df = d.get(name)
-        if df is None or not {"USUBJID", "ADT"} <= set(df.columns):
-            continue
-        post = df["ABLFL"].ne("Y") if "ABLFL" in df else pd.Series(True, index=df.index)
-        before = post & (pd.to_datetime(df["ADT"]) < df["USUBJID"].map(rand))
-        for s, g in df[before].groupby("USUBJID"):
-            r.add(name, "ADT", s, "visit_before_randomisation",
-                  f"{name}: {len(g)} post-baseline record(s) for {s} dated before randomisation "
-                  f"({rand[s]:%Y-%m-%d})")
+    deaths = adtte[adtte["PARAMCD"].eq(os_code) & adtte["CNSR"].eq(0)]
+    for _, row in deaths[deaths["ADT"] < deaths["USUBJID"].map(rand)].iterrows():
+        r.add("adtte", "ADT", row["USUBJID"], "death_before_randomisation",
+              f"{os_code} death ADT {row['ADT']:%Y-%m-%d} of {row['USUBJID']} is before randomisation "
+              f"({rand[row['USUBJID']]:%Y-%m-%d})")
 
 
-def _strata(r, adsl, allocation):
-    if {"STRATUM", "COUNTRY", "ONSET"} <= set(adsl.columns):
-        expected = adsl["COUNTRY"].astype(str) + "/" + adsl["ONSET"].astype(str)
-        for s in adsl.loc[adsl["STRATUM"] != expected, "USUBJID"]:
-            r.add("adsl", "STRATUM", s, "stratum_mismatch", f"adsl: STRATUM does not match COUNTRY/ONSET for {s}")
+def _strata(r: _Report, adsl: pd.DataFrame, allocation, study) -> None:
+    factors = list(getattr(study, "strata_factors", ()) or ("COUNTRY", "ONSET"))
+    if {"STRATUM", *factors} <= set(adsl.columns):
+        expected = adsl[factors].astype(str).agg("/".join, axis=1)
+        for _, row in adsl[adsl["STRATUM"].astype(str) != expected].iterrows():
+            r.add("adsl", "STRATUM", row["USUBJID"], "stratum_mismatch",
+                  f"STRATUM={row['STRATUM']!r} of {row['USUBJID']} but {'/'.join(factors)} is "
+                  f"{expected[row.name]!r}")
     if allocation is None or "USUBJID" not in allocation:
         return
-    missing = set(adsl["USUBJID"]) - set(allocation["USUBJID"])
-    for s in sorted(missing):
-        r.add("allocation", "USUBJID", s, "allocation_missing_subject",
-              f"allocation: randomised subject {s} has no allocation record")
+    for s in sorted(set(adsl["USUBJID"].dropna()) - set(allocation["USUBJID"].dropna())):
+        r.add("allocation", "USUBJID", s, "allocation_missing_subject", f"randomised subject {s} has no allocation")
     if "STRATUM" in allocation and "STRATUM" in adsl:
-        m = allocation.merge(adsl[["USUBJID", "STRATUM"]], on="USUBJID", suffixes=("", "_ADSL"))
-        for s in m.loc[m["STRATUM"] != m["STRATUM_ADSL"], "USUBJID"]:
-            r.add("allocation", "STRATUM", s, "stratum_mismatch",
-                  f"allocation: stratum at randomisation differs from ADSL for {s}")
+        adsl_stratum = adsl.drop_duplicates("USUBJID").set_index("USUBJID")["STRATUM"]
+        m = allocation.assign(STRATUM_ADSL=allocation["USUBJID"].map(adsl_stratum))
+        m = m[m["USUBJID"].isin(adsl_stratum.index)]
+        for _, row in m[m["STRATUM"] != m["STRATUM_ADSL"]].iterrows():
+            r.add("allocation", "STRATUM", row["USUBJID"], "stratum_mismatch",
+                  f"{row['USUBJID']} randomised in stratum {row['STRATUM']!r} but ADSL says {row['STRATUM_ADSL']!r}")
 
 
-def _alsfrs_sums(r, adqs):
+def _alsfrs_sums(r: _Report, adqs: pd.DataFrame) -> None:
+    """Exactly one of items 5a/5b per assessment; domains and total equal their items' sum."""
     if not {"USUBJID", "PARAMCD", "AVAL", "AVISITN"} <= set(adqs.columns):
         return
-    q = adqs.drop_duplicates(["USUBJID", "PARAMCD", "AVISITN"])
-    wide = q.pivot(index=["USUBJID", "AVISITN"], columns="PARAMCD", values="AVAL")
-    items = [c for c in wide.columns if pd.Series([c]).str.match(ITEM_RE).iloc[0]]
-    if not items:
+    q = adqs.dropna(subset=["USUBJID", "PARAMCD", "AVISITN"]).drop_duplicates(["USUBJID", "PARAMCD", "AVISITN"])
+    wide = q.pivot(index=["USUBJID", "AVISITN"], columns="PARAMCD", values="AVAL").reindex(
+        columns=list(ITEMS) + list(DOMAIN_ITEMS) + [TOTAL_CODE])
+    has_items = wide[list(ITEMS)].notna().any(axis=1)
+    if not has_items.any():
         return
-    has5 = wide.reindex(columns=["ALSFR05A", "ALSFR05B"]).notna().sum(axis=1)
-    for (s, v) in wide.index[has5 != 1]:
-        r.add("adqs", "PARAMCD", s, "invalid_code",
-              f"adqs: visit {v} of {s} has {int(has5[(s, v)])} of items 5a/5b (exactly one expected)")
-    complete = wide[items].notna().sum(axis=1) == 12
-    item_sum = wide[items].sum(axis=1)
-    checks = {TOTAL_CODE: item_sum}
-    for dom, its in DOMAIN_ITEMS.items():
-        checks[dom] = wide.reindex(columns=its).sum(axis=1)
-    for code, expected in checks.items():
-        if code not in wide.columns:
-            continue
+    label = q.groupby(["USUBJID", "AVISITN"])["AVISIT"].first() if "AVISIT" in q else None
+    at = (lambda key: f"{label.get(key, f'visit {key[1]}')}" if label is not None else f"visit {key[1]}")
+    n5 = wide[["ALSFR05A", "ALSFR05B"]].notna().sum(axis=1)
+    for key in wide.index[has_items & (n5 != 1)]:
+        what = "both ALSFR05A and ALSFR05B" if n5[key] == 2 else "neither ALSFR05A nor ALSFR05B"
+        r.add("adqs", "PARAMCD", key[0], "invalid_code", f"{key[0]} at {at(key)} has {what} (exactly one expected)")
+    groups = {**{dom: list(its) for dom, its in DOMAIN_ITEMS.items()}, TOTAL_CODE: list(ITEMS)}
+    for code, its in groups.items():
+        n_expected = len(its) - (1 if "ALSFR05A" in its else 0)
+        complete = (wide[its].notna().sum(axis=1) == n_expected) & (n5 == 1 if "ALSFR05A" in its else True)
+        expected = wide[its].sum(axis=1)
         bad = complete & wide[code].notna() & (wide[code] != expected)
-        for (s, v) in wide.index[bad]:
-            r.add("adqs", "AVAL", s, "total_mismatch",
-                  f"adqs: {code}={wide.loc[(s, v), code]:g} at visit {v} of {s} but its items sum to "
-                  f"{expected[(s, v)]:g}")
+        for key in wide.index[bad]:
+            r.add("adqs", "AVAL", key[0], "total_mismatch",
+                  f"{code}={wide.at[key, code]:g} for {key[0]} at {at(key)} but its items sum to {expected[key]:g}")
+
+
+def _late_entry(r: _Report, d: dict[str, pd.DataFrame]) -> None:
+    """Records entered more than ``LATE_ENTRY_DAYS`` after the visit / event date (warning)."""
+    for name, df in d.items():
+        ref = next((c for c in ("ADT", "ASTDT") if _is_date(df, c)), None)
+        if ref is None or not _is_date(df, "ENTDT") or "USUBJID" not in df:
+            continue
+        lag = (df["ENTDT"] - df[ref]).dt.days
+        late = df[lag > LATE_ENTRY_DAYS]
+        what = late["AVISIT"] if "AVISIT" in late else late["AEDECOD"] if "AEDECOD" in late else late[ref]
+        for (s, w), g in late.groupby([late["USUBJID"], what], sort=True):
+            r.add(name, "ENTDT", s, "late_entry",
+                  f"{w} of {s} ({ref} {g[ref].min():%Y-%m-%d}) entered {int(lag[g.index].max())} days later "
+                  f"(more than {LATE_ENTRY_DAYS}); {len(g)} record(s)")
 
 
 # --------------------------------------------------------------------------- output
 def has_errors(problems: pd.DataFrame) -> bool:
+    """True when any problem has severity ``error`` (the CLI then exits with status 1)."""
     return bool(len(problems)) and bool((problems["severity"] == "error").any())
 
 
 def format_problems(problems: pd.DataFrame, fmt: str = "text") -> str:
+    """Problems as plain text (one line each), CSV or a Markdown table."""
     if fmt == "csv":
-        return problems.to_csv(index=False, lineterminator="\n").rstrip("\n")
+        return problems[COLUMNS].to_csv(index=False, lineterminator="\n").rstrip("\n")
     if fmt == "md":
         lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(str(v).replace("|", "/") for v in row) + " |"
+        lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
                   for row in problems[COLUMNS].itertuples(index=False)]
         return "\n".join(lines)
+    if fmt != "text":
+        raise ValueError(f"unknown format {fmt!r}: use text, csv or md")
     if not len(problems):
         return "no problems found"
-    return "\n".join(f"{row.severity.upper():7} {row.rule:28} {row.dataset:10} {row.column:9} "
-                     f"{row.subject:15} {row.message}" for row in problems.itertuples(index=False))
+    return "\n".join(f"{row.severity.upper():7} {row.rule:26} {row.dataset:10} {row.column:8} {row.subject:15} "
+                     f"{row.message}" for row in problems.itertuples(index=False))
