@@ -1,5 +1,9 @@
-"""Survival figures: Kaplan-Meier with CI bands, censor ticks, numbers at risk under the axis and
-the landmark marked; subgroup forest plot; group-sequential boundaries. Pure: tables in, figures out."""
+"""Survival figures: Kaplan-Meier curves with CI bands, censor ticks, the landmark marked and the
+numbers at risk (cumulative events, censored) in a table row under the x-axis; the subgroup
+forest plot; group-sequential boundaries. Pure: data frames in, plotly figures out.
+
+Grayscale-safe: groups differ by line dash as well as by colour (Okabe-Ito palette).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +11,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from analysis.survival import fit_km, compute_loglog_ci, summarize_at_risk
-from analysis.theme import PLAN_COLOR, apply_theme, arm_color_map
+from analysis.survival import compute_km_ci, fit_km, split_groups, summarize_at_risk
+from analysis.theme import FONT_SIZE, PLAN_COLOR, apply_theme, arm_color_map
+
+DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+COX_PREFERENCE = ("cox_stratified", "cox")
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -16,17 +23,60 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
 
 
+def compute_effect_note(effects: pd.DataFrame, cox_methods=COX_PREFERENCE) -> str:
+    """Panel text "HR x (95% CI a-b)<br>log-rank p=..." from a :func:`compute_treatment_effects` table
+    (the first available Cox method in ``cox_methods``, named in the text when stratified)."""
+    te = effects.set_index("method")
+    lines = []
+    for m in cox_methods:
+        if m in te.index and np.isfinite(te.loc[m, "estimate"]):
+            r = te.loc[m]
+            label = "HR, stratified" if m == "cox_stratified" else "HR"
+            lines.append(f"{label} {r['estimate']:.2f} (95% CI {r['ci_lower']:.2f}-{r['ci_upper']:.2f})")
+            break
+    if "logrank" in te.index and np.isfinite(te.loc["logrank", "p_value"]):
+        p = te.loc["logrank", "p_value"]
+        lines.append("log-rank p<0.001" if p < 0.001 else f"log-rank p={p:.3f}")
+    return "<br>".join(lines)
+
+
+def _default_times(df, time_col, landmark_day, step=80) -> list[int]:
+    end = max(float(landmark_day), float(df[time_col].max()) if len(df) else 0.0)
+    return list(range(0, int(end) + 1, step))
+
+
 def plot_km(df, group_col=None, groups=None, landmark_day=640, times=None, show_ci=True, annotation=None,
-            title="Overall survival", subtitle=None, time_col="AVAL", censor_col="CNSR") -> go.Figure:
-    """Kaplan-Meier curves per group (pooled "All" when ``group_col`` is None) with 95% log-log CI
-    bands, censoring ticks, the landmark as a dashed line, and numbers at risk (cumulative events,
-    censored) in a table row under the x-axis. ``annotation``: text for the panel (e.g. HR and p)."""
-    levels = ["All"] if group_col is None else (list(groups) if groups else sorted(df[group_col].dropna().unique()))
+            title="Overall survival", subtitle=None, show_events=True, time_col="AVAL",
+            censor_col="CNSR") -> go.Figure:
+    """Kaplan-Meier curves with 95% log-log CI bands, censor ticks, the landmark as a dashed
+    vertical line and a numbers-at-risk table under the x-axis.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per subject: ``time_col``, ``censor_col`` (0 event, 1 censored), ``group_col``.
+    group_col : str, optional
+        None pools everyone into one curve "All".
+    groups : sequence of str, optional
+        Group order (experimental first); sorted levels when None.
+    landmark_day : float
+    times : sequence of float, optional
+        Times of the at-risk table (default every 80 days to the landmark or the last time).
+    annotation : str, optional
+        Panel text, e.g. from :func:`compute_effect_note`.
+    show_events : bool
+        Show "n at risk (cumulative events, censored)" rather than n at risk only.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    parts = [(g, sub) for g, sub in split_groups(df, group_col, groups)]
+    levels = [g for g, _ in parts]
     colors = arm_color_map(levels)
-    times = list(times) if times is not None else list(range(0, int(landmark_day) + 1, 80))
-    fig = make_subplots(rows=2, cols=1, row_heights=[0.78, 0.22], vertical_spacing=0.1, shared_xaxes=False)
-    for g in levels:
-        sub = df if group_col is None else df[df[group_col] == g]
+    times = list(times) if times is not None else _default_times(df, time_col, landmark_day)
+    fig = make_subplots(rows=2, cols=1, row_heights=[0.76, 0.24], vertical_spacing=0.12)
+    for i, (g, sub) in enumerate(parts):
         if not len(sub):
             continue
         t = sub[time_col].to_numpy(float)
@@ -34,84 +84,131 @@ def plot_km(df, group_col=None, groups=None, landmark_day=640, times=None, show_
         km = fit_km(t, e)
         x = np.concatenate([[0.0], km.time])
         y = np.concatenate([[1.0], km.survival])
-        lo, hi = compute_loglog_ci(km.survival, km.greenwood)
-        lo, hi = np.concatenate([[1.0], lo]), np.concatenate([[1.0], hi])
-        c = colors[g]
+        c, dash = colors[g], DASHES[i % len(DASHES)]
         if show_ci:
+            lo, hi = compute_km_ci(km.survival, km.greenwood)
+            lo, hi = np.concatenate([[1.0], lo]), np.concatenate([[1.0], hi])
             fig.add_trace(go.Scatter(x=x, y=hi, mode="lines", line=dict(width=0, shape="hv"), showlegend=False,
-                                     hoverinfo="skip"), row=1, col=1)
+                                     hoverinfo="skip", legendgroup=str(g)), row=1, col=1)
             fig.add_trace(go.Scatter(x=x, y=lo, mode="lines", line=dict(width=0, shape="hv"), fill="tonexty",
-                                     fillcolor=_rgba(c, 0.15), showlegend=False, hoverinfo="skip"), row=1, col=1)
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"{g} (n={len(sub)})", line=dict(color=c, shape="hv", width=2),
-                                 hovertemplate="day %{x}: S=%{y:.3f}<extra>" + str(g) + "</extra>"), row=1, col=1)
+                                     fillcolor=_rgba(c, 0.13), showlegend=False, hoverinfo="skip",
+                                     legendgroup=str(g)), row=1, col=1)
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"{g} (n={len(sub)})", legendgroup=str(g),
+                                 line=dict(color=c, shape="hv", width=2, dash=dash),
+                                 hovertemplate="day %{x:.0f}: S=%{y:.3f}<extra>" + str(g) + "</extra>"),
+                      row=1, col=1)
         ct = t[e == 0]
         cs, _ = km.at(ct)
         fig.add_trace(go.Scatter(x=ct, y=cs, mode="markers", marker=dict(symbol="line-ns-open", size=8, color=c),
-                                 showlegend=False, hoverinfo="skip"), row=1, col=1)
+                                 showlegend=False, hoverinfo="skip", legendgroup=str(g)), row=1, col=1)
     fig.add_vline(x=landmark_day, line=dict(color=PLAN_COLOR, dash="dash", width=1), row=1, col=1)
-    fig.add_annotation(x=landmark_day, y=1.02, xref="x", yref="y", text=f"day {landmark_day}", showarrow=False,
-                       font=dict(size=10))
+    fig.add_annotation(x=landmark_day, y=0.01, xref="x", yref="y domain", text=f"day {landmark_day}",
+                       showarrow=False, xanchor="right", yanchor="bottom", font=dict(size=FONT_SIZE - 2))
     if annotation:
-        fig.add_annotation(x=0.02, y=0.05, xref="x domain", yref="y domain", text=annotation, showarrow=False,
-                           align="left", bgcolor="rgba(255,255,255,0.8)")
+        fig.add_annotation(x=0.02, y=0.04, xref="x domain", yref="y domain", text=annotation, showarrow=False,
+                           align="left", xanchor="left", yanchor="bottom", bgcolor="rgba(255,255,255,0.85)")
     risk = summarize_at_risk(df, group_col, times, groups=levels if group_col else None,
                              time_col=time_col, censor_col=censor_col)
     for i, g in enumerate(levels):
         r = risk[risk["group"] == g]
+        text = ([f"{a} ({ev}, {cn})" for a, ev, cn in zip(r["n_at_risk"], r["n_events"], r["n_censored"])]
+                if show_events else [str(a) for a in r["n_at_risk"]])
         fig.add_trace(go.Scatter(x=r["time"], y=[i] * len(r), mode="text", showlegend=False, hoverinfo="skip",
-                                 text=[f"{a} ({ev}, {cn})" for a, ev, cn in zip(r["n_at_risk"], r["n_events"], r["n_censored"])],
-                                 textfont=dict(size=10, color=colors[g])), row=2, col=1)
-    xmax = max(times[-1], landmark_day) * 1.08
-    fig.update_xaxes(range=[-xmax * 0.02, xmax], title_text="Days since randomisation", row=1, col=1)
-    fig.update_xaxes(range=[-xmax * 0.02, xmax], showticklabels=False, showgrid=False, row=2, col=1)
-    fig.update_yaxes(range=[0, 1.05], title_text="Survival probability", tickformat=".0%", row=1, col=1)
+                                 text=text, textfont=dict(size=FONT_SIZE - 2, color=colors[g])), row=2, col=1)
+    xmax = max(times[-1], landmark_day) * 1.06
+    xrange = [-xmax * 0.06, xmax]
+    fig.update_xaxes(range=xrange, title_text="Days since randomisation", row=1, col=1)
+    fig.update_xaxes(range=xrange, showticklabels=False, showgrid=False, showline=False, ticks="", row=2, col=1)
+    fig.update_yaxes(range=[0, 1.02], title_text="Survival probability", tickformat=".0%", row=1, col=1)
+    risk_title = "At risk (events, censored)" if show_events else "At risk"
     fig.update_yaxes(tickvals=list(range(len(levels))), ticktext=[str(g) for g in levels], showgrid=False,
-                     range=[len(levels) - 0.5, -0.5], title_text="At risk (events, censored)",
-                     title_font=dict(size=10), row=2, col=1)
-    fig.update_layout(height=560, legend=dict(orientation="h", y=1.08, x=0), margin=dict(r=40))
+                     showline=False, ticks="", range=[len(levels) - 0.5, -0.5], row=2, col=1)
+    fig.add_annotation(x=0, y=1.0, xref="paper", yref="y2 domain", text=f"<b>{risk_title}</b>", showarrow=False,
+                       xanchor="left", yanchor="bottom", font=dict(size=FONT_SIZE - 1))
+    fig.update_layout(height=560, legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1, xanchor="right",
+                                              traceorder="normal"), margin=dict(r=30, t=80))
     return apply_theme(fig, title, subtitle)
 
 
 def plot_forest(subgroups: pd.DataFrame, title="Hazard ratio by subgroup", subtitle=None,
                 labels=("favours experimental", "favours reference")) -> go.Figure:
-    """Forest plot of subgroup HRs (95% CI) on a log axis with the interaction p per factor."""
+    """Forest plot of subgroup HRs (95% CI) on a log axis with the interaction p per factor.
+
+    Parameters
+    ----------
+    subgroups : pandas.DataFrame
+        The table of :func:`analysis.survival_models.summarize_subgroups`.
+    labels : (str, str)
+        What HR < 1 and HR > 1 favour.
+    """
     sg = subgroups.reset_index(drop=True)
-    ylab = []
+    ylab, y, hr, lo, hi, right = [], [], [], [], [], []
     for factor, g in sg.groupby("factor", sort=False):
         p = g["p_interaction"].iloc[0]
-        ylab.append(f"<b>{factor}</b> (interaction p={p:.3f})" if pd.notna(p) else f"<b>{factor}</b>")
-        ylab += [f"   {lv} (n={n})" for lv, n in zip(g["level"], g["n"])]
-    y, hr, lo, hi, k = [], [], [], [], 0
-    for factor, g in sg.groupby("factor", sort=False):
-        k += 1
-        for _, r in g.iterrows():
-            y.append(k)
-            hr.append(r["hr"])
-            lo.append(r["ci_lower"])
-            hi.append(r["ci_upper"])
-            k += 1
-    hr, lo, hi = map(np.asarray, (hr, lo, hi))
-    fig = go.Figure(go.Scatter(x=hr, y=y, mode="markers", marker=dict(symbol="square", size=9, color="#0072B2"),
+        ylab.append(f"<b>{factor}</b>" + (f" (interaction p={p:.3f})" if pd.notna(p) else ""))
+        for r in g.itertuples(index=False):
+            y.append(len(ylab))
+            ylab.append(f"{r.level} (n={r.n})")
+            hr.append(r.hr)
+            lo.append(r.ci_lower)
+            hi.append(r.ci_upper)
+            right.append(f"{r.hr:.2f} ({r.ci_lower:.2f}-{r.ci_upper:.2f})  {r.events_exp}/{r.events_ref}"
+                         if pd.notna(r.hr) else f"not estimable  {r.events_exp}/{r.events_ref}")
+    hr, lo, hi = (np.asarray(v, dtype=float) for v in (hr, lo, hi))
+    fig = go.Figure(go.Scatter(x=hr, y=y, mode="markers", marker=dict(symbol="square", size=9, color="#000000"),
                                error_x=dict(type="data", symmetric=False, array=hi - hr, arrayminus=hr - lo,
-                                            color="#0072B2"),
-                               hovertemplate="HR %{x:.2f}<extra></extra>", showlegend=False))
+                                            color="#000000", thickness=1.5),
+                               customdata=np.column_stack([lo, hi]) if len(hr) else None,
+                               hovertemplate="HR %{x:.2f} (%{customdata[0]:.2f}-%{customdata[1]:.2f})<extra></extra>",
+                               showlegend=False))
     fig.add_vline(x=1, line=dict(color=PLAN_COLOR, dash="dash", width=1))
-    ticks = [0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10]
-    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], minor=dict(showgrid=False),
-                     title_text=f"Hazard ratio (95% CI), log scale: < 1 {labels[0]}")
-    fig.update_yaxes(tickvals=list(range(len(ylab))), ticktext=ylab, autorange="reversed", showgrid=False)
-    fig.update_layout(height=max(300, 28 * len(ylab) + 120), margin=dict(l=260))
+    finite = np.concatenate([lo[np.isfinite(lo)], hi[np.isfinite(hi)], [0.5, 2.0]])
+    span = [np.log10(max(finite.min(), 0.01)) - 0.05, np.log10(min(finite.max(), 100)) + 0.05]
+    ticks = [t for t in (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10, 20, 50)
+             if span[0] <= np.log10(t) <= span[1]]
+    fig.update_xaxes(type="log", range=span, tickvals=ticks, ticktext=[f"{t:g}" for t in ticks],
+                     minor=dict(showgrid=False),
+                     title_text=f"Hazard ratio (95% CI), log scale<br>&lt; 1 {labels[0]}; &gt; 1 {labels[1]}")
+    fig.update_yaxes(tickvals=list(range(len(ylab))), ticktext=ylab, range=[len(ylab) - 0.5, -0.7],
+                     showgrid=False)
+    for yy, txt in zip(y, right):
+        fig.add_annotation(x=1.0, xref="paper", y=yy, yref="y", text=txt, showarrow=False, xanchor="left",
+                           font=dict(size=FONT_SIZE - 1))
+    fig.add_annotation(x=1.0, xref="paper", y=-0.7, yref="y", text="<b>HR (95% CI)  events exp/ref</b>",
+                       showarrow=False, xanchor="left", yanchor="bottom", font=dict(size=FONT_SIZE - 1))
+    fig.update_layout(height=max(300, 28 * len(ylab) + 140), margin=dict(l=230, r=230))
     return apply_theme(fig, title, subtitle)
 
 
 def plot_boundaries(boundaries: pd.DataFrame, observed: pd.DataFrame | None = None,
                     title="Group-sequential efficacy boundary", subtitle=None) -> go.Figure:
-    """Boundary z by information fraction (Lan-DeMets O'Brien-Fleming type), with observed z."""
-    fig = go.Figure(go.Scatter(x=boundaries["information_fraction"], y=boundaries["boundary_z"],
-                               mode="lines+markers", name="Efficacy boundary", line=dict(color="#D55E00")))
-    if observed is not None and len(observed):
-        fig.add_trace(go.Scatter(x=observed["information_fraction"], y=observed["observed_z"], mode="markers",
-                                 name="Observed z", marker=dict(size=10, color="#0072B2")))
+    """Efficacy boundary z by information fraction (Lan-DeMets O'Brien-Fleming type), the
+    fixed-sample 1.96 for reference, and the observed z at the looks done so far.
+
+    Parameters
+    ----------
+    boundaries : pandas.DataFrame
+        :func:`analysis.sequential.compute_obf_boundaries` or :func:`summarize_sequential` output.
+    observed : pandas.DataFrame, optional
+        information_fraction and observed_z (NaN rows are skipped).
+    """
+    b = boundaries[np.isfinite(boundaries["boundary_z"])]
+    fig = go.Figure(go.Scatter(x=b["information_fraction"], y=b["boundary_z"], mode="lines+markers+text",
+                               name="Efficacy boundary", line=dict(color="#D55E00", width=2),
+                               text=[f"{z:.3f}" for z in b["boundary_z"]], textposition="top right",
+                               textfont=dict(size=FONT_SIZE - 2)))
+    fig.add_hline(y=1.959964, line=dict(color=PLAN_COLOR, dash="dot", width=1),
+                  annotation_text="z = 1.96 (fixed sample)", annotation_position="bottom left",
+                  annotation_font_size=FONT_SIZE - 2)
+    ymax = float(b["boundary_z"].max()) if len(b) else 4.0
+    if observed is not None and "observed_z" in observed and observed["observed_z"].notna().any():
+        o = observed[observed["observed_z"].notna()]
+        fig.add_trace(go.Scatter(x=o["information_fraction"], y=o["observed_z"], mode="markers",
+                                 name="Observed z", marker=dict(size=10, color="#0072B2", symbol="diamond")))
+        ymax = max(ymax, float(o["observed_z"].max()))
     fig.update_xaxes(range=[0, 1.05], title_text="Information fraction")
-    fig.update_yaxes(title_text="z statistic")
+    fig.update_yaxes(range=[min(0.0, float(observed["observed_z"].min())) - 0.2
+                            if observed is not None and "observed_z" in observed and observed["observed_z"].notna().any()
+                            else 0, ymax * 1.12], title_text="z statistic")
+    fig.update_layout(legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1, xanchor="right"))
     return apply_theme(fig, title, subtitle)

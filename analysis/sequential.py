@@ -1,11 +1,18 @@
 """Group-sequential monitoring: Lan-DeMets alpha spending with the O'Brien-Fleming-type function
-alpha(t) = 2 - 2 Phi(z_{1-alpha/2} / sqrt(t)) for a one-sided level alpha (efficacy boundary).
+alpha(t) = 2 - 2 Phi(z_{1-alpha/2} / sqrt(t)) for a one-sided level alpha (efficacy boundary only).
 
-Boundaries are found look by look so that the probability, under H0, of first crossing at look
-k equals the alpha spent between looks k-1 and k. The crossing probabilities are computed by
-numerical integration of the score process (Armitage, McPherson & Rowe 1969): S_k = Z_k sqrt(t_k)
-has independent N(0, t_k - t_{k-1}) increments; the sub-density of S below the boundary is
-carried from look to look on a fine grid.
+Boundaries are found look by look so that the probability under H0 of FIRST crossing at look k
+equals the alpha spent between looks k-1 and k (Lan & DeMets 1983). The crossing probabilities
+come from the recursive numerical integration of Armitage, McPherson & Rowe (1969), as in
+Jennison & Turnbull (2000, ch. 19): the score S_k = Z_k sqrt(t_k) has independent N(0, t_k -
+t_{k-1}) increments; the sub-density of S_k on the continuation region (-inf, c_k sqrt(t_k)) is
+carried from look to look with Simpson's rule on a grid that ends exactly at the boundary.
+
+Examples
+--------
+>>> b = compute_obf_boundaries([0.25, 0.5, 0.75, 1.0])
+>>> [round(z, 3) for z in b["boundary_z"]]
+[4.333, 2.963, 2.359, 2.014]
 """
 from __future__ import annotations
 
@@ -13,53 +20,111 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+BOUNDARY_COLUMNS = ["look", "information_fraction", "cumulative_alpha", "alpha_spent", "boundary_z", "nominal_p"]
 
-def compute_obf_spending(t, alpha: float = 0.025) -> np.ndarray:
-    """Cumulative alpha spent at information fractions ``t`` (one-sided level ``alpha``)."""
-    t = np.asarray(t, dtype=float)
+
+def compute_obf_spending(information_fractions, alpha: float = 0.025) -> np.ndarray:
+    """Cumulative one-sided alpha spent at ``information_fractions`` (Lan-DeMets O'Brien-Fleming type).
+
+    Parameters
+    ----------
+    information_fractions : array-like of float in (0, 1]
+    alpha : float
+        One-sided significance level; alpha(1) == alpha.
+
+    Returns
+    -------
+    numpy.ndarray
+        2 - 2 Phi(z_{1 - alpha/2} / sqrt(t)).
+    """
+    t = np.asarray(information_fractions, dtype=float)
     return 2 - 2 * stats.norm.cdf(stats.norm.ppf(1 - alpha / 2) / np.sqrt(t))
 
 
-def compute_obf_boundaries(information_fractions, alpha: float = 0.025, grid_points: int = 2401) -> pd.DataFrame:
+def _simpson_grid(lower: float, upper: float, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and composite-Simpson weights on [lower, upper] with 2m intervals."""
+    x = np.linspace(lower, upper, 2 * m + 1)
+    w = np.full(2 * m + 1, 2.0)
+    w[1::2] = 4.0
+    w[0] = w[-1] = 1.0
+    return x, w * (upper - lower) / (6 * m)
+
+
+def compute_obf_boundaries(information_fractions, alpha: float = 0.025, grid_half_points: int = 100,
+                           width: float = 10.0) -> pd.DataFrame:
     """Efficacy boundaries (z scale) for looks at the given information fractions.
 
-    Returns look, information_fraction, cumulative_alpha, alpha_spent, boundary_z, nominal_p.
+    Parameters
+    ----------
+    information_fractions : sequence of float
+        Strictly increasing, in (0, 1]; the last look is usually 1.
+    alpha : float
+        One-sided level (0.025 for a two-sided 5% test).
+    grid_half_points : int
+        Simpson's rule uses 2 * grid_half_points intervals per look (100 gives 6 decimals).
+    width : float
+        The grid extends ``width`` standard deviations below 0 on the score scale.
+
+    Returns
+    -------
+    pandas.DataFrame
+        look, information_fraction, cumulative_alpha, alpha_spent (increment at the look),
+        boundary_z, nominal_p (one-sided p-value that corresponds to boundary_z).
     """
     t = np.asarray(information_fractions, dtype=float)
-    if np.any(np.diff(t) <= 0) or t[0] <= 0 or t[-1] > 1:
-        raise ValueError("information fractions must increase within (0, 1]")
-    cum = compute_obf_spending(t, alpha)
-    spend = np.diff(np.concatenate([[0.0], cum]))
-    # grid on the score scale S (variance up to 1)
-    grid = np.linspace(-8, 8, grid_points)
-    h = grid[1] - grid[0]
-    bounds = []
-    density = None
+    if t.ndim != 1 or not len(t) or np.any(np.diff(t) <= 0) or t[0] <= 0 or t[-1] > 1:
+        raise ValueError("information fractions must be strictly increasing within (0, 1]")
+    cumulative = compute_obf_spending(t, alpha)
+    spend = np.diff(np.concatenate([[0.0], cumulative]))
+    z = np.empty(len(t))
+    x = w = f = None
     for k, tk in enumerate(t):
+        root = np.sqrt(tk)
         if k == 0:
-            c = stats.norm.isf(spend[0])
-            s_bound = c * np.sqrt(tk)
-            density = stats.norm.pdf(grid, scale=np.sqrt(tk)) * (grid < s_bound)
+            z[0] = stats.norm.isf(spend[0]) if spend[0] > 0 else np.inf
         else:
             sd = np.sqrt(tk - t[k - 1])
-            w = density * h
+            mass = w * f
 
-            def cross(c):
-                return float(np.sum(w * stats.norm.sf((c * np.sqrt(tk) - grid) / sd))) - spend[k]
-            c = optimize.brentq(cross, 0.0, 12.0, xtol=1e-10)
-            s_bound = c * np.sqrt(tk)
-            kernel = stats.norm.pdf((grid[:, None] - grid[None, :]) / sd) / sd
-            density = (kernel @ w) * (grid < s_bound)
-        bounds.append(c)
-    z = np.array(bounds)
-    return pd.DataFrame({"look": np.arange(1, len(t) + 1), "information_fraction": t, "cumulative_alpha": cum,
-                         "alpha_spent": spend, "boundary_z": z, "nominal_p": stats.norm.sf(z)})
+            def excess(c):
+                return float(mass @ stats.norm.sf((c * root - x) / sd)) - spend[k]
+            # no alpha left to spend (underflow at tiny fractions): the boundary is infinite
+            z[k] = optimize.brentq(excess, -10.0, 60.0, xtol=1e-12) if excess(60.0) < 0 else np.inf
+        upper = min(z[k], width) * root
+        xn, wn = _simpson_grid(-width * root, upper, grid_half_points)
+        if k == 0:
+            f = stats.norm.pdf(xn, scale=root)
+        else:
+            f = (stats.norm.pdf((xn[:, None] - x[None, :]) / sd) / sd) @ mass
+        x, w = xn, wn
+    return pd.DataFrame({"look": np.arange(1, len(t) + 1), "information_fraction": t,
+                         "cumulative_alpha": cumulative, "alpha_spent": spend, "boundary_z": z,
+                         "nominal_p": stats.norm.sf(z)}, columns=BOUNDARY_COLUMNS)
 
 
 def summarize_sequential(looks: pd.DataFrame, alpha: float = 0.025) -> pd.DataFrame:
-    """Add boundaries to observed looks (columns information_fraction, observed_z, optional date)
-    and flag whether the efficacy boundary was crossed."""
-    b = compute_obf_boundaries(looks["information_fraction"].to_numpy(), alpha)
-    out = pd.concat([looks.reset_index(drop=True).drop(columns=["information_fraction"]), b], axis=1)
-    out["crossed"] = out["observed_z"] >= out["boundary_z"]
+    """Boundaries recomputed at the observed information fractions, with the observed z and a flag.
+
+    Parameters
+    ----------
+    looks : pandas.DataFrame
+        One row per look: information_fraction (increasing), observed_z (NaN for looks not yet
+        done); other columns (e.g. date) are kept.
+    alpha : float
+        One-sided level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`compute_obf_boundaries`, the extra columns of ``looks``,
+        observed_z and crossed (True when observed_z >= boundary_z, False otherwise).
+    """
+    missing = {"information_fraction", "observed_z"} - set(looks.columns)
+    if missing:
+        raise ValueError(f"looks lacks columns {sorted(missing)}")
+    b = compute_obf_boundaries(looks["information_fraction"].to_numpy(dtype=float), alpha)
+    extra = looks.reset_index(drop=True).drop(columns=["information_fraction", "observed_z"])
+    out = pd.concat([b, extra], axis=1)
+    out["observed_z"] = looks["observed_z"].to_numpy(dtype=float)
+    out["crossed"] = pd.Series([bool(o >= c) for o, c in zip(out["observed_z"], out["boundary_z"])], dtype=object)
     return out
