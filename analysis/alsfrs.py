@@ -1,20 +1,25 @@
-"""ALSFRS-R analyses: scores and change from baseline by visit, King's and MiToS stages, the
-linear mixed-model slope, and the joint rank test (Berry et al. 2013; Finkelstein-Schoenfeld).
+"""ALSFRS-R analyses: score and change from baseline by visit, King's and MiToS stages; the
+mixed-model slope and the joint rank test live in :mod:`analysis.alsfrs_models` and are
+re-exported here.
 
-Input: an ADQS-like BDS frame (USUBJID, PARAMCD, AVISIT, AVISITN, ADY, AVAL, BASE, CHG, ABLFL),
-with a group column merged by the caller in unblinded views. ``group_col=None`` pools ("All").
+Input: an ADQS-like BDS frame (USUBJID, PARAMCD, AVISIT, AVISITN, ADT, ADY, AVAL, BASE, CHG,
+ABLFL) with PARAMCDs ALSFRS01..ALSFRS12, ALSFR05A / ALSFR05B (items), BULBAR, FINEMOT, GROSSMOT,
+RESP (domains) and ALSFRST (total); in unblinded views the caller merges a group column.
+``group_col=None`` pools all subjects under the label "All".
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-MONTH = 30.4375
-Z975 = stats.norm.ppf(0.975)
-EFFECT_COLUMNS = ["method", "estimate", "ci_lower", "ci_upper", "statistic", "p_value"]
+from analysis.alsfrs_models import (EFFECT_COLUMNS, MONTH, JointRankResult, SlopeFit,  # noqa: F401
+                                    compute_joint_rank, compute_joint_scores, fit_alsfrs_slopes)
+
+ITEM_CODES = ["ALSFRS01", "ALSFRS02", "ALSFRS03", "ALSFRS04", "ALSFR05A", "ALSFR05B", "ALSFRS06",
+              "ALSFRS07", "ALSFRS08", "ALSFRS09", "ALSFRS10", "ALSFRS11", "ALSFRS12"]
+DOMAIN_CODES = {"BULBAR": "Bulbar (1-3)", "FINEMOT": "Fine motor (4-6)", "GROSSMOT": "Gross motor (7-9)",
+                "RESP": "Respiratory (10-12)"}
+DEATH_STAGE = 5
 
 
 def _with_group(df, group_col):
@@ -22,151 +27,215 @@ def _with_group(df, group_col):
 
 
 def summarize_alsfrs_by_visit(adqs, paramcd="ALSFRST", group_col=None, groups=None) -> pd.DataFrame:
-    """Mean (SE) score and mean (SE) change from baseline per visit and group, with n.
+    """Mean (SE) score and mean (SE) change from baseline per visit and group.
 
-    ``day`` is the median study day of the visit's assessments. At baseline the change is 0 with
-    SE 0 by definition. SE = SD / sqrt(n) (n - 1 denominator for the SD)."""
+    Works for any PARAMCD (item, domain or total).
+
+    Parameters
+    ----------
+    adqs : DataFrame
+        BDS rows; only ``paramcd`` is used.
+    paramcd : str
+    group_col : str, optional
+        Group column (None: pooled, group "All").
+    groups : sequence of str, optional
+        Group order for the output (first experimental, last reference); other groups dropped.
+
+    Returns
+    -------
+    DataFrame
+        group, visit, day, n, mean, se, mean_change, se_change; sorted by group then visit number.
+        ``day`` is the median study day (ADY) of the visit's assessments; ``n`` the number of
+        non-missing AVAL. SE = SD / sqrt(n) with the n - 1 SD (NaN when n = 1). Change is CHG
+        (or AVAL - BASE when CHG is missing); at baseline rows (ABLFL = "Y") it is 0 by
+        definition, so the baseline mean change is 0 with SE 0.
+    """
     q = _with_group(adqs[adqs["PARAMCD"] == paramcd], group_col)
-    agg = q.groupby(["group", "AVISITN", "AVISIT"], sort=True).agg(
-        day=("ADY", "median"), n=("AVAL", "count"), mean=("AVAL", "mean"), sd=("AVAL", "std"),
-        mean_change=("CHG", "mean"), sd_change=("CHG", "std"), n_change=("CHG", "count")).reset_index()
+    chg = q["CHG"] if "CHG" in q.columns else pd.Series(np.nan, index=q.index, dtype=float)
+    if "BASE" in q.columns:
+        chg = chg.fillna(q["AVAL"] - q["BASE"])
+    if "ABLFL" in q.columns:
+        chg = chg.mask(q["ABLFL"].eq("Y"), 0.0)
+    q = q.assign(_chg=chg.astype(float), AVAL=q["AVAL"].astype(float))
+    agg = q.groupby(["group", "AVISITN"], sort=True).agg(
+        visit=("AVISIT", "first"), day=("ADY", "median"), n=("AVAL", "count"), mean=("AVAL", "mean"),
+        sd=("AVAL", "std"), mean_change=("_chg", "mean"), sd_change=("_chg", "std"),
+        n_change=("_chg", "count")).reset_index()
     agg["se"] = agg["sd"] / np.sqrt(agg["n"])
     agg["se_change"] = agg["sd_change"] / np.sqrt(agg["n_change"])
     if groups is not None:
-        agg["group"] = pd.Categorical(agg["group"], categories=list(groups), ordered=True)
-        agg = agg.sort_values(["group", "AVISITN"]).assign(group=lambda d: d["group"].astype(str))
-    out = agg.rename(columns={"AVISIT": "visit"})
-    return out[["group", "visit", "day", "n", "mean", "se", "mean_change", "se_change"]].reset_index(drop=True)
+        order = {g: i for i, g in enumerate(groups)}
+        agg = agg[agg["group"].isin(order)]
+        agg = agg.assign(_o=agg["group"].map(order)).sort_values(["_o", "AVISITN"])
+    cols = ["group", "visit", "day", "n", "mean", "se", "mean_change", "se_change"]
+    return agg[cols].reset_index(drop=True)
 
 
-def _items_wide(adqs):
-    items = adqs[adqs["PARAMCD"].str.match(r"^ALSFR(S\d\d|05[AB])$")]
-    return items.pivot_table(index=["USUBJID", "AVISITN", "AVISIT"], columns="PARAMCD", values="AVAL",
-                             aggfunc="first")
+# --------------------------------------------------------------------------- stages
+def _items_wide(adqs, group_col=None):
+    """Items one row per subject x visit (columns = item PARAMCDs; duplicates: first kept).
+
+    A numpy pivot on integer codes (pandas pivot_table / unstack are slow at 2 million rows)."""
+    cols = [c for c in ["USUBJID", "PARAMCD", "AVISITN", "AVISIT", "ADT", "ADY", "AVAL", group_col]
+            if c is not None and c in adqs.columns]
+    items = adqs.loc[adqs["PARAMCD"].isin(ITEM_CODES).to_numpy(), cols]
+    sc = pd.factorize(items["USUBJID"])[0]
+    vc, vis = pd.factorize(items["AVISITN"])
+    pc = pd.Categorical(items["PARAMCD"], categories=ITEM_CODES).codes
+    keys, row = np.unique(sc.astype(np.int64) * max(len(vis), 1) + vc, return_inverse=True)
+    arr = np.full((len(keys), len(ITEM_CODES)), np.nan)
+    arr[row[::-1], pc[::-1]] = items["AVAL"].to_numpy(float)[::-1]      # reversed: first record wins
+    first = np.unique(row, return_index=True)[1]
+    cols = ["USUBJID", "AVISITN", "AVISIT", "ADY"] + ([group_col] if group_col in items.columns else [])
+    info = items.iloc[first][cols].set_index(["USUBJID", "AVISITN"])
+    return pd.DataFrame(arr, index=info.index, columns=ITEM_CODES), info, items
 
 
-def derive_kings_stage(adqs, deaths=None) -> pd.DataFrame:
-    """King's stage per subject and visit from the items (Balendra 2014 / Roche 2012 rules):
-    4 if item 10 = 0, item 12 < 4 or item 5b used (gastrostomy); else the number of regions
-    involved (bulbar: items 1-3 < 4; upper limb: item 4 or 5a < 4; lower limb: item 8 < 4).
-    Death (``deaths``: USUBJID, DTHDT) adds stage 5 rows is left to the caller's visit grid."""
-    w = _items_wide(adqs)
-    g = lambda c: w[c] if c in w else pd.Series(np.nan, index=w.index)  # noqa: E731
-    stage4 = (g("ALSFRS10") == 0) | (g("ALSFRS12") < 4) | g("ALSFR05B").notna()
-    bulbar = (g("ALSFRS01") < 4) | (g("ALSFRS02") < 4) | (g("ALSFRS03") < 4)
-    upper = (g("ALSFRS04") < 4) | (g("ALSFR05A") < 4)
-    lower = g("ALSFRS08") < 4
-    stage = np.where(stage4, 4, bulbar.astype(int) + upper.astype(int) + lower.astype(int))
-    return pd.DataFrame({"stage": stage}, index=w.index).reset_index()
+def _death_rows(adqs, deaths, assessed, group_col):
+    """Stage-5 rows for every visit a dead subject missed after death.
+
+    A visit counts when its scheduled day (median ADY over all subjects) is on or after the
+    death day and, when dates are known, its scheduled date for that subject is not after the
+    latest date in the data (so visits beyond the data cut are not filled in)."""
+    if deaths is None or len(deaths) == 0:
+        return None
+    d = deaths.drop_duplicates("USUBJID").set_index("USUBJID")
+    cols = [c for c in ["USUBJID", "ADT", "ADY", group_col] if c is not None and c in adqs.columns]
+    first = adqs[cols].drop_duplicates("USUBJID").set_index("USUBJID")      # any row: RANDDT = ADT - ADY
+    randdt = None
+    if "RANDDT" in d.columns:
+        randdt = pd.to_datetime(d["RANDDT"])
+    elif "ADT" in first.columns:
+        randdt = pd.to_datetime(first["ADT"]) - pd.to_timedelta(first["ADY"], unit="D")
+    if "DTHDY" in d.columns:
+        dday = d["DTHDY"].astype(float)
+    else:
+        dthdt = pd.to_datetime(d["DTHDT"])
+        dday = (dthdt - randdt.reindex(d.index)).dt.days.astype(float)
+    dday = dday.dropna()
+    if dday.empty:
+        return None
+    grid = adqs.groupby("AVISITN").agg(AVISIT=("AVISIT", "first"), ADY=("ADY", "median")).reset_index()
+    pairs = pd.DataFrame({"USUBJID": dday.index, "_dday": dday.to_numpy()}).merge(grid, how="cross")
+    pairs = pairs[pairs["ADY"] >= pairs["_dday"]]
+    if randdt is not None and "ADT" in adqs.columns:
+        ends = [pd.to_datetime(adqs["ADT"]).max()]
+        if "DTHDT" in d.columns:
+            ends.append(pd.to_datetime(d["DTHDT"]).max())
+        data_end = max(e for e in ends if pd.notna(e))
+        sched = randdt.reindex(pairs["USUBJID"]).to_numpy() + pd.to_timedelta(pairs["ADY"], unit="D").to_numpy()
+        pairs = pairs[sched <= np.datetime64(data_end)]
+    done = pd.MultiIndex.from_frame(pairs[["USUBJID", "AVISITN"]]).isin(assessed)
+    pairs = pairs[~done].assign(stage=DEATH_STAGE)
+    if group_col is not None:
+        pairs[group_col] = pairs["USUBJID"].map(first[group_col]) if group_col in first.columns else \
+            pairs["USUBJID"].map(d[group_col])
+    return pairs.drop(columns="_dday")
 
 
-def derive_mitos_stage(adqs) -> pd.DataFrame:
-    """MiToS stage = number of functional domains lost (0-4): walking/self-care (item 8 <= 1 or
-    item 6 <= 1), swallowing (item 3 <= 1), communicating (items 1 <= 1 and 4 <= 1), breathing
-    (item 10 <= 1 or item 12 <= 2)."""
-    w = _items_wide(adqs)
-    g = lambda c: w[c] if c in w else pd.Series(np.nan, index=w.index)  # noqa: E731
-    lost = (((g("ALSFRS08") <= 1) | (g("ALSFRS06") <= 1)).astype(int) + (g("ALSFRS03") <= 1).astype(int)
-            + ((g("ALSFRS01") <= 1) & (g("ALSFRS04") <= 1)).astype(int)
-            + ((g("ALSFRS10") <= 1) | (g("ALSFRS12") <= 2)).astype(int))
-    return pd.DataFrame({"stage": lost.to_numpy()}, index=w.index).reset_index()
+def _stage_frame(w, info, stage, items, deaths, group_col):
+    out = info.assign(stage=pd.array(stage, dtype="Int64")).reset_index()
+    extra = _death_rows(items, deaths, w.index, group_col)
+    if extra is not None and len(extra):
+        out = pd.concat([out, extra[out.columns]], ignore_index=True)
+    cols = ["USUBJID", "AVISITN", "AVISIT", "ADY", "stage"] + ([group_col] if group_col else [])
+    return out[cols].sort_values(["USUBJID", "AVISITN"]).reset_index(drop=True)
 
 
-def summarize_stages(stages, subject_groups=None, group_col=None) -> pd.DataFrame:
-    """n and % of subjects in each stage per visit (and group: ``subject_groups`` maps USUBJID
-    to the group label)."""
-    s = stages.copy()
-    s["group"] = "All" if group_col is None else s["USUBJID"].map(subject_groups)
-    n = s.groupby(["group", "AVISITN", "AVISIT", "stage"]).size().rename("n").reset_index()
-    n["percent"] = 100 * n["n"] / n.groupby(["group", "AVISITN"])["n"].transform("sum")
-    return n.rename(columns={"AVISIT": "visit"})[["group", "visit", "AVISITN", "stage", "n", "percent"]]
+def derive_kings_stage(adqs, deaths=None, group_col=None) -> pd.DataFrame:
+    """King's clinical stage per subject and visit from the ALSFRS-R items (Balendra et al. 2014).
+
+    Stage 4 if item 10 (dyspnoea) = 0, item 12 (respiratory insufficiency) < 4 or item 5b is used
+    (gastrostomy); otherwise the number of regions involved: bulbar (any of items 1-3 < 4), upper
+    limb (item 4 or 5a < 4), lower limb (item 8 < 4). When ``deaths`` is given, a subject who died
+    is stage 5 at every later visit (see below). A visit missing one of items 1, 2, 3, 4, 5a, 8,
+    10 or 12 and not already stage 4 gets a missing stage (<NA>).
+
+    Parameters
+    ----------
+    adqs : DataFrame
+        BDS rows including the item PARAMCDs (other PARAMCDs ignored).
+    deaths : DataFrame, optional
+        USUBJID with DTHDT (date; NaT = alive) or DTHDY (days from randomisation); optional
+        RANDDT (otherwise derived as ADT - ADY) and ``group_col``. A dead subject gets a stage-5
+        row at each visit scheduled (median ADY) on or after the death day and not after the
+        latest date in the data, unless assessed at that visit.
+    group_col : str, optional
+        Group column carried into the output (for :func:`summarize_stages`).
+
+    Returns
+    -------
+    DataFrame
+        USUBJID, AVISITN, AVISIT, ADY, stage (Int64 0-5)[, group_col].
+    """
+    w, info, items = _items_wide(adqs, group_col)
+    s4 = (w["ALSFRS10"] == 0) | (w["ALSFRS12"] < 4) | w["ALSFR05B"].notna()
+    bulbar = (w[["ALSFRS01", "ALSFRS02", "ALSFRS03"]] < 4).any(axis=1)
+    upper = (w["ALSFRS04"] < 4) | (w["ALSFR05A"] < 4)
+    lower = w["ALSFRS08"] < 4
+    needed = ["ALSFRS01", "ALSFRS02", "ALSFRS03", "ALSFRS04", "ALSFRS08", "ALSFRS10", "ALSFRS12"]
+    complete = w[needed].notna().all(axis=1) & (w["ALSFR05A"].notna() | w["ALSFR05B"].notna())
+    stage = np.where(s4, 4.0, bulbar.astype(int) + upper.astype(int) + lower.astype(int))
+    stage = np.where(s4 | complete, stage, np.nan)
+    return _stage_frame(w, info, stage, items, deaths, group_col)
 
 
-@dataclass
-class SlopeFit:
-    slopes: pd.DataFrame              # group, slope, se, ci_lower, ci_upper (points/month)
-    difference: float = np.nan        # experimental - reference (positive = slower decline)
-    diff_se: float = np.nan
-    n_subjects: int = 0
+def derive_mitos_stage(adqs, deaths=None, group_col=None) -> pd.DataFrame:
+    """MiToS stage per subject and visit: the number of functional domains lost (Chio et al. 2015).
 
-    def effect_table(self) -> pd.DataFrame:
-        d, se = self.difference, self.diff_se
-        z = d / se if se and se > 0 else np.nan
-        return pd.DataFrame([("alsfrs_slope_difference", d, d - Z975 * se, d + Z975 * se, z,
-                              float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan)], columns=EFFECT_COLUMNS)
+    Walking / self-care lost if item 8 <= 1 or item 6 <= 1; swallowing if item 3 <= 1;
+    communicating if item 1 <= 1 and item 4 <= 1; breathing if item 10 <= 1 or item 12 <= 2.
+    Death is stage 5 (``deaths`` as in :func:`derive_kings_stage`). A visit missing any of
+    items 1, 3, 4, 6, 8, 10, 12 gets a missing stage.
+
+    Returns
+    -------
+    DataFrame
+        USUBJID, AVISITN, AVISIT, ADY, stage (Int64 0-5)[, group_col].
+    """
+    w, info, items = _items_wide(adqs, group_col)
+    lost = (((w["ALSFRS08"] <= 1) | (w["ALSFRS06"] <= 1)).astype(int) + (w["ALSFRS03"] <= 1).astype(int)
+            + ((w["ALSFRS01"] <= 1) & (w["ALSFRS04"] <= 1)).astype(int)
+            + ((w["ALSFRS10"] <= 1) | (w["ALSFRS12"] <= 2)).astype(int))
+    needed = ["ALSFRS01", "ALSFRS03", "ALSFRS04", "ALSFRS06", "ALSFRS08", "ALSFRS10", "ALSFRS12"]
+    complete = w[needed].notna().all(axis=1)
+    stage = np.where(complete, lost.to_numpy(float), np.nan)
+    return _stage_frame(w, info, stage, items, deaths, group_col)
 
 
-def fit_alsfrs_slopes(adqs, group_col=None, groups=None, paramcd="ALSFRST") -> SlopeFit:
-    """Linear mixed model AVAL ~ months * group, random intercept and slope per subject
-    (statsmodels MixedLM, REML). Slopes are in points per month (months = ADY / 30.4375)."""
-    import statsmodels.formula.api as smf
-    q = adqs[adqs["PARAMCD"] == paramcd].dropna(subset=["AVAL", "ADY"]).copy()
-    q["months"] = q["ADY"] / MONTH
+def summarize_stages(stages, group_col=None, subject_groups=None, groups=None) -> pd.DataFrame:
+    """Number and percentage of subjects in each stage per visit (and group).
+
+    Parameters
+    ----------
+    stages : DataFrame
+        From :func:`derive_kings_stage` / :func:`derive_mitos_stage`; missing stages are dropped.
+    group_col : str, optional
+        Group column in ``stages`` (or, when absent there, looked up through ``subject_groups``);
+        None pools subjects under "All".
+    subject_groups : mapping, optional
+        USUBJID -> group label, for stage frames derived without a group column.
+    groups : sequence of str, optional
+        Group order for the output.
+
+    Returns
+    -------
+    DataFrame
+        group, visit, AVISITN, stage, n, percent (of subjects with a stage at that visit and
+        group, deaths included).
+    """
+    s = stages.dropna(subset=["stage"])
     if group_col is None:
-        model = smf.mixedlm("AVAL ~ months", q, groups=q["USUBJID"], re_formula="~months")
-        res = model.fit(reml=True, method=["lbfgs", "powell"])
-        b, se = res.params["months"], res.bse["months"]
-        tab = pd.DataFrame([{"group": "All", "slope": b, "se": se, "ci_lower": b - Z975 * se, "ci_upper": b + Z975 * se}])
-        return SlopeFit(tab, n_subjects=q["USUBJID"].nunique())
-    exp_label, ref_label = groups[0], groups[-1]
-    q = q[q[group_col].isin([exp_label, ref_label])]
-    q["TRT"] = (q[group_col] == exp_label).astype(float)
-    model = smf.mixedlm("AVAL ~ months * TRT", q, groups=q["USUBJID"], re_formula="~months")
-    res = model.fit(reml=True, method=["lbfgs", "powell"])
-    cov = res.cov_params()
-    b_ref, b_int = res.params["months"], res.params["months:TRT"]
-    se_ref = np.sqrt(cov.loc["months", "months"])
-    se_exp = np.sqrt(cov.loc["months", "months"] + cov.loc["months:TRT", "months:TRT"]
-                     + 2 * cov.loc["months", "months:TRT"])
-    rows = [{"group": exp_label, "slope": b_ref + b_int, "se": se_exp},
-            {"group": ref_label, "slope": b_ref, "se": se_ref}]
-    tab = pd.DataFrame(rows)
-    tab["ci_lower"] = tab["slope"] - Z975 * tab["se"]
-    tab["ci_upper"] = tab["slope"] + Z975 * tab["se"]
-    return SlopeFit(tab, float(b_int), float(np.sqrt(cov.loc["months:TRT", "months:TRT"])), q["USUBJID"].nunique())
-
-
-@dataclass
-class JointRankResult:
-    scores: pd.DataFrame              # USUBJID, group, died, outcome, score
-    statistic: float                  # z
-    p_value: float
-    mean_score_difference: float
-
-    def effect_table(self) -> pd.DataFrame:
-        return pd.DataFrame([("joint_rank", self.mean_score_difference, np.nan, np.nan, self.statistic,
-                              self.p_value)], columns=EFFECT_COLUMNS)
-
-
-def compute_joint_scores(died, death_time, change) -> np.ndarray:
-    """Each patient's score = (#patients they beat) - (#patients who beat them), comparing every
-    pair: if either died, the later (or no) death is better; if both survived, the larger change
-    in ALSFRS-R (less decline) is better; ties score 0. O(N log N): this pairwise ordering is a
-    total preorder, so the score equals 2 * midrank - (N + 1) on a composite key."""
-    died = np.asarray(died, bool)
-    key = np.where(died, np.asarray(death_time, float) - 1e7, np.asarray(change, float))
-    return 2 * stats.rankdata(key, method="average") - (len(key) + 1)
-
-
-def compute_joint_rank(adsl, adqs, adtte, group_col, groups, landmark_day=640, paramcd="ALSFRST") -> JointRankResult:
-    """Joint rank test of function and survival (CAFS). Deaths up to the landmark rank below all
-    survivors (earlier death = worse); survivors are ranked by their change from baseline in
-    ALSFRS-R at the last assessment up to the landmark (patients with no post-baseline
-    assessment get change 0, documented simplification). Test statistic: Finkelstein-Schoenfeld
-    T = sum of scores in the experimental arm, Var = n1 n2 / (N (N - 1)) * sum(U^2), z = T / sqrt(Var).
-    Estimate: mean score in the experimental arm minus the reference arm."""
-    exp_label, ref_label = groups[0], groups[-1]
-    tte = adtte.drop_duplicates("USUBJID").set_index("USUBJID")
-    subj = tte[tte[group_col].isin([exp_label, ref_label])]
-    died = (subj["CNSR"] == 0) & (subj["AVAL"] <= landmark_day)
-    q = adqs[(adqs["PARAMCD"] == paramcd) & (adqs["ADY"] <= landmark_day)].sort_values(["USUBJID", "ADY"])
-    change = q.groupby("USUBJID")["CHG"].last().reindex(subj.index).fillna(0.0)
-    u = compute_joint_scores(died.to_numpy(), subj["AVAL"].to_numpy(), change.to_numpy())
-    trt = (subj[group_col] == exp_label).to_numpy()
-    n1, n2, n = trt.sum(), (~trt).sum(), len(u)
-    t_stat = u[trt].sum()
-    var = n1 * n2 / (n * (n - 1)) * np.sum(u ** 2)
-    z = t_stat / np.sqrt(var) if var > 0 else np.nan
-    scores = pd.DataFrame({"USUBJID": subj.index, "group": subj[group_col].to_numpy(), "died": died.to_numpy(),
-                           "outcome": np.where(died, subj["AVAL"], change), "score": u})
-    return JointRankResult(scores, float(z), float(2 * stats.norm.sf(abs(z))), float(u[trt].mean() - u[~trt].mean()))
+        grp = pd.Series("All", index=s.index)
+    elif group_col in s.columns:
+        grp = s[group_col]
+    else:
+        grp = s["USUBJID"].map(subject_groups)
+    s = s.assign(group=grp.to_numpy(), stage=s["stage"].astype(int)).dropna(subset=["group"])
+    n = s.groupby(["group", "AVISITN", "stage"]).agg(visit=("AVISIT", "first"), n=("USUBJID", "size")).reset_index()
+    n["percent"] = 100 * n["n"] / n.groupby(["group", "AVISITN"])["n"].transform("sum")
+    if groups is not None:
+        order = {g: i for i, g in enumerate(groups)}
+        n = n[n["group"].isin(order)].assign(_o=lambda d: d["group"].map(order))
+        n = n.sort_values(["_o", "AVISITN", "stage"])
+    return n[["group", "visit", "AVISITN", "stage", "n", "percent"]].reset_index(drop=True)
