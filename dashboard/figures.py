@@ -83,6 +83,24 @@ def fig_spaghetti(view):
     return plot_spaghetti(adqs, view.group_col, paramcd=study.functional_total, subtitle=_subtitle(view))
 
 
+def fig_kings(view):
+    from analysis.figures_alsfrs import plot_stages
+    from dashboard.results import tbl_kings
+    return plot_stages(tbl_kings(view), title="King's stage by visit (5 = death)", subtitle=_subtitle(view))
+
+
+def fig_mitos(view):
+    from analysis.figures_alsfrs import plot_stages
+    from dashboard.results import tbl_mitos
+    return plot_stages(tbl_mitos(view), title="MiToS stage by visit (5 = death)", subtitle=_subtitle(view))
+
+
+def fig_domains(view):
+    from analysis.figures_alsfrs import plot_domains
+    from dashboard.results import tbl_alsfrs_domains
+    return plot_domains(tbl_alsfrs_domains(view), subtitle=_subtitle(view))
+
+
 # page -> [(figure name, adapter in this module, unblinded only)]
 PAGE_FIGURES: dict[str, list[tuple[str, str, bool]]] = {
     "recruitment": [("Cumulative vs plan", "fig_cumulative", False),
@@ -92,7 +110,10 @@ PAGE_FIGURES: dict[str, list[tuple[str, str, bool]]] = {
     "balance": [("Stratum balance", "fig_balance", False)],
     "survival": [("Kaplan-Meier", "fig_km", False)],
     "alsfrs": [("Mean change from baseline", "fig_alsfrs_change", False),
-               ("Individual trajectories", "fig_spaghetti", False)],
+               ("Individual trajectories", "fig_spaghetti", False),
+               ("Domains", "fig_domains", False),
+               ("King's stages", "fig_kings", False),
+               ("MiToS stages", "fig_mitos", False)],
     "safety": [],
 }
 

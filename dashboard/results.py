@@ -34,8 +34,13 @@ def _stages(view, derive_name: str) -> pd.DataFrame:
     from analysis import alsfrs
     study = view.study
     adqs = get_bds(view, study.functional_dataset, paramcds=study.functional_items)
-    stages = getattr(alsfrs, derive_name)(adqs)
-    return alsfrs.summarize_stages(stages, subject_groups=_subject_groups(view), group_col=view.group_col)
+    adsl = get_adsl(view)
+    keep = ["USUBJID", "DTHDT", "RANDDT"] + ([view.group_col] if view.group_col else [])
+    deaths = adsl[[c for c in keep if c in adsl.columns]]
+    deaths = deaths[deaths["DTHDT"].notna()] if "DTHDT" in deaths.columns else None
+    stages = getattr(alsfrs, derive_name)(adqs, deaths=deaths, group_col=view.group_col)
+    return alsfrs.summarize_stages(stages, group_col=view.group_col, subject_groups=_subject_groups(view),
+                                   groups=tuple(view.arm_levels) if view.group_col else None)
 
 
 def tbl_kings(view) -> pd.DataFrame:
