@@ -145,8 +145,10 @@ def _fit_reml(subject_codes, t, X, y):
         return logdet + logdet_x + (n - p) * (1 + np.log(2 * np.pi * r2 / (n - p)))
 
     theta0 = _start_theta(s0, s1, s2, y0, y1, by_subject(y[:, None] ** 2)[:, 0])
-    res = optimize.minimize(deviance, theta0, method="L-BFGS-B",
-                            bounds=[(0, None), (None, None), (0, None)])
+    # finite-difference step 1e-5: the deviance is O(n) (~1e6 at 20,000 subjects), so the default
+    # 1e-8 step leaves gradients dominated by rounding and the line search fails near the optimum
+    res = optimize.minimize(deviance, theta0, method="L-BFGS-B", bounds=[(0, None), (None, None), (0, None)],
+                            options={"eps": 1e-5})
     if not res.success:                                   # retry with a derivative-free method
         res2 = optimize.minimize(deviance, res.x, method="Nelder-Mead",
                                  options={"xatol": 1e-6, "fatol": 1e-8, "maxiter": 4000})

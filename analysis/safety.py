@@ -39,14 +39,16 @@ def _with_total(df: pd.DataFrame, labels) -> pd.DataFrame:
     return pd.concat([df, df.assign(group=TOTAL)], ignore_index=True) if TOTAL in labels else df
 
 
-def _teae(adae: pd.DataFrame, pop: pd.DataFrame, serious_only: bool) -> pd.DataFrame:
+def _teae(adae: pd.DataFrame, pop: pd.DataFrame, serious_only: bool, extra=()) -> pd.DataFrame:
+    """Treatment-emergent AE records of the population, with only the columns the counts need
+    (USUBJID, AEBODSYS, AEDECOD, ``extra``) and the subject's group."""
     _require(adae, ["USUBJID", "AEBODSYS", "AEDECOD", "TRTEMFL"], "adae")
-    ae = adae[adae["TRTEMFL"] == "Y"]
+    keep = adae["TRTEMFL"] == "Y"
     if serious_only:
         _require(adae, ["AESER"], "adae")
-        ae = ae[ae["AESER"] == "Y"]
-    ae = ae.drop(columns=[c for c in ("group",) if c in ae.columns])
-    return ae.merge(pop, on="USUBJID", how="inner")
+        keep &= adae["AESER"] == "Y"
+    cols = ["USUBJID", "AEBODSYS", "AEDECOD"] + [c for c in extra if c in adae.columns]
+    return adae.loc[keep, cols].merge(pop, on="USUBJID", how="inner")
 
 
 def _expand_keys(ae: pd.DataFrame) -> pd.DataFrame:
@@ -106,8 +108,8 @@ def summarize_ae_by_severity(adae: pd.DataFrame, adsl: pd.DataFrame, group_col: 
     """
     pop, labels = _population(adsl, group_col, groups)
     denom = _with_total(pop, labels).groupby("group").size().reindex(labels, fill_value=0)
-    ae = _teae(adae, pop, False)
-    _require(ae, [severity_col], "adae")
+    _require(adae, [severity_col], "adae")
+    ae = _teae(adae, pop, False, extra=[severity_col])
     rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
     ae = ae.assign(_rank=ae[severity_col].map(rank).fillna(-1))
     keys = _expand_keys(ae)
@@ -176,7 +178,8 @@ def list_deaths(adsl: pd.DataFrame, adae: pd.DataFrame | None = None, group_col:
         for c, v in (("AEOUT", "FATAL"), ("AESDTH", "Y")):
             if c in adae.columns:
                 f |= (adae[c] == v).fillna(False)
-        fatal = adae[f].groupby("USUBJID")["AEDECOD"].agg(lambda s: "; ".join(dict.fromkeys(s.dropna().astype(str))))
+        terms = adae.loc[f, ["USUBJID", "AEDECOD"]].dropna().astype(str).drop_duplicates()
+        fatal = terms.groupby("USUBJID", sort=False)["AEDECOD"].agg("; ".join)   # first-seen order
     out["fatal_ae"] = out["subject"].map(fatal).fillna("")
     return out.sort_values(["death_date", "subject"], kind="stable").reset_index(drop=True)
 

@@ -3,11 +3,12 @@
 RMST differences, and subgroup hazard ratios with likelihood-ratio interaction tests.
 
 Arms: ``groups[0]`` is experimental, ``groups[-1]`` the reference; hazard ratios and differences
-are experimental vs reference. Cox models use Efron's ties (as R ``coxph`` and lifelines).
+are experimental vs reference. Cox models use Efron's ties (as R ``coxph`` and lifelines), fitted
+here by a vectorised Newton-Raphson (:func:`fit_cox`) that is checked against R and an independent
+likelihood maximisation in the tests.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,11 +58,12 @@ def compute_logrank(time, event, group, strata=None) -> LogRankResult:
     for s in np.unique(strata):
         m = strata == s
         t, e, g = time[m], event[m], group[m]
-        et = np.unique(t[e == 1])
-        n = (t[None, :] >= et[:, None]).sum(axis=1)
-        n1 = ((t[None, :] >= et[:, None]) & (g[None, :] == 1)).sum(axis=1)
-        dmask = (t[None, :] == et[:, None]) & (e[None, :] == 1)
-        d, d1 = dmask.sum(axis=1), (dmask & (g[None, :] == 1)).sum(axis=1)
+        et, pos = np.unique(t[e == 1], return_inverse=True)          # distinct event times
+        ts, ts1 = np.sort(t), np.sort(t[g == 1])
+        n = len(ts) - np.searchsorted(ts, et, side="left")           # at risk: t >= event time
+        n1 = len(ts1) - np.searchsorted(ts1, et, side="left")
+        d = np.bincount(pos, minlength=len(et))
+        d1 = np.bincount(pos, weights=g[e == 1], minlength=len(et))
         o_e += float(np.sum(d1 - d * n1 / n))
         with np.errstate(divide="ignore", invalid="ignore"):
             v = d * (n1 / n) * (1 - n1 / n) * (n - d) / (n - 1)
@@ -72,13 +74,127 @@ def compute_logrank(time, event, group, strata=None) -> LogRankResult:
     return LogRankResult(o_e, var, chi2, float(stats.chi2.sf(chi2, 1)))
 
 
-def fit_cox(data: pd.DataFrame, duration_col="AVAL", event_col="EVENT", strata=None):
-    """Fit a lifelines ``CoxPHFitter`` (Efron ties, no penalty) on ``data`` (all other columns
-    are covariates); convergence warnings are silenced, failures raise."""
-    from lifelines import CoxPHFitter
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return CoxPHFitter().fit(data, duration_col=duration_col, event_col=event_col, strata=strata)
+@dataclass
+class CoxFit:
+    """A Cox proportional-hazards fit: coefficients, standard errors (inverse observed
+    information), maximised and null log partial likelihoods (Efron ties)."""
+    params: pd.Series
+    se: pd.Series
+    log_likelihood_: float
+    log_likelihood_null: float
+    n: int
+    n_events: int
+    iterations: int
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per covariate: coef, se(coef), exp(coef), z, p (the lifelines names)."""
+        z = self.params / self.se
+        return pd.DataFrame({"coef": self.params, "se(coef)": self.se, "exp(coef)": np.exp(self.params),
+                             "z": z, "p": 2 * stats.norm.sf(np.abs(z))})
+
+
+def _efron_stratum(t, e, x, beta):
+    """Efron log partial likelihood, score and observed information of one stratum.
+
+    Vectorised: risk-set sums S0, S1, S2 are reverse cumulative sums over the subjects sorted by
+    time; the tied-death sums A0, A1, A2 are per distinct event time; each event time with d
+    deaths contributes d terms with weights phi = 0, 1/d, ..., (d-1)/d (Efron 1977)."""
+    order = np.argsort(t, kind="stable")
+    t, e, x = t[order], e[order], x[order]
+    eta = x @ beta
+    shift = eta.max() if len(eta) else 0.0
+    r = np.exp(eta - shift)
+    rx = r[:, None] * x
+    rxx = rx[:, :, None] * x[:, None, :]
+    c0 = np.cumsum(r[::-1])[::-1]
+    c1 = np.cumsum(rx[::-1], axis=0)[::-1]
+    c2 = np.cumsum(rxx[::-1], axis=0)[::-1]
+    ev = e == 1
+    et, pos = np.unique(t[ev], return_inverse=True)
+    first = np.searchsorted(t, et, side="left")               # risk set at et: index >= first
+    k = len(et)
+    d = np.bincount(pos, minlength=k)
+    a0 = np.bincount(pos, weights=r[ev], minlength=k)
+    a1 = np.zeros((k, x.shape[1]))
+    a2 = np.zeros((k, x.shape[1], x.shape[1]))
+    np.add.at(a1, pos, rx[ev])
+    np.add.at(a2, pos, rxx[ev])
+    j = np.repeat(np.arange(k), d)                              # one row per death
+    phi = (np.arange(len(j)) - np.repeat(np.cumsum(d) - d, d)) / d[j]
+    den = c0[first][j] - phi * a0[j]
+    m1 = (c1[first][j] - phi[:, None] * a1[j]) / den[:, None]
+    m2 = (c2[first][j] - phi[:, None, None] * a2[j]) / den[:, None, None]
+    ll = float(eta[ev].sum() - np.sum(np.log(den) + shift))
+    score = x[ev].sum(axis=0) - m1.sum(axis=0)
+    info = m2.sum(axis=0) - np.einsum("ij,ik->jk", m1, m1)
+    return ll, score, info
+
+
+def fit_cox(data: pd.DataFrame, duration_col="AVAL", event_col="EVENT", strata=None, max_iter=50,
+            tol=1e-10) -> CoxFit:
+    """Cox model with Efron's ties (as R ``coxph`` and lifelines) by Newton-Raphson with step
+    halving; every column of ``data`` other than duration, event and strata is a covariate.
+
+    Parameters
+    ----------
+    strata : list of str, optional
+        Columns whose combined levels define strata (separate baseline hazards).
+
+    Raises
+    ------
+    ValueError
+        No events, a singular information matrix (e.g. a covariate without variation) or no
+        convergence: the model is not estimable.
+    """
+    strata = list(strata or [])
+    cov = [c for c in data.columns if c not in (duration_col, event_col, *strata)]
+    t = data[duration_col].to_numpy(dtype=float)
+    e = data[event_col].to_numpy(dtype=int)
+    x = data[cov].to_numpy(dtype=float)
+    if np.isnan(x).any() or np.isnan(t).any():
+        raise ValueError("missing values in the Cox model data")
+    if e.sum() == 0:
+        raise ValueError("no events: the Cox model is not estimable")
+    labels = _strata_labels(data, strata) if strata else np.zeros(len(t))
+    groups = [np.flatnonzero(labels == s) for s in pd.unique(labels)]
+
+    def evaluate(beta):
+        parts = [_efron_stratum(t[i], e[i], x[i], beta) for i in groups]
+        return (sum(p[0] for p in parts), sum(p[1] for p in parts), sum(p[2] for p in parts))
+
+    beta = np.zeros(len(cov))
+    ll, score, info = evaluate(beta)
+    ll_null = ll
+    for it in range(1, max_iter + 1):
+        try:
+            step = np.linalg.solve(info, score)
+        except np.linalg.LinAlgError as exc:
+            raise ValueError("singular information matrix: the Cox model is not estimable") from exc
+        new = beta + step
+        ll_new, s_new, i_new = evaluate(new)
+        halvings = 0
+        while not np.isfinite(ll_new) or ll_new < ll - 1e-12:
+            step, halvings = step / 2, halvings + 1
+            if halvings > 30:
+                raise ValueError("the Cox model did not converge")
+            new = beta + step
+            ll_new, s_new, i_new = evaluate(new)
+        converged = abs(ll_new - ll) <= tol * max(1.0, abs(ll))
+        beta, ll, score, info = new, ll_new, s_new, i_new
+        if converged:
+            break
+    else:
+        raise ValueError("the Cox model did not converge")
+    try:
+        cov_matrix = np.linalg.inv(info)
+    except np.linalg.LinAlgError as exc:
+        raise ValueError("singular information matrix: the Cox model is not estimable") from exc
+    se = np.sqrt(np.diag(cov_matrix))
+    if not np.all(np.isfinite(se)) or np.any(np.abs(beta) > 30):
+        raise ValueError("the Cox model is not estimable (infinite coefficient)")
+    return CoxFit(pd.Series(beta, index=cov), pd.Series(se, index=cov), float(ll), float(ll_null), len(t),
+                  int(e.sum()), it)
 
 
 def _design(df, group_col, groups, covariates=(), time_col="AVAL", censor_col="CNSR"):
@@ -103,7 +219,12 @@ def _design(df, group_col, groups, covariates=(), time_col="AVAL", censor_col="C
 
 
 def _strata_labels(sub, strata_cols):
-    return sub[list(strata_cols)].astype(str).agg("/".join, axis=1).to_numpy()
+    """One label per row joining the stratum columns' values ("UK/Bulbar")."""
+    cols = [sub[c].astype(str) for c in strata_cols]
+    out = cols[0]
+    for c in cols[1:]:
+        out = out + "/" + c
+    return out.to_numpy()
 
 
 def _wald_row(name, est, se, n, log=False):

@@ -48,9 +48,11 @@ def get_tte(view, paramcd: str | None = None, population: str | None = "ITT") ->
 
 def get_bds(view, dataset: str, population: str = "ITT", paramcds=None) -> pd.DataFrame:
     """A BDS dataset restricted to the population (and optionally to some PARAMCDs)."""
-    bds = view.table(dataset)
-    if paramcds is not None:
-        bds = bds[bds["PARAMCD"].isin(list(paramcds))]
+    if paramcds is not None:          # filtered in DuckDB: a 20,000-subject ADQS has ~4 million rows
+        codes = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paramcds) or "NULL"
+        bds = view.table(dataset, where=f"PARAMCD IN ({codes})")
+    else:
+        bds = view.table(dataset)
     ids = get_adsl(view, population)["USUBJID"]
     return bds[bds["USUBJID"].isin(ids)].reset_index(drop=True)
 

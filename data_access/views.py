@@ -26,6 +26,7 @@ import datetime as dt
 import re
 import threading
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import duckdb
@@ -43,6 +44,8 @@ UNBLINDED_ROLES = ("dsmb", "statistician")
 LOCK_ROLES = ("author",)              # blinded until the database lock is recorded
 ROLES = BLINDED_ROLES + UNBLINDED_ROLES + LOCK_ROLES
 
+MEMO_MAX_CELLS = 2_000_000            # results up to this many cells are memoised per view
+MEMO_ENTRIES = 32
 _LITERAL = re.compile(r"'(?:[^']|'')*'")
 _IDENT = re.compile(r'"((?:[^"]|"")+)"|\b([A-Za-z_][A-Za-z0-9_]*)\b')
 
@@ -112,6 +115,9 @@ class _View:
         except duckdb.Error:
             pass  # inside a Jupyter kernel duckdb refuses the setting without ipywidgets: no bar anyway
         self._lock = threading.RLock()
+        # per-view memo of query results (copies are handed out): a view's data never changes,
+        # and a blinded view's memo only ever holds what that blinded view was allowed to read
+        self._memo: OrderedDict[str, pd.DataFrame] = OrderedDict()
 
     # ----------------------------------------------------------------- querying
     def table(self, name: str, columns=None, where: str | None = None) -> pd.DataFrame:
@@ -148,10 +154,18 @@ class _View:
             message = "a view runs exactly one read-only SELECT query"
             raise BlindingError(message) if self.blinded else ValueError(message)
         with self._lock:
+            if query in self._memo:
+                self._memo.move_to_end(query)
+                return self._memo[query].copy()
             try:
                 # through Arrow: faster than fetch_df, and dates come back as datetime64[ms] as
                 # from load_datasets
-                return self._con.sql(query).to_arrow_table().to_pandas(date_as_object=False)
+                out = self._con.sql(query).to_arrow_table().to_pandas(date_as_object=False)
+                if out.size <= MEMO_MAX_CELLS:        # small results (ADSL, ADTTE) are re-read often
+                    self._memo[query] = out.copy()
+                    while len(self._memo) > MEMO_ENTRIES:
+                        self._memo.popitem(last=False)
+                return out
             except duckdb.PermissionException as exc:
                 if self.blinded:
                     raise BlindingError("a blinded view can only query its own datasets; file access "

@@ -295,3 +295,16 @@ def test_demo_snapshot_blinded_and_unblinded(demo_snapshot, blinded_only_snapsho
     adsl = unblind.table("adsl")
     assert set(adsl["ARM"]) == set(unblind.arm_levels) and adsl["ARM"].notna().all()
     assert len(adsl) == len(blind.table("adsl"))
+
+
+def test_memoised_reads_hand_out_independent_copies(snap):
+    # A view memoises small query results; a caller that edits what it got must not change what
+    # the next caller reads.
+    view = open_view(snap, "steering")
+    first = view.table("adsl")
+    first.loc[:, "AGE"] = -1
+    first.drop(first.index[:2], inplace=True)
+    again = view.table("adsl")
+    assert len(again) == len(first) + 2 == 4
+    assert sorted(again["AGE"]) == [48, 55, 61, 70]
+    assert sorted(view.table("adsl", where="AGE > 60")["AGE"]) == [61, 70]   # another query, not the memo
