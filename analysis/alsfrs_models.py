@@ -307,9 +307,11 @@ class JointRankResult:
     win_ratio: float
     mean_score_difference: float
     n_excluded: int = 0
+    ci_lower: float = np.nan
+    ci_upper: float = np.nan
 
     def effect_table(self) -> pd.DataFrame:
-        return pd.DataFrame([("joint_rank", self.win_probability, np.nan, np.nan, self.statistic,
+        return pd.DataFrame([("joint_rank", self.win_probability, self.ci_lower, self.ci_upper, self.statistic,
                               self.p_value)], columns=EFFECT_COLUMNS)
 
 
@@ -355,7 +357,8 @@ def compute_joint_rank(adsl, adqs, adtte, group_col, groups, landmark_day=640, p
     -------
     JointRankResult
         ``effect_table()`` row method="joint_rank": estimate = win probability of the
-        experimental arm (0.5 = no difference, > 0.5 favours experimental), CI NaN, statistic z,
+        experimental arm (0.5 = no difference, > 0.5 favours experimental) with its 95% CI
+        (:func:`compute_win_probability_ci`), statistic z,
         p_value. Subjects without a survival record are excluded (``n_excluded``).
     """
     exp_label, ref_label = groups[0], groups[-1]
@@ -386,8 +389,28 @@ def compute_joint_rank(adsl, adqs, adtte, group_col, groups, landmark_day=640, p
     wins, losses = float(w.sum()), float(l.sum())
     pairs = n1 * n2
     win_p = (wins + 0.5 * (pairs - wins - losses)) / pairs if pairs else np.nan
+    ci = (np.nan, np.nan)
+    if n1 > 1 and n2 > 1:
+        rw, rl = _joint_counts(died[~trt], time[~trt], change[~trt], died[trt], time[trt], change[trt])
+        ci = compute_win_probability_ci((w + 0.5 * (n2 - w - l)) / n2, (rl + 0.5 * (n1 - rw - rl)) / n1)
     scores = pd.DataFrame({"USUBJID": ids, "group": grp, "died": died, "time": time, "change": change,
                            "score": u})
     msd = float(u[trt].mean() - u[~trt].mean()) if n1 and n2 else np.nan
     return JointRankResult(scores, float(z), p, float(win_p), wins / losses if losses else np.nan, msd,
-                           n_excluded)
+                           n_excluded, *ci)
+
+
+def compute_win_probability_ci(v_exp, v_ref, z: float = 1.959963984540054) -> tuple[float, float]:
+    """95% CI of a win probability (a Mann-Whitney-type AUC) from its structural components
+    (DeLong, DeLong & Clarke-Pearson 1988): ``v_exp[i]`` is experimental patient i's share of
+    wins (+ half the ties) against the reference arm, ``v_ref[j]`` the experimental arm's share
+    against reference patient j. var = s2(v_exp) / n1 + s2(v_ref) / n2; the interval is Wald on
+    the logit scale so that it stays inside (0, 1)."""
+    v_exp, v_ref = np.asarray(v_exp, float), np.asarray(v_ref, float)
+    theta = float(v_exp.mean())
+    var = v_exp.var(ddof=1) / len(v_exp) + v_ref.var(ddof=1) / len(v_ref)
+    if not 0 < theta < 1 or not var > 0:
+        return np.nan, np.nan
+    logit, se = np.log(theta / (1 - theta)), np.sqrt(var) / (theta * (1 - theta))
+    lo, hi = logit - z * se, logit + z * se
+    return float(1 / (1 + np.exp(-lo))), float(1 / (1 + np.exp(-hi)))

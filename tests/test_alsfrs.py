@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+Z975 = 1.959963984540054
+
 from analysis.figures_alsfrs import plot_alsfrs_change, plot_domains, plot_spaghetti, plot_stages
 from analysis.alsfrs import (compute_joint_rank, compute_joint_scores, derive_kings_stage, derive_mitos_stage,
                              fit_alsfrs_slopes, summarize_alsfrs_by_visit, summarize_stages)
@@ -181,7 +183,26 @@ def test_joint_rank_from_datasets_hand_example():
     assert res.mean_score_difference == pytest.approx(-4 / 3 - 4 / 3)
     row = res.effect_table().iloc[0]
     assert row["method"] == "joint_rank" and row["estimate"] == pytest.approx(2.5 / 9)
-    assert np.isnan(row["ci_lower"]) and row["p_value"] == pytest.approx(0.3017, abs=1e-4)   # 2*Phi(-1.0328)
+    assert row["p_value"] == pytest.approx(0.3017, abs=1e-4)   # 2*Phi(-1.0328)
+    # DeLong components: T patients' shares A 0, C 1.5/3, E 1/3; the T arm's share against
+    # P patients B 1.5/3, D 0, F 1/3. Each has sample variance 0.064815, so var = 2 * 0.064815 / 3
+    # = 0.043210; on the logit scale se = sqrt(var) / (theta (1 - theta)) = 1.03615
+    theta, se = 2.5 / 9, np.sqrt(2 * np.var([0, 0.5, 1 / 3], ddof=1) / 3) / (2.5 / 9 * 6.5 / 9)
+    logit = np.log(theta / (1 - theta))
+    assert row["ci_lower"] == pytest.approx(1 / (1 + np.exp(-(logit - Z975 * se))))
+    assert row["ci_upper"] == pytest.approx(1 / (1 + np.exp(-(logit + Z975 * se))))
+    assert row["ci_lower"] == pytest.approx(0.0481, abs=1e-4) and row["ci_upper"] == pytest.approx(0.7456, abs=1e-4)
+
+
+def test_win_probability_ci_two_by_two_hand_example():
+    # survivors only, changes T = [3, 5], P = [1, 4]: T wins 3 of 4 pairs (theta = 0.75);
+    # components T: 1/2, 1; P: 1, 1/2 -> var = 0.125/2 + 0.125/2 = 0.125
+    from analysis.alsfrs_models import compute_win_probability_ci
+    lo, hi = compute_win_probability_ci([0.5, 1.0], [1.0, 0.5])
+    se = np.sqrt(0.125) / (0.75 * 0.25)
+    assert (lo, hi) == pytest.approx((1 / (1 + np.exp(-(np.log(3) - Z975 * se))),
+                                      1 / (1 + np.exp(-(np.log(3) + Z975 * se)))))
+    assert np.isnan(compute_win_probability_ci([1.0, 1.0], [1.0, 1.0])).all()     # theta = 1: no interval
 
 
 def test_joint_rank_scales_to_20000_subjects():
