@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 ARM_COLUMNS = ("ARM", "ARMCD")
@@ -180,10 +181,36 @@ def _plan(view, **_):
 
 
 def _sequential(view, **_):
+    """Planned looks, and, when the study sets ``planned_events``, this data cut as a look at its
+    observed information fraction (deaths / planned events) with the observed log-rank z
+    (positive favours the experimental arm) against the boundary recomputed for that fraction;
+    planned looks before it keep their planned fractions, the final look stays at 1."""
     view.require_unblinded("group-sequential table")
-    from analysis.sequential import compute_obf_boundaries
+    from analysis.sequential import compute_obf_boundaries, summarize_sequential
+    from analysis.survival_models import compute_logrank
     study = view.study
-    return compute_obf_boundaries(list(study.sequential_looks), alpha=study.alpha_one_sided)
+    planned = sorted(study.sequential_looks)
+    if not study.planned_events:
+        return compute_obf_boundaries(planned, alpha=study.alpha_one_sided).assign(
+            label=[f"Planned look {i + 1}" for i in range(len(planned))])
+    tte = get_tte(view)
+    groups = tuple(view.arm_levels)
+    tte = tte[tte[view.group_col].isin([groups[0], groups[-1]])]
+    events = int((tte["CNSR"] == 0).sum())
+    fraction = min(events / study.planned_events, 1.0)
+    lr = compute_logrank(tte["AVAL"], (tte["CNSR"] == 0).astype(int), tte[view.group_col] == groups[0])
+    z = -lr.o_minus_e / np.sqrt(lr.variance) if lr.variance > 0 else np.nan   # fewer deaths than expected: > 0
+    before = [f for f in planned if f < fraction - 1e-9]
+    fractions = before + [fraction] + ([1.0] if fraction < 1.0 else [])
+    labels = ([f"Planned look {i + 1}" for i in range(len(before))] + [f"This cut ({view.cut_date})"]
+              + (["Final analysis"] if fraction < 1.0 else []))
+    looks = pd.DataFrame({"information_fraction": fractions, "label": labels,
+                          "events": [round(f * study.planned_events) for f in before] + [events]
+                          + ([study.planned_events] if fraction < 1.0 else []),
+                          "observed_z": [np.nan] * len(before) + [z] + ([np.nan] if fraction < 1.0 else [])})
+    out = summarize_sequential(looks, alpha=study.alpha_one_sided)
+    out.loc[out["observed_z"].isna(), "crossed"] = None
+    return out
 
 
 def _exposure(view, **_):

@@ -64,6 +64,13 @@ class Study:
         return dict(zip(self.arm_codes, self.arm_labels))
 
     @property
+    def planned_events(self) -> int | None:
+        """Events (survival endpoint) expected at the final analysis: the denominator of the
+        information fraction at a data cut (``[analysis] planned_events``); None when not set."""
+        value = self.raw.get("analysis", {}).get("planned_events")
+        return int(value) if value else None
+
+    @property
     def site_by_id(self) -> dict[str, Site]:
         return {s.id: s for s in self.sites}
 

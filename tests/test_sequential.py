@@ -94,3 +94,32 @@ def test_fast():
     start = time.perf_counter()
     compute_obf_boundaries(np.linspace(0.1, 1, 10))
     assert time.perf_counter() - start < 2.0
+
+
+def test_sequential_table_places_this_cut_at_its_observed_information(demo_snapshot):
+    # The demo's final cut as a look: deaths / planned events, the boundary recomputed for the
+    # looks (0.5, observed, 1), and the log-rank z checked against lifelines' independent test.
+    from lifelines.statistics import logrank_test
+    from analysis.tables import build_table, get_tte
+    from data_access.views import open_view
+    view = open_view(demo_snapshot / "clinical", "statistician", allocation_dir=demo_snapshot / "allocation")
+    table = build_table("sequential", view)
+    tte = get_tte(view)
+    deaths = int((tte["CNSR"] == 0).sum())
+    planned = view.study.planned_events
+    fraction = deaths / planned
+    assert 0.5 < fraction < 1
+    assert table["label"].tolist() == ["Planned look 1", f"This cut ({view.cut_date})", "Final analysis"]
+    assert table["events"].tolist() == [round(0.5 * planned), deaths, planned]
+    assert table["information_fraction"].tolist() == pytest.approx([0.5, fraction, 1.0])
+    ref = compute_obf_boundaries([0.5, fraction, 1.0])
+    assert table["boundary_z"].to_numpy() == pytest.approx(ref["boundary_z"].to_numpy())
+    exp, pbo = view.arm_levels[0], view.arm_levels[-1]
+    a, b = tte[tte["ARM"] == exp], tte[tte["ARM"] == pbo]
+    chi2 = logrank_test(a["AVAL"], b["AVAL"], a["CNSR"] == 0, b["CNSR"] == 0).test_statistic
+    # positive z = fewer deaths on the experimental arm than expected under no difference
+    km_exp = (a["CNSR"] == 0).mean() < (b["CNSR"] == 0).mean()
+    z = table.loc[1, "observed_z"]
+    assert abs(z) == pytest.approx(np.sqrt(chi2), rel=1e-6) and (z > 0) == km_exp
+    assert table.loc[1, "crossed"] == (z >= table.loc[1, "boundary_z"])
+    assert table["crossed"].isna().tolist() == [True, False, True]
