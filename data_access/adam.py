@@ -144,7 +144,21 @@ def import_adam(src: str | Path, study_file: str | Path, out: str | Path, create
     cut = _latest_date(clinical)
     write_snapshot(out, clinical, allocation, study, cut, source=f"import of {Path(src).resolve().name}",
                    created=created)
+    write_study_sidecars(Path(out) / "clinical", study_file, delivery.labels)
     return Path(out)
+
+
+def write_study_sidecars(clinical_dir: Path, study_file: str | Path | None, labels: dict) -> None:
+    """Store the study config (``study.toml``, so views, tables and reports of the snapshot use
+    the trial's own mapping) and the variable labels (``labels.json``: dataset -> variable ->
+    label) beside the clinical datasets. Neither holds an arm variable's values."""
+    import json
+    from data_access.study import DEFAULT_STUDY_FILE, SNAPSHOT_STUDY_FILE
+    source = Path(study_file) if study_file else DEFAULT_STUDY_FILE
+    (clinical_dir / SNAPSHOT_STUDY_FILE).write_bytes(source.read_bytes())
+    kept = {name: {var: lab for var, lab in sorted(lbls.items()) if not ARM_VARIABLE.match(var)}
+            for name, lbls in sorted(labels.items())}
+    (clinical_dir / "labels.json").write_text(json.dumps(kept, indent=1, ensure_ascii=False) + "\n")
 
 
 def _latest_date(datasets: dict[str, pd.DataFrame]) -> dt.date:
