@@ -135,3 +135,154 @@ def build(root, name, view="unblinded", times=None):
     v = unblinded(root) if view == "unblinded" else blinded(root)
     with v:
         return build_table(name, v, times=times)
+
+
+# --------------------------------------------------------------------------- import
+def test_import_splits_arms_keeps_dates_labels_and_study(three_arm):
+    clinical = three_arm / "clinical"
+    for name in ("adsl", "adtte", "adae"):
+        cols = pd.read_parquet(clinical / f"{name}.parquet").columns
+        assert not [c for c in cols if ARM_VARIABLE.match(c)], name        # TRT01P, TRTP, TRTA moved out
+    alloc = pd.read_parquet(three_arm / "allocation" / "allocation.parquet")
+    # arms matched by label and coded from the study file; no strata: one stratum "All"
+    assert alloc["ARMCD"].tolist() == ["X20"] * 4 + ["X10"] * 4 + ["PBO"] * 4
+    assert set(alloc["STRATUM"]) == {"All"}
+    from data_access.snapshot import load_datasets
+    data = load_datasets(clinical)
+    adsl, adtte = data["adsl"], data["adtte"]
+    assert set(adsl["RANDDT"].dt.date) == {RANDDT}                            # SAS DATE9. -> a real date
+    assert adtte.loc[adtte["USUBJID"] == "EX3-S08", "ADT"].dt.date.tolist() == [dt.date(2022, 3, 1)]  # +365 d
+    labels = json.loads((clinical / "labels.json").read_text())
+    assert labels["adsl"]["RANDDT"] == "Date of Randomization"
+    assert "TRT01P" not in labels["adsl"]                                     # arm variables stay out
+    # the snapshot carries its study: views open it without being told
+    with blinded(three_arm) as v:
+        assert v.study.id == "EXAMPLE-3" and v.study.survival_paramcd == "TTDEATH"
+        assert "TRT01P" not in v.columns("adsl")
+    with unblinded(three_arm) as v:
+        assert v.arm_levels == ARMS
+    # cut-off = the latest date delivered: S12 censored at day 500 (2021-03-01 + 500 d)
+    manifest = json.loads((clinical / "manifest.json").read_text())
+    assert manifest["cut_date"] == "2022-07-14" and manifest["study"] == "EXAMPLE-3"
+
+
+# --------------------------------------------------------------------------- tables
+def test_at_risk_by_hand(three_arm):
+    # n at risk = AVAL >= t; events / censored cumulative up to t. Default times 0, 80, ... to 365.
+    got = build(three_arm, "at-risk")
+    assert got["time"].unique().tolist() == [0, 80, 160, 240, 320]
+    expected = {  # (group, time): (at risk, events, censored)
+        ("Drug X 20 mg", 80): (4, 0, 0), ("Drug X 20 mg", 160): (3, 1, 0),   # S01 died d100
+        ("Drug X 20 mg", 240): (2, 1, 1), ("Drug X 20 mg", 320): (1, 2, 1),  # S02 cens d200, S03 died d300
+        ("Drug X 10 mg", 80): (3, 0, 1), ("Drug X 10 mg", 160): (2, 1, 1),   # S05 cens d50, S06 died d150
+        ("Drug X 10 mg", 320): (1, 2, 1),                                    # S07 died d250
+        ("Placebo", 80): (2, 2, 0), ("Placebo", 160): (1, 3, 0),             # deaths d30, d60, d90
+    }
+    idx = got.set_index(["group", "time"])
+    for key, (n, e, c) in expected.items():
+        assert tuple(idx.loc[key, ["n_at_risk", "n_events", "n_censored"]]) == (n, e, c), key
+    assert got["group"].unique().tolist() == list(ARMS)                      # study order, not alphabetical
+
+
+def test_km_by_hand(three_arm):
+    km = build(three_arm, "km").set_index(["group", "time"])["survival"]
+    # X20: d100 1 of 4 -> 3/4; d300 1 of 2 at risk -> 3/4 * 1/2 = 3/8
+    assert km[("Drug X 20 mg", 100)] == pytest.approx(0.75)
+    assert km[("Drug X 20 mg", 300)] == pytest.approx(0.375)
+    # X10: S05 censored d50 first; d150 1 of 3 -> 2/3; d250 1 of 2 -> 1/3
+    assert km[("Drug X 10 mg", 150)] == pytest.approx(2 / 3)
+    assert km[("Drug X 10 mg", 250)] == pytest.approx(1 / 3)
+    # PBO: 3/4, 1/2, 1/4
+    assert km.loc["Placebo"].tolist() == pytest.approx([1, 0.75, 0.5, 0.25])
+    # pooled (blinded) KM: 12 at risk; first death d30 -> 11/12
+    pooled = build(three_arm, "km", view="blinded").set_index("time")["survival"]
+    assert pooled[30] == pytest.approx(11 / 12)
+
+
+def test_survival_by_hand(three_arm):
+    s = build(three_arm, "survival").set_index("group")
+    assert s["landmark_day"].eq(365).all()
+    assert s.loc[list(ARMS), "n"].tolist() == [4, 4, 4]
+    assert s.loc[list(ARMS), "events"].tolist() == [2, 2, 3]
+    # S(365): 3/8, 1/3, 1/4 (S08 censored at exactly 365 does not change it)
+    assert s.loc[list(ARMS), "surv_landmark"].tolist() == pytest.approx([0.375, 1 / 3, 0.25])
+    # medians: X20 first S <= 0.5 at d300; X10 at d250; PBO flat at exactly 0.5 from d60 to d90:
+    # R's rule takes the midpoint (60 + 90) / 2 = 75
+    assert s.loc[list(ARMS), "median"].tolist() == pytest.approx([300, 250, 75])
+    # RMST to 365 (area under the step function):
+    #   X20: 100*1 + 200*3/4 + 65*3/8 = 274.375; X10: 150*1 + 100*2/3 + 115*1/3 = 255;
+    #   PBO: 30*1 + 30*3/4 + 30*1/2 + 275*1/4 = 136.25
+    assert s.loc[list(ARMS), "rmst"].tolist() == pytest.approx([274.375, 255.0, 136.25])
+
+
+def test_treatment_effect_each_arm_vs_reference_by_hand(three_arm):
+    te = build(three_arm, "treatment-effect")
+    assert list(te.columns[:6]) == ["method", "estimate", "ci_lower", "ci_upper", "statistic", "p_value"]
+    assert te["comparison"].unique().tolist() == ["Drug X 20 mg vs Placebo", "Drug X 10 mg vs Placebo"]
+    # no strata: no stratified rows, and the unstratified ones say why
+    assert not te["method"].str.contains("stratified").any()
+    assert te.loc[te["method"] == "logrank", "note"].str.contains("no stratification factors").all()
+    x20 = te[te["comparison"] == "Drug X 20 mg vs Placebo"].set_index("method")
+    # log-rank X20 vs PBO, at each death time (n at risk X20/PBO, deaths):
+    #   d30 4/4 1 (PBO), d60 4/3 1 (PBO), d90 4/2 1 (PBO), d100 4/1 1 (X20), d300 2/1 1 (X20)
+    # E_X20 = 4/8 + 4/7 + 4/6 + 4/5 + 2/3; O_X20 = 2; V = sum n1 n0 d (n-d) / (n^2 (n-1))
+    e = Fraction(4, 8) + Fraction(4, 7) + Fraction(4, 6) + Fraction(4, 5) + Fraction(2, 3)
+    v = Fraction(16, 64) + Fraction(12, 49) + Fraction(8, 36) + Fraction(4, 25) + Fraction(2, 9)
+    assert x20.loc["logrank", "statistic"] == pytest.approx(float((2 - e) ** 2 / v))      # 1.3203
+    # landmark: 3/8 - 1/4; RMST: 274.375 - 136.25
+    assert x20.loc["landmark_difference", "estimate"] == pytest.approx(0.125)
+    assert x20.loc["rmst_difference", "estimate"] == pytest.approx(138.125)
+    assert x20.loc["cox", "estimate"] < 1                                     # fewer deaths on X20
+    x10 = te[te["comparison"] == "Drug X 10 mg vs Placebo"].set_index("method")
+    assert x10.loc["landmark_difference", "estimate"] == pytest.approx(1 / 3 - 1 / 4)
+    assert x10.loc["rmst_difference", "estimate"] == pytest.approx(255 - 136.25)
+
+
+def test_baseline_by_hand(three_arm):
+    b = build(three_arm, "baseline")
+    assert b["variable"].unique().tolist() == ["AGE", "SEX", "WEIGHT"]       # [analysis] baseline_variables
+    val = b.set_index(["variable", "level", "statistic", "group"])["value"]
+    assert val[("AGE", "", "mean", "Drug X 20 mg")] == pytest.approx(65)     # (50+60+70+80)/4
+    assert val[("AGE", "", "mean", "Drug X 10 mg")] == pytest.approx(50)     # (40+45+55+60)/4
+    assert val[("AGE", "", "mean", "Placebo")] == pytest.approx(72)          # (66+70+74+78)/4
+    assert val[("AGE", "", "mean", "Total")] == pytest.approx(62.333333)     # 748/12
+    assert val[("SEX", "F", "count", "Drug X 10 mg")] == 2
+    assert val[("SEX", "F", "percent", "Total")] == pytest.approx(50)        # 6 of 12
+    assert val[("WEIGHT", "", "median", "Placebo")] == pytest.approx(70)     # 63 68 | 72 77 -> (68+72)/2
+
+
+def test_ae_by_hand(three_arm):
+    ae = build(three_arm, "ae")
+    got = ae.set_index(["soc", "pt", "group"]).sort_index()
+    # safety population 4 / 4 / 3 (S12 not dosed: its headache is not counted); S10's headache
+    # is not treatment-emergent
+    anyae = got.loc[("Any adverse event", "")]
+    assert anyae.loc[list(ARMS) + ["Total"], "n_subjects"].tolist() == [2, 2, 1, 5]   # S01 S02 | S05 S06 | S09
+    assert anyae.loc[list(ARMS) + ["Total"], "n_events"].tolist() == [3, 2, 1, 6]
+    assert anyae.loc[list(ARMS) + ["Total"], "percent"].tolist() == pytest.approx([50, 50, 100 / 3, 500 / 11])
+    nausea = got.loc[("Gastrointestinal disorders", "Nausea")]
+    assert nausea.loc[list(ARMS), "n_subjects"].tolist() == [1, 1, 0]        # S01 twice counts once
+    assert nausea.loc[list(ARMS), "n_events"].tolist() == [2, 1, 0]
+    assert build(three_arm, "ae", view="blinded")["group"].unique().tolist() == ["All"]
+
+
+@pytest.mark.parametrize("name, why", [("consort", "no screening dataset"), ("enrolment", "no screening dataset"),
+                                       ("alsfrs", "no adqs dataset"), ("labs", "no adlb dataset"),
+                                       ("balance", "no stratification factors"), ("deaths", "DTHFL")])
+def test_unavailable_tables_say_why(three_arm, name, why):
+    from analysis.tables import TableUnavailable
+    with pytest.raises(TableUnavailable, match=why):
+        build(three_arm, name, view="blinded")
+    status, out, err = run_cli("table", name, "--data", three_arm, "--view", "blinded")
+    assert status == 2 and out == ""
+    assert why in err and "Traceback" not in err
+
+
+def test_cli_tables_on_imported_trial(three_arm):
+    status, out, err = run_cli("table", "treatment-effect", "--data", three_arm, "--view", "unblinded",
+                               "--allocation", three_arm / "allocation")
+    assert status == 0, err
+    te = pd.read_csv(io.StringIO(out))
+    assert len(te) == 10 and te["comparison"].nunique() == 2                  # 5 methods x 2 comparisons
+    status, out, err = run_cli("table", "km", "--data", three_arm, "--view", "blinded")
+    assert status == 0 and not any(arm in out for arm in ARMS)
