@@ -125,7 +125,12 @@ def show_page_figures(ctx: state.Context, page: str, key: str, tabs: bool = True
     if not specs:
         return
     containers = st.tabs([s[0] for s in specs]) if tabs and len(specs) > 1 else [st.container() for _ in specs]
+    from analysis.tables import TableUnavailable
     for box, (name, adapter, _u) in zip(containers, specs):
         with box:
-            fig = state.get_result(ctx, f"dashboard.figures.{adapter}")
+            try:
+                fig = state.get_result(ctx, f"dashboard.figures.{adapter}")
+            except TableUnavailable as exc:  # the snapshot lacks the data: say so, show the rest
+                st.info(f"{name}: {exc}")
+                continue
             widgets.show_figure(ctx, page, fig, name)
