@@ -334,3 +334,21 @@ def test_dashboard_pages_for_the_imported_trial(imported_deployment, role):
     else:
         text = "\n".join(t for t, _ in seen.values())
         assert not any(arm in text for arm in ARMS)
+
+
+# --------------------------------------------------------------------------- report
+def test_closed_report_renders_for_the_imported_trial(three_arm, tmp_path):
+    """The DSMB closed report renders (HTML and PDF) for the three-arm trial: every comparison
+    with the reference arm in the effect table, and a sentence instead of each section the
+    delivery cannot support."""
+    status, out, err = run_cli("report", "dsmb-closed", "--data", three_arm, "--out", tmp_path, "--to", "html,pdf")
+    assert status == 0, err[-2000:]
+    assert (tmp_path / "dsmb_closed.pdf").read_bytes()[:5] == b"%PDF-"
+    md = (tmp_path / "dsmb_closed.md").read_text()
+    assert "Drug X 10 mg vs Placebo | Difference in restricted mean survival (days) | 118.750" in md  # 255 - 136.25
+    assert "Drug X 20 mg vs Placebo | Difference in survival at the landmark | 0.125" in md          # 3/8 - 1/4
+    assert "Not available for this snapshot: consort table not available: no screening dataset" in md
+    assert "Not available for this snapshot: alsfrs table not available: no adqs dataset" in md
+    assert "Traceback" not in md
+    html = (tmp_path / "dsmb_closed.html").read_text()
+    assert "the Cox hazard ratio (Drug X 20 mg vs Placebo) is 0.35" in html
