@@ -62,9 +62,11 @@ AES = [  # USUBJID, AEBODSYS, AEDECOD, AESEV, AESER, TRTEMFL
 ]
 
 
-def write_delivery(folder: Path) -> Path:
+def write_delivery(folder: Path, mutate=None) -> Path:
     """adsl.xpt, adtte.xpt and adae.xpt as a sponsor sends them: SAS dates with DATE9. formats,
-    labels, the arm in TRT01P (ADSL) and TRTP (ADTTE, ADAE)."""
+    labels, the arm in TRT01P (ADSL) and TRTP (ADTTE, ADAE). ``mutate(name, df)`` may return a
+    changed dataset (to plant problems)."""
+    mutate = mutate or (lambda name, df: df)
     folder.mkdir(parents=True, exist_ok=True)
     rows = [dict(zip(("USUBJID", "SITEID", "TRT01P", "AGE", "SEX", "WEIGHT", "AVAL", "CNSR", "SAFFL"), s))
             for s in SUBJECTS]
@@ -74,6 +76,7 @@ def write_delivery(folder: Path) -> Path:
         "SEX": [r["SEX"] for r in rows], "WEIGHT": [r["WEIGHT"] for r in rows],
         "FASFL": "Y", "SAFFL": [r["SAFFL"] for r in rows], "RANDDT": RANDDT,
     })
+    adsl = mutate("adsl", adsl)
     pyreadstat.write_xport(adsl, str(folder / "adsl.xpt"), table_name="ADSL", file_format_version=5,
                            variable_format={"RANDDT": "DATE9."},
                            column_labels={"STUDYID": "Study Identifier", "USUBJID": "Unique Subject Identifier",
@@ -88,6 +91,7 @@ def write_delivery(folder: Path) -> Path:
         "ADT": [RANDDT + dt.timedelta(days=r["AVAL"]) for r in rows],
         "EVNTDESC": ["DEATH" if r["CNSR"] == 0 else "LAST KNOWN ALIVE" for r in rows],
     })
+    adtte = mutate("adtte", adtte)
     pyreadstat.write_xport(adtte, str(folder / "adtte.xpt"), table_name="ADTTE", file_format_version=5,
                            variable_format={"STARTDT": "DATE9.", "ADT": "DATE9."},
                            column_labels={"AVAL": "Analysis Value", "CNSR": "Censor", "ADT": "Analysis Date"})
@@ -96,6 +100,7 @@ def write_delivery(folder: Path) -> Path:
     adae.insert(0, "STUDYID", "EXAMPLE-3")
     adae["TRTA"] = adae["USUBJID"].map(arm_of)
     adae["ASTDT"] = RANDDT + dt.timedelta(days=10)
+    adae = mutate("adae", adae)
     pyreadstat.write_xport(adae, str(folder / "adae.xpt"), table_name="ADAE", file_format_version=5,
                            variable_format={"ASTDT": "DATE9."})
     return folder
@@ -352,3 +357,56 @@ def test_closed_report_renders_for_the_imported_trial(three_arm, tmp_path):
     assert "Traceback" not in md
     assert "the Cox hazard ratio (Drug X 20 mg vs Placebo) is 0.35" in md                 # unstratified
     assert "Drug X 10 mg" in (tmp_path / "dsmb_closed.html").read_text()
+
+
+# --------------------------------------------------------------------------- validation
+def test_validate_clean_import_and_adam_problems(three_arm, tmp_path):
+    status, out, err = run_cli("validate", three_arm, "--allocation", three_arm / "allocation")
+    assert status == 0 and out.strip() == "no problems found", out    # no MIROCALS variable expected
+
+    def plant(name, df):
+        df = df.copy()
+        if name == "adsl":                                     # S03 delivered twice
+            df = pd.concat([df, df[df["USUBJID"] == "EX3-S03"]], ignore_index=True)
+        if name == "adtte":
+            df.loc[df["USUBJID"] == "EX3-S05", "CNSR"] = 2.0   # CNSR outside 0/1
+            df.loc[df["USUBJID"] == "EX3-S06", "AVAL"] = -5.0  # negative time
+            extra = df[df["USUBJID"] == "EX3-S01"].assign(USUBJID="EX3-S99")
+            df = pd.concat([df, extra], ignore_index=True)     # a subject ADSL does not have
+        return df
+    src = write_delivery(tmp_path / "bad", plant)
+    status, _, err = run_cli("import", "--src", src, "--study", STUDY_FILE, "--out", tmp_path / "snap")
+    assert status == 0, err
+    status, out, err = run_cli("validate", tmp_path / "snap", "--format", "csv")
+    assert status == 1
+    problems = pd.read_csv(io.StringIO(out)).fillna("")
+    found = set(problems[["dataset", "column", "subject", "rule"]].itertuples(index=False, name=None))
+    assert {("adtte", "CNSR", "EX3-S05", "invalid_code"), ("adtte", "AVAL", "EX3-S06", "value_out_of_range"),
+            ("adtte", "USUBJID", "EX3-S99", "subject_not_in_adsl"),
+            ("adsl", "USUBJID", "EX3-S03", "duplicate_subject")} <= found
+    msgs = problems.set_index("subject")["message"]
+    assert msgs["EX3-S05"].startswith("adtte.parquet: CNSR=2")                 # the file is named
+    assert (problems["severity"] == "error").sum() == 4, problems
+
+
+def test_cut_of_an_imported_snapshot_keeps_its_study(three_arm, tmp_path):
+    # cut at day 100 after randomisation (2021-06-09): deaths d30, d60, d90, d100 known; the rest
+    # censored at the cut
+    status, _, err = run_cli("cut", "--src", three_arm, "--date", "2021-06-09", "--out", tmp_path / "cut")
+    assert status == 0, err
+    with unblinded(tmp_path / "cut") as v:
+        assert v.study.id == "EXAMPLE-3"
+        from analysis.tables import build_table
+        s = build_table("survival", v).set_index("group")
+    assert s.loc[list(ARMS), "events"].tolist() == [1, 0, 3]
+
+
+def test_readme_shows_the_example_study_file():
+    import re
+    import tomllib
+    readme = (ROOT / "README.md").read_text()
+    assert "data_access/studies/example_three_arm.toml" in readme
+    block = re.search(r"```toml\n(\[study\]\nid = \"EXAMPLE-3\".*?)```", readme, re.S).group(1)
+    shown, real = tomllib.loads(block), tomllib.loads(STUDY_FILE.read_text())
+    for section in ("study", "arms", "columns", "stratification", "endpoints", "blinding", "analysis"):
+        assert shown[section] == real[section], section
