@@ -61,11 +61,17 @@ def fig_km(view):
     note = None
     if not view.blinded:
         from analysis.survival import compute_treatment_effects
-        te = compute_treatment_effects(tte, view.group_col, strata_columns(view), [], study.landmark_day,
-                                       tuple(view.arm_levels)).set_index("method")
-        cox = te.loc["cox_stratified"] if "cox_stratified" in te.index else te.loc["cox"]
-        note = (f"HR {cox['estimate']:.2f} (95% CI {cox['ci_lower']:.2f}-{cox['ci_upper']:.2f})<br>"
-                f"log-rank p={te.loc['logrank', 'p_value']:.3f}")
+        from analysis.tables import comparisons
+        pairs = comparisons(view)
+        notes = []
+        for pair in pairs:                  # each arm against the reference arm
+            te = compute_treatment_effects(tte[tte[view.group_col].isin(pair)], view.group_col,
+                                           strata_columns(view), [], study.landmark_day, pair).set_index("method")
+            cox = te.loc["cox_stratified"] if "cox_stratified" in te.index else te.loc["cox"]
+            prefix = f"{pair[0]} vs {pair[1]}: " if len(pairs) > 1 else ""
+            notes.append(f"{prefix}HR {cox['estimate']:.2f} (95% CI {cox['ci_lower']:.2f}-{cox['ci_upper']:.2f})"
+                         + ("; " if len(pairs) > 1 else "<br>") + f"log-rank p={te.loc['logrank', 'p_value']:.3f}")
+        note = "<br>".join(notes)
     return plot_km(tte, view.group_col, view.arm_levels if view.group_col else None, study.landmark_day,
                    annotation=note, subtitle=_subtitle(view))
 
