@@ -410,3 +410,18 @@ def test_readme_shows_the_example_study_file():
     shown, real = tomllib.loads(block), tomllib.loads(STUDY_FILE.read_text())
     for section in ("study", "arms", "columns", "stratification", "endpoints", "blinding", "analysis"):
         assert shown[section] == real[section], section
+
+
+def test_open_report_renders_pooled_for_the_imported_trial(three_arm, tmp_path):
+    """The open (blinded) report: pooled tables only, the trial's own synopsis, and sentences
+    for the recruitment sections a delivery without a screening log cannot support."""
+    status, out, err = run_cli("report", "dsmb-open", "--data", three_arm, "--out", tmp_path, "--to", "html")
+    assert status == 0, err[-2000:]
+    md = (tmp_path / "dsmb_open.md").read_text()
+    assert "12 participants had been randomised of 12 planned, at 2 of 2 sites" in md
+    assert "3 arms; randomisation not stratified. Survival endpoint: ADTTE parameter TTDEATH, landmark day 365" in md
+    assert "Participant flow is in Table (not available)" in md
+    assert "Not available for this snapshot: funnel table not available: no screening dataset" in md
+    # AEs pooled: 5 of 11 in the safety population (45.5%) had a TEAE, 6 events
+    assert "5 (45.5%) [6]" in md
+    assert "Drug X 20 mg (N=" not in md and "vs Placebo" not in md               # nothing by arm
