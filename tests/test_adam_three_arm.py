@@ -62,6 +62,19 @@ AES = [  # USUBJID, AEBODSYS, AEDECOD, AESEV, AESER, TRTEMFL
 ]
 
 
+VERBATIM = {"Nausea": "Nausée", "Headache": "Céphalée", "Diarrhoea": "Diarrhée"}
+
+
+def _recode_latin1(path: Path, texts) -> None:
+    """pyreadstat writes UTF-8: re-encode the given values in place as latin-1, blank-padded to
+    the same byte width (XPT character fields are fixed-width and blank-padded)."""
+    data = path.read_bytes()
+    for text in texts:
+        utf8, latin1 = text.encode("utf-8"), text.encode("latin-1")
+        data = data.replace(utf8, latin1 + b" " * (len(utf8) - len(latin1)))
+    path.write_bytes(data)
+
+
 def write_delivery(folder: Path, mutate=None) -> Path:
     """adsl.xpt, adtte.xpt and adae.xpt as a sponsor sends them: SAS dates with DATE9. formats,
     labels, the arm in TRT01P (ADSL) and TRTP (ADTTE, ADAE). ``mutate(name, df)`` may return a
@@ -75,6 +88,8 @@ def write_delivery(folder: Path, mutate=None) -> Path:
         "TRT01P": [r["TRT01P"] for r in rows], "AGE": [float(r["AGE"]) for r in rows],
         "SEX": [r["SEX"] for r in rows], "WEIGHT": [r["WEIGHT"] for r in rows],
         "FASFL": "Y", "SAFFL": [r["SAFFL"] for r in rows], "RANDDT": RANDDT,
+        # decoy: the study file maps ITT to FASFL; were ITTFL used, every ITT table would be empty
+        "ITTFL": "N",
     })
     adsl = mutate("adsl", adsl)
     pyreadstat.write_xport(adsl, str(folder / "adsl.xpt"), table_name="ADSL", file_format_version=5,
@@ -100,9 +115,11 @@ def write_delivery(folder: Path, mutate=None) -> Path:
     adae.insert(0, "STUDYID", "EXAMPLE-3")
     adae["TRTA"] = adae["USUBJID"].map(arm_of)
     adae["ASTDT"] = RANDDT + dt.timedelta(days=10)
+    adae["AETERM"] = adae["AEDECOD"].map(VERBATIM)          # investigators' French verbatim terms
     adae = mutate("adae", adae)
     pyreadstat.write_xport(adae, str(folder / "adae.xpt"), table_name="ADAE", file_format_version=5,
                            variable_format={"ASTDT": "DATE9."})
+    _recode_latin1(folder / "adae.xpt", VERBATIM.values())   # as a SAS session in latin-1 writes it
     return folder
 
 
@@ -157,6 +174,8 @@ def test_import_splits_arms_keeps_dates_labels_and_study(three_arm):
     adsl, adtte = data["adsl"], data["adtte"]
     assert set(adsl["RANDDT"].dt.date) == {RANDDT}                            # SAS DATE9. -> a real date
     assert adtte.loc[adtte["USUBJID"] == "EX3-S08", "ADT"].dt.date.tolist() == [dt.date(2022, 3, 1)]  # +365 d
+    assert b"C\xe9phal\xe9e" in (three_arm.parent / "delivery" / "adae.xpt").read_bytes()   # latin-1 on disk
+    assert set(data["adae"]["AETERM"]) == {"Nausée", "Céphalée", "Diarrhée"}                 # decoded
     labels = json.loads((clinical / "labels.json").read_text())
     assert labels["adsl"]["RANDDT"] == "Date of Randomization"
     assert "TRT01P" not in labels["adsl"]                                     # arm variables stay out
