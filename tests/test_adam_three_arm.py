@@ -444,3 +444,10 @@ def test_open_report_renders_pooled_for_the_imported_trial(three_arm, tmp_path):
     # AEs pooled: 5 of 11 in the safety population (45.5%) had a TEAE, 6 events
     assert "5 (45.5%) [6]" in md
     assert "Drug X 20 mg (N=" not in md and "vs Placebo" not in md               # nothing by arm
+
+
+def test_import_refuses_a_study_file_that_does_not_match(tmp_path):
+    src = write_delivery(tmp_path / "d", lambda name, df: df.assign(PARAMCD="OS") if name == "adtte" else df)
+    status, out, err = run_cli("import", "--src", src, "--study", STUDY_FILE, "--out", tmp_path / "snap")
+    assert status == 2 and not (tmp_path / "snap").exists()
+    assert "no PARAMCD 'TTDEATH' ([endpoints] survival); PARAMCDs delivered: OS" in err
