@@ -186,10 +186,13 @@ def _treatment_effect(view, **_):
 def _subgroups(view, **_):
     view.require_unblinded("subgroup table")
     from analysis.survival import summarize_subgroups
-    group_col, groups = _groups(view)
+    group_col, _g = _groups(view)
     tte = get_tte(view)
     subgroups = [c for c in view.study.subgroups if c in tte.columns]
-    return summarize_subgroups(tte, group_col=group_col, subgroups=subgroups, groups=groups)
+    parts = [summarize_subgroups(tte[tte[group_col].isin(pair)], group_col=group_col, subgroups=subgroups,
+                                 groups=pair).assign(comparison=f"{pair[0]} vs {pair[1]}")
+             for pair in comparisons(view)]      # each arm against the reference arm
+    return pd.concat(parts, ignore_index=True)
 
 
 def _enrolment(view, **_):

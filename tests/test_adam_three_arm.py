@@ -451,3 +451,17 @@ def test_import_refuses_a_study_file_that_does_not_match(tmp_path):
     status, out, err = run_cli("import", "--src", src, "--study", STUDY_FILE, "--out", tmp_path / "snap")
     assert status == 2 and not (tmp_path / "snap").exists()
     assert "no PARAMCD 'TTDEATH' ([endpoints] survival); PARAMCDs delivered: OS" in err
+
+
+def test_subgroups_each_arm_vs_reference_by_hand(three_arm):
+    sg = build(three_arm, "subgroups")
+    assert sg["comparison"].unique().tolist() == ["Drug X 20 mg vs Placebo", "Drug X 10 mg vs Placebo"]
+    x20 = sg[sg["comparison"] == "Drug X 20 mg vs Placebo"].set_index("level")
+    # women: X20 S01, S03 (both died) vs PBO S10 (died), S12; men: X20 S02, S04 (censored) vs
+    # PBO S09, S11 (died)
+    assert x20.loc["F", ["n", "events_exp", "events_ref"]].tolist() == [4, 2, 1]
+    assert x20.loc["M", ["n", "events_exp", "events_ref"]].tolist() == [4, 0, 2]
+    x10 = sg[sg["comparison"] == "Drug X 10 mg vs Placebo"].set_index("level")
+    # women: X10 S07 (died), S08 vs PBO S10 (died), S12; men: X10 S05, S06 (died) vs S09, S11 (died)
+    assert x10.loc["F", ["n", "events_exp", "events_ref"]].tolist() == [4, 1, 1]
+    assert x10.loc["M", ["n", "events_exp", "events_ref"]].tolist() == [4, 1, 2]
