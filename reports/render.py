@@ -241,6 +241,8 @@ def render_qmd(qmd: Path, params: dict, out_dir: Path, to=("html", "pdf"), progr
     info_path = out_dir / f"{stem}.meta.json"
     info = {**(meta_defaults or {}), **(json.loads(info_path.read_text()) if info_path.exists() else {})}
     title = str(meta.get("title", stem))
+    if info.get("study") and info["study"] != "MIROCALS":   # another trial's snapshot: its own name
+        title = title.replace("MIROCALS", info["study"])
     fields = {"banner": info.get("banner", ""), "cut": info.get("cut_date", ""), "author": info.get("author", ""),
               "session": info.get("session", ""), "stamp": info.get("stamp", ""),
               "rdate": info.get("report_date", dt.date.today().isoformat())}

@@ -375,7 +375,8 @@ def test_closed_report_renders_for_the_imported_trial(three_arm, tmp_path):
     assert "Not available for this snapshot: alsfrs table not available: no adqs dataset" in md
     assert "Traceback" not in md
     assert "the Cox hazard ratio (Drug X 20 mg vs Placebo) is 0.35" in md                 # unstratified
-    assert "Drug X 10 mg" in (tmp_path / "dsmb_closed.html").read_text()
+    html = (tmp_path / "dsmb_closed.html").read_text()
+    assert "Drug X 10 mg" in html and "<title>EXAMPLE-3 Data Monitoring Committee" in html
 
 
 # --------------------------------------------------------------------------- validation
