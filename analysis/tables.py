@@ -172,15 +172,18 @@ def _treatment_effect(view, **_):
                                                   landmark_day=study.landmark_day).effect_table())
         part = pd.concat(rows, ignore_index=True).assign(comparison=f"{exp} vs {ref}", note="")
         if not strata:
-            unstratified = part["method"].isin(["logrank", "cox"])
-            part.loc[unstratified, "note"] = ("unstratified: the study has no stratification factors, so the "
-                                              "stratified log-rank test and Cox model do not apply")
+            _add_note(part, ("logrank", "cox"), "unstratified: the study has no stratification factors, so "
+                                                "the stratified log-rank test and Cox model do not apply")
         if adqs is None:
-            part.loc[part["method"].eq("logrank"), "note"] = (
-                (part.loc[part["method"].eq("logrank"), "note"] + "; ").str.lstrip("; ") +
-                f"no {study.functional_dataset} dataset: functional-score effects not estimated")
+            _add_note(part, ("logrank",), f"no {study.functional_dataset} dataset: functional-score effects "
+                                          "not estimated")
         parts.append(part)
     return pd.concat([p[EFFECT_TABLE_COLUMNS] for p in parts], ignore_index=True)
+
+
+def _add_note(part: pd.DataFrame, methods, text: str) -> None:
+    rows = part["method"].isin(methods)
+    part.loc[rows, "note"] = part.loc[rows, "note"].map(lambda old: f"{old}; {text}" if old else text)
 
 
 def _subgroups(view, **_):

@@ -246,6 +246,7 @@ def test_treatment_effect_each_arm_vs_reference_by_hand(three_arm):
     # no strata: no stratified rows, and the unstratified ones say why
     assert not te["method"].str.contains("stratified").any()
     assert te.loc[te["method"] == "logrank", "note"].str.contains("no stratification factors").all()
+    assert te.loc[te["method"] == "logrank", "note"].str.contains("no adqs dataset").all()   # no functional score
     x20 = te[te["comparison"] == "Drug X 20 mg vs Placebo"].set_index("method")
     # log-rank X20 vs PBO, at each death time (n at risk X20/PBO, deaths):
     #   d30 4/4 1 (PBO), d60 4/3 1 (PBO), d90 4/2 1 (PBO), d100 4/1 1 (X20), d300 2/1 1 (X20)
