@@ -7,6 +7,10 @@ in, so this module does no I/O of its own and never sees an allocation a view do
 
 Populations: efficacy and baseline tables use the ITT population (``ITTFL == "Y"``), safety
 tables the safety population (``SAFFL == "Y"``); recruitment tables use everyone screened.
+
+A table whose data the snapshot does not hold (a trial without a screening log, a functional
+score or labs; a study without strata) raises ``TableUnavailable`` saying why: the CLI prints it,
+the dashboard shows it as a note and the reports as a sentence.
 """
 from __future__ import annotations
 
@@ -19,6 +23,13 @@ import pandas as pd
 ARM_COLUMNS = ("ARM", "ARMCD")
 
 
+class TableUnavailable(LookupError):
+    """The snapshot or study lacks what a table needs (the message says what)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 @dataclass(frozen=True)
 class TableSpec:
     name: str
@@ -26,6 +37,30 @@ class TableSpec:
     build: Callable[..., pd.DataFrame]
     by_arm_only: bool = False        # meaningless pooled: refused on a blinded view
     population: str = "ITT"
+    needs: tuple[str, ...] = ("adsl",)   # datasets; "functional" = the study's functional dataset
+    applies: Callable[..., str | None] | None = None   # view -> why not applicable, or None
+
+
+def dataset_name(view, need: str) -> str:
+    return view.study.functional_dataset if need == "functional" else need
+
+
+def check_available(name: str, view) -> None:
+    """Raise ``TableUnavailable`` when the snapshot lacks a dataset table ``name`` needs or the
+    study makes it not applicable."""
+    spec = TABLES[name]
+    missing = [dataset_name(view, n) for n in spec.needs if dataset_name(view, n) not in view.datasets]
+    if missing:
+        raise TableUnavailable(f"{name} table not available: no {' or '.join(missing)} dataset in this "
+                               f"snapshot ({DATASET_WORDS.get(missing[0], 'it was not delivered')})")
+    why = spec.applies(view) if spec.applies else None
+    if why:
+        raise TableUnavailable(f"{name} table not available: {why}")
+
+
+DATASET_WORDS = {"screening": "no screening log was delivered", "adqs": "no functional score was delivered",
+                 "adlb": "no laboratory data were delivered", "adex": "no exposure data were delivered",
+                 "adae": "no adverse events were delivered", "adtte": "no time-to-event data were delivered"}
 
 
 def get_adsl(view, population: str | None = "ITT") -> pd.DataFrame:
@@ -71,57 +106,99 @@ def _baseline(view, **_):
     from analysis.baseline import summarize_baseline, DEFAULT_VARIABLES
     group_col, groups = _groups(view)
     adsl = get_adsl(view)
-    variables = [v for v in DEFAULT_VARIABLES if v in adsl.columns]
+    wanted = view.study.baseline_variables or DEFAULT_VARIABLES
+    variables = [v for v in wanted if v in adsl.columns]
     return summarize_baseline(adsl, variables, group_col=group_col, groups=groups)
 
 
 def _at_risk(view, times=None, **_):
     from analysis.survival import summarize_at_risk
-    group_col, _g = _groups(view)
-    return summarize_at_risk(get_tte(view), group_col=group_col, times=times or default_times(view))
+    group_col, groups = _groups(view)
+    return summarize_at_risk(get_tte(view), group_col=group_col, times=times or default_times(view), groups=groups)
 
 
 def _km(view, times=None, **_):
     from analysis.survival import summarize_km
-    group_col, _g = _groups(view)
-    return summarize_km(get_tte(view), group_col=group_col, times=times)
+    group_col, groups = _groups(view)
+    return summarize_km(get_tte(view), group_col=group_col, times=times, groups=groups)
 
 
 def _survival(view, **_):
     from analysis.survival import summarize_survival
-    group_col, _g = _groups(view)
-    return summarize_survival(get_tte(view), group_col=group_col, landmark_day=view.study.landmark_day)
+    group_col, groups = _groups(view)
+    return summarize_survival(get_tte(view), group_col=group_col, landmark_day=view.study.landmark_day,
+                              groups=groups)
+
+
+EFFECT_TABLE_COLUMNS = ["method", "estimate", "ci_lower", "ci_upper", "statistic", "p_value", "comparison",
+                        "note"]
+
+
+def comparisons(view) -> list[tuple[str, str]]:
+    """(experimental, reference) arm labels: every arm against the study's reference arm, in
+    display order (two arms: one comparison, the first arm against the last)."""
+    levels = list(view.arm_levels)
+    study = view.study
+    ref_code = study.reference_arm if study.reference_arm in study.arm_codes else study.arm_codes[-1]
+    ref = levels[list(study.arm_codes).index(ref_code)] if len(levels) == len(study.arm_codes) else levels[-1]
+    return [(arm, ref) for arm in levels if arm != ref]
 
 
 def _treatment_effect(view, **_):
+    """Each non-reference arm against the reference arm (column ``comparison``, "A vs B"):
+    log-rank and Cox (stratified by the randomisation strata when the study has some; otherwise
+    the unstratified rows say so in ``note``), adjusted Cox, landmark and RMST differences, and
+    the functional-score slope and joint-rank rows when the snapshot has the functional dataset."""
     view.require_unblinded("treatment-effect table")
     from analysis.survival import compute_treatment_effects
     from analysis import alsfrs
-    group_col, groups = _groups(view)
+    group_col, _g = _groups(view)
     study = view.study
     tte = get_tte(view)
+    strata = [c for c in strata_columns(view) if c in tte.columns]
     covariates = [c for c in study.covariates if c in tte.columns]
-    parts = [compute_treatment_effects(tte, group_col=group_col, strata_cols=strata_columns(view),
-                                       covariates=covariates, landmark_day=study.landmark_day,
-                                       groups=groups)]
-    adqs = get_bds(view, study.functional_dataset, paramcds=[study.functional_total])
-    if len(adqs):
-        slopes = alsfrs.fit_alsfrs_slopes(adqs, group_col=group_col, groups=groups,
-                                          paramcd=study.functional_total)
-        parts.append(slopes.effect_table())
-        parts.append(alsfrs.compute_joint_rank(get_adsl(view), adqs, tte, group_col=group_col,
-                                               groups=groups, landmark_day=study.landmark_day).effect_table())
-    cols = ["method", "estimate", "ci_lower", "ci_upper", "statistic", "p_value"]
-    return pd.concat([p[cols] for p in parts], ignore_index=True)
+    functional = study.functional_dataset in view.datasets
+    adqs = get_bds(view, study.functional_dataset, paramcds=[study.functional_total]) if functional else None
+    adsl = get_adsl(view) if functional else None
+    parts = []
+    for exp, ref in comparisons(view):
+        pair = (exp, ref)
+        rows = [compute_treatment_effects(tte[tte[group_col].isin(pair)], group_col=group_col, strata_cols=strata,
+                                          covariates=covariates, landmark_day=study.landmark_day, groups=pair)]
+        if adqs is not None and len(adqs):
+            ids = set(adsl.loc[adsl[group_col].isin(pair), "USUBJID"])
+            q = adqs[adqs["USUBJID"].isin(ids)]
+            slopes = alsfrs.fit_alsfrs_slopes(q, group_col=group_col, groups=pair, paramcd=study.functional_total)
+            rows.append(slopes.effect_table())
+            rows.append(alsfrs.compute_joint_rank(adsl[adsl["USUBJID"].isin(ids)], q, tte[tte[group_col].isin(pair)],
+                                                  group_col=group_col, groups=pair,
+                                                  landmark_day=study.landmark_day).effect_table())
+        part = pd.concat(rows, ignore_index=True).assign(comparison=f"{exp} vs {ref}", note="")
+        if not strata:
+            _add_note(part, ("logrank", "cox"), "unstratified: the study has no stratification factors, so "
+                                                "the stratified log-rank test and Cox model do not apply")
+        if adqs is None:
+            _add_note(part, ("logrank",), f"no {study.functional_dataset} dataset: functional-score effects "
+                                          "not estimated")
+        parts.append(part)
+    return pd.concat([p[EFFECT_TABLE_COLUMNS] for p in parts], ignore_index=True)
+
+
+def _add_note(part: pd.DataFrame, methods, text: str) -> None:
+    rows = part["method"].isin(methods)
+    part.loc[rows, "note"] = part.loc[rows, "note"].map(lambda old: f"{old}; {text}" if old else text)
 
 
 def _subgroups(view, **_):
     view.require_unblinded("subgroup table")
     from analysis.survival import summarize_subgroups
-    group_col, groups = _groups(view)
+    group_col, _g = _groups(view)
     tte = get_tte(view)
     subgroups = [c for c in view.study.subgroups if c in tte.columns]
-    return summarize_subgroups(tte, group_col=group_col, subgroups=subgroups, groups=groups)
+    parts = [summarize_subgroups(tte[tte[group_col].isin(pair)], group_col=group_col, subgroups=subgroups,
+                                 groups=pair).assign(comparison=f"{pair[0]} vs {pair[1]}")
+             for pair in comparisons(view)]      # each arm against the reference arm
+    return pd.concat(parts, ignore_index=True)
 
 
 def _enrolment(view, **_):
@@ -248,35 +325,67 @@ def default_times(view) -> list[int]:
     return list(range(0, view.study.landmark_day + 1, step))
 
 
+TTE, SCREENING, AE = ("adsl", "adtte"), ("screening",), ("adsl", "adae")
+
+
+def _no_strata(view) -> str | None:
+    return None if view.study.strata_factors else "the study has no stratification factors"
+
+
+def _no_subgroups(view) -> str | None:
+    return None if view.study.subgroups else "the study config lists no subgroups"
+
+
+def _no_plan(view) -> str | None:
+    return None if view.study.recruitment_plan else "the study config has no recruitment plan"
+
+
+def _no_death_flag(view) -> str | None:
+    return None if "DTHFL" in view.columns("adsl") else "ADSL has no death flag (DTHFL)"
+
+
+def _no_revealing(view) -> str | None:
+    return None if view.study.arm_revealing_params else "the study config lists no arm-revealing parameters"
+
+
 TABLES: dict[str, TableSpec] = {s.name: s for s in [
     TableSpec("baseline", "Baseline characteristics (Table 1), ITT", _baseline),
-    TableSpec("at-risk", "Numbers at risk, cumulative events and censored", _at_risk),
-    TableSpec("km", "Kaplan-Meier estimates with 95% CI (log-log)", _km),
-    TableSpec("survival", "Median, landmark survival and RMST", _survival),
-    TableSpec("treatment-effect", "Treatment effect estimates (unblinded only)", _treatment_effect, True),
-    TableSpec("subgroups", "Subgroup hazard ratios with interaction p (unblinded only)", _subgroups, True),
+    TableSpec("at-risk", "Numbers at risk, cumulative events and censored", _at_risk, needs=TTE),
+    TableSpec("km", "Kaplan-Meier estimates with 95% CI (log-log)", _km, needs=TTE),
+    TableSpec("survival", "Median, landmark survival and RMST", _survival, needs=TTE),
+    TableSpec("treatment-effect", "Treatment effect estimates (unblinded only)", _treatment_effect, True,
+              needs=TTE),
+    TableSpec("subgroups", "Subgroup hazard ratios with interaction p (unblinded only)", _subgroups, True,
+              needs=TTE, applies=_no_subgroups),
     TableSpec("sequential", "Group-sequential boundaries (unblinded only)", _sequential, True),
-    TableSpec("enrolment", "Enrolment by site against target", _enrolment, population="screened"),
-    TableSpec("recruitment", "Screened and randomised by site and month", _recruitment, population="screened"),
-    TableSpec("plan", "Cumulative randomised against the recruitment plan", _plan, population="all"),
-    TableSpec("funnel", "Screening and run-in funnel with reasons", _funnel, population="screened"),
-    TableSpec("consort", "CONSORT flow counts", _consort, population="screened"),
-    TableSpec("balance", "Stratum balance by site", _balance, population="all"),
-    TableSpec("alsfrs", "ALSFRS-R total: mean change from baseline by visit", _alsfrs),
-    TableSpec("ae", "Treatment-emergent AEs by SOC and PT, safety population", _ae, population="SAF"),
-    TableSpec("ae-severity", "Subjects by worst AE severity, safety population", _ae_severity, population="SAF"),
-    TableSpec("sae", "Listing of serious adverse events", _sae, population="SAF"),
-    TableSpec("deaths", "Listing of deaths", _deaths, population="all"),
-    TableSpec("exposure", "Treatment exposure (cycles received)", _exposure, population="SAF"),
-    TableSpec("labs", "Eosinophils over time", _labs, population="SAF"),
-    TableSpec("tregs", "Treg counts over time (unblinded only)", _tregs, True, population="SAF"),
+    TableSpec("enrolment", "Enrolment by site against target", _enrolment, population="screened", needs=SCREENING),
+    TableSpec("recruitment", "Screened and randomised by site and month", _recruitment, population="screened",
+              needs=SCREENING),
+    TableSpec("plan", "Cumulative randomised against the recruitment plan", _plan, population="all",
+              applies=_no_plan),
+    TableSpec("funnel", "Screening and run-in funnel with reasons", _funnel, population="screened", needs=SCREENING),
+    TableSpec("consort", "CONSORT flow counts", _consort, population="screened", needs=SCREENING + TTE),
+    TableSpec("balance", "Stratum balance by site", _balance, population="all", applies=_no_strata),
+    TableSpec("alsfrs", "ALSFRS-R total: mean change from baseline by visit", _alsfrs, needs=("adsl", "functional")),
+    TableSpec("ae", "Treatment-emergent AEs by SOC and PT, safety population", _ae, population="SAF", needs=AE),
+    TableSpec("ae-severity", "Subjects by worst AE severity, safety population", _ae_severity, population="SAF",
+              needs=AE),
+    TableSpec("sae", "Listing of serious adverse events", _sae, population="SAF", needs=AE),
+    TableSpec("deaths", "Listing of deaths", _deaths, population="all", applies=_no_death_flag),
+    TableSpec("exposure", "Treatment exposure (cycles received)", _exposure, population="SAF",
+              needs=("adsl", "adex")),
+    TableSpec("labs", "Eosinophils over time", _labs, population="SAF", needs=("adsl", "adlb")),
+    TableSpec("tregs", "Treg counts over time (unblinded only)", _tregs, True, population="SAF",
+              needs=("adsl", "adlb"), applies=_no_revealing),
 ]}
 
 
 def build_table(name: str, view, times=None) -> pd.DataFrame:
-    """Build the named table for a view. Raises ``KeyError`` for an unknown name and the view's
-    ``BlindingError`` for a by-arm-only table on a blinded view."""
+    """Build the named table for a view. Raises ``KeyError`` for an unknown name, the view's
+    ``BlindingError`` for a by-arm-only table on a blinded view and ``TableUnavailable`` (saying
+    why) when the snapshot lacks a dataset the table needs or the study makes it not applicable."""
     spec = TABLES[name]
     if spec.by_arm_only:
         view.require_unblinded(f"{name} table")
+    check_available(name, view)
     return spec.build(view, times=times)

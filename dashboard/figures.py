@@ -61,11 +61,17 @@ def fig_km(view):
     note = None
     if not view.blinded:
         from analysis.survival import compute_treatment_effects
-        te = compute_treatment_effects(tte, view.group_col, strata_columns(view), [], study.landmark_day,
-                                       tuple(view.arm_levels)).set_index("method")
-        cox = te.loc["cox_stratified"] if "cox_stratified" in te.index else te.loc["cox"]
-        note = (f"HR {cox['estimate']:.2f} (95% CI {cox['ci_lower']:.2f}-{cox['ci_upper']:.2f})<br>"
-                f"log-rank p={te.loc['logrank', 'p_value']:.3f}")
+        from analysis.tables import comparisons
+        pairs = comparisons(view)
+        notes = []
+        for pair in pairs:                  # each arm against the reference arm
+            te = compute_treatment_effects(tte[tte[view.group_col].isin(pair)], view.group_col,
+                                           strata_columns(view), [], study.landmark_day, pair).set_index("method")
+            cox = te.loc["cox_stratified"] if "cox_stratified" in te.index else te.loc["cox"]
+            prefix = f"{pair[0]} vs {pair[1]}: " if len(pairs) > 1 else ""
+            notes.append(f"{prefix}HR {cox['estimate']:.2f} (95% CI {cox['ci_lower']:.2f}-{cox['ci_upper']:.2f})"
+                         + ("; " if len(pairs) > 1 else "<br>") + f"log-rank p={te.loc['logrank', 'p_value']:.3f}")
+        note = "<br>".join(notes)
     return plot_km(tte, view.group_col, view.arm_levels if view.group_col else None, study.landmark_day,
                    annotation=note, subtitle=_subtitle(view))
 
@@ -125,7 +131,12 @@ def show_page_figures(ctx: state.Context, page: str, key: str, tabs: bool = True
     if not specs:
         return
     containers = st.tabs([s[0] for s in specs]) if tabs and len(specs) > 1 else [st.container() for _ in specs]
+    from analysis.tables import TableUnavailable
     for box, (name, adapter, _u) in zip(containers, specs):
         with box:
-            fig = state.get_result(ctx, f"dashboard.figures.{adapter}")
+            try:
+                fig = state.get_result(ctx, f"dashboard.figures.{adapter}")
+            except TableUnavailable as exc:  # the snapshot lacks the data: say so, show the rest
+                st.info(f"{name}: {exc}")
+                continue
             widgets.show_figure(ctx, page, fig, name)

@@ -119,10 +119,17 @@ def discover_snapshots(data_root: str, allocation: str | None) -> list[Snapshot]
     return sorted(found, key=lambda s: s.cut_date, reverse=True)
 
 
+def load_study_config(clinical_dir: str | None = None):
+    """The study: ``MIROCALS_STUDY`` when set, else the ``study.toml`` an imported snapshot
+    carries (``clinical_dir``, or the ``MIROCALS_DATA`` snapshot), else MIROCALS."""
+    return _load_study_config(os.environ.get("MIROCALS_STUDY") or "",
+                              str(clinical_dir or os.environ.get("MIROCALS_DATA") or ""))
+
+
 @st.cache_resource(show_spinner=False)
-def load_study_config():
-    from data_access.study import load_study
-    return load_study(os.environ.get("MIROCALS_STUDY") or None)
+def _load_study_config(study_file: str, data_dir: str):
+    from data_access.study import load_snapshot_study, load_study
+    return load_study(study_file) if study_file else load_snapshot_study(data_dir or None)
 
 
 # --------------------------------------------------------------------------- views
@@ -131,7 +138,7 @@ def _blinded_view(clinical_dir: str, view_kind: str, role_class: str, snapshot_h
     """A blinded view. Takes no allocation argument at all, so it cannot read the allocation."""
     assert view_kind == "blinded" and role_class == "blinded"
     from data_access.views import open_view
-    view = open_view(clinical_dir, role, study=load_study_config())
+    view = open_view(clinical_dir, role, study=load_study_config(clinical_dir))
     if not view.blinded:  # defence in depth: never serve an unblinded view on this path
         raise RuntimeError("a blinded role was given an unblinded view")
     return view
@@ -142,7 +149,7 @@ def _unblinded_view(clinical_dir: str, allocation_dir: str, view_kind: str, role
                     snapshot_hash: str, role: str, mask_arms: bool, locked: bool):
     assert view_kind == "unblinded" and role_class == "unblinded"
     from data_access.views import open_view
-    return open_view(clinical_dir, role, allocation_dir=allocation_dir, study=load_study_config(),
+    return open_view(clinical_dir, role, allocation_dir=allocation_dir, study=load_study_config(clinical_dir),
                      mask_arms=mask_arms, database_locked=locked)
 
 
@@ -222,6 +229,16 @@ def _cached_table(name: str, view_kind: str, role_class: str, snapshot_hash: str
     return build_table(name, view, times=list(times) if times else None)
 
 
+def table_unavailable(ctx: Context, name: str) -> str | None:
+    """Why the named table cannot be built for this snapshot (``TableUnavailable``), or None."""
+    from analysis.tables import TableUnavailable, check_available
+    try:
+        check_available(name, get_view(ctx))
+    except TableUnavailable as exc:
+        return str(exc)
+    return None
+
+
 def get_table(ctx: Context, name: str, times=None) -> pd.DataFrame:
     """A named table (``analysis.tables.build_table``) for the context, cached per snapshot hash,
     view kind, role and filters."""
@@ -273,8 +290,8 @@ def _cached_validation(view_kind: str, role_class: str, snapshot_hash: str, clin
                        allocation_dir: str | None) -> pd.DataFrame:
     from data_access.validate import validate_snapshot
     if view_kind == "blinded":   # the blinded path never names an allocation
-        return validate_snapshot(clinical_dir, study=load_study_config())
-    return validate_snapshot(clinical_dir, study=load_study_config(), allocation_dir=allocation_dir)
+        return validate_snapshot(clinical_dir, study=load_study_config(clinical_dir))
+    return validate_snapshot(clinical_dir, study=load_study_config(clinical_dir), allocation_dir=allocation_dir)
 
 
 def get_validation(ctx: Context) -> pd.DataFrame:

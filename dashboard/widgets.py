@@ -190,9 +190,13 @@ def show_table(ctx: state.Context, page: str, df: pd.DataFrame, name: str, capti
 
 def show_named_table(ctx: state.Context, page: str, name: str, caption: str | None = None, **kwargs) -> None:
     """A named table (``analysis.tables``) for the context, with its CSV download."""
-    from analysis.tables import TABLES
+    from analysis.tables import TABLES, TableUnavailable
     spec = TABLES[name]
-    df = state.get_table(ctx, name, **kwargs)
+    try:
+        df = state.get_table(ctx, name, **kwargs)
+    except TableUnavailable as exc:      # e.g. a trial delivered without a screening log
+        st.info(str(exc))
+        return
     show_table(ctx, page, df, name, caption or f"{spec.description} (data cut-off {ctx.snapshot.cut_date})")
 
 

@@ -140,11 +140,44 @@ def import_adam(src: str | Path, study_file: str | Path, out: str | Path, create
         raise ValueError(f"{src}: could not read {detail}")
     if "adsl" not in delivery.datasets:
         raise ValueError(f"{src}: no ADSL dataset (adsl.xpt, adsl.sas7bdat, adsl.csv or adsl.parquet)")
+    check_mapping(delivery.datasets, study)
     clinical, allocation = split_allocation(delivery.datasets, study)
     cut = _latest_date(clinical)
     write_snapshot(out, clinical, allocation, study, cut, source=f"import of {Path(src).resolve().name}",
                    created=created)
+    write_study_sidecars(Path(out) / "clinical", study_file, delivery.labels)
     return Path(out)
+
+
+def check_mapping(datasets: dict[str, pd.DataFrame], study: Study) -> None:
+    """Raise ``ValueError`` naming the study setting and the dataset when the study file maps a
+    role to a variable or parameter the delivery does not have (subject id, survival PARAMCD)."""
+    problems = []
+    subj = study.col("subject")
+    for name, df in datasets.items():
+        if name in ("adsl", "adtte") and subj not in df.columns:
+            problems.append(f"{name}: subject variable {subj!r} ([columns] subject) is missing")
+    adtte = datasets.get("adtte")
+    if adtte is not None and "PARAMCD" in adtte.columns:
+        present = sorted(adtte["PARAMCD"].dropna().astype(str).str.strip().unique())
+        if study.survival_paramcd not in present:
+            problems.append(f"adtte: no PARAMCD {study.survival_paramcd!r} ([endpoints] survival); "
+                            f"PARAMCDs delivered: {', '.join(present) or 'none'}")
+    if problems:
+        raise ValueError("the study config does not match the delivery: " + "; ".join(problems))
+
+
+def write_study_sidecars(clinical_dir: Path, study_file: str | Path | None, labels: dict) -> None:
+    """Store the study config (``study.toml``, so views, tables and reports of the snapshot use
+    the trial's own mapping) and the variable labels (``labels.json``: dataset -> variable ->
+    label) beside the clinical datasets. Neither holds an arm variable's values."""
+    import json
+    from data_access.study import DEFAULT_STUDY_FILE, SNAPSHOT_STUDY_FILE
+    source = Path(study_file) if study_file else DEFAULT_STUDY_FILE
+    (clinical_dir / SNAPSHOT_STUDY_FILE).write_bytes(source.read_bytes())
+    kept = {name: {var: lab for var, lab in sorted(lbls.items()) if not ARM_VARIABLE.match(var)}
+            for name, lbls in sorted(labels.items())}
+    (clinical_dir / "labels.json").write_text(json.dumps(kept, indent=1, ensure_ascii=False) + "\n")
 
 
 def _latest_date(datasets: dict[str, pd.DataFrame]) -> dt.date:

@@ -30,6 +30,7 @@ strictly later than the cut date, so the cut date itself is known:
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -206,4 +207,7 @@ def cut_snapshot(src_dir, cut_date, out_dir, created: str | None = None, overwri
     clinical, allocation = cut_datasets(clinical, allocation, cut)
     write_snapshot(out_dir, clinical, allocation, manifest.get("study", "UNKNOWN"), cut,
                    source=f"cut of {manifest['content_hash']}", created=created, overwrite=overwrite)
+    for sidecar in ("study.toml", "labels.json"):    # an imported snapshot's study config and labels
+        if (clinical_dir / sidecar).is_file():
+            shutil.copyfile(clinical_dir / sidecar, Path(out_dir) / "clinical" / sidecar)
     return Path(out_dir)

@@ -79,8 +79,16 @@ def _alsfrs_codes(study) -> tuple[str, ...]:
     return items + domains + (getattr(study, "functional_total", None) or TOTAL_CODE,)
 
 
+def is_mirocals(study) -> bool:
+    return study is None or getattr(study, "id", "MIROCALS") == "MIROCALS"
+
+
 def build_schemas(study=None) -> dict[str, list[Col]]:
-    """Expected columns of every dataset (``DATASETS.md``), with codes from ``study`` if given."""
+    """Expected columns of every dataset (``DATASETS.md``), with codes from ``study`` if given.
+    Another trial's study (an imported ADaM delivery) gets ADaM-level schemas instead
+    (``build_adam_schemas``): no MIROCALS-specific variable is expected of it."""
+    if not is_mirocals(study):
+        return build_adam_schemas(study)
     levels = {"COUNTRY": ("UK", "France"), "ONSET": ("Bulbar", "Limb"),
               **dict(getattr(study, "strata_levels", {}) or {})}
     countries, onsets = tuple(levels["COUNTRY"]), tuple(levels["ONSET"])
@@ -139,6 +147,44 @@ def build_schemas(study=None) -> dict[str, list[Col]]:
             Col("MASKCD", "str"),
         ],
     }
+
+
+def build_adam_schemas(study) -> dict[str, list[Col]]:
+    """ADaM-level expectations for any trial, with the variable names of its study config:
+    ADSL one row per subject with the subject, site, population flags (Y/N) and randomisation
+    date; ADTTE AVAL >= 0 and CNSR 0/1 (PARAMCDs checked only when ``[validation] paramcd.adtte``
+    lists them); ADAE coded terms with Y/N flags; the functional BDS dataset when configured; the
+    allocation's arm codes. ``[validation] age_range`` bounds AGE when given (else AGE >= 0)."""
+    cols = study.columns
+    conf = (getattr(study, "raw", None) or {}).get("validation", {})
+    age_lo, age_hi = conf.get("age_range", (0, None))
+    yn = ("Y", "N")
+    levels = dict(study.strata_levels or {})
+    factors = tuple(study.strata_factors)
+    strata = (tuple("/".join(p) for p in itertools.product(*[levels[f] for f in factors]))
+              if factors and all(levels.get(f) for f in factors) else None)
+    tte_codes = conf.get("paramcd", {}).get("adtte")
+    adsl = [Col(cols["subject"], "str", True), Col(cols["site"], "str", True),
+            Col(cols["randomisation_date"], "date"), Col("AGE", "num", lo=age_lo, hi=age_hi),
+            Col("SEX", "str", codes=("M", "F", "U", "UNDIFFERENTIATED")),
+            Col(cols["itt_flag"], "str", codes=yn), Col(cols["safety_flag"], "str", codes=yn)]
+    adsl += [Col(f, "str", codes=levels.get(f) or None) for f in factors]
+    schemas = {
+        "adsl": adsl,
+        "adtte": [Col("USUBJID", "str", True), Col("PARAMCD", "str", True, codes=tuple(tte_codes) if tte_codes else None),
+                  Col("AVAL", "num", True, lo=0), Col("CNSR", "int", True, codes=(0, 1))],
+        "adae": [Col("USUBJID", "str", True), Col("AEDECOD", "str", True), Col("AEBODSYS", "str", True),
+                 Col("AESER", "str", codes=yn), Col("AESEV", "str", codes=("MILD", "MODERATE", "SEVERE")),
+                 Col("TRTEMFL", "str", codes=yn)],
+        "allocation": [Col("USUBJID", "str", True), Col("ARMCD", "str", True, codes=tuple(study.arm_codes) or None),
+                       Col("STRATUM", "str", codes=strata)],
+    }
+    if study.raw.get("endpoints", {}).get("functional_dataset"):
+        codes = conf.get("paramcd", {}).get(study.functional_dataset)
+        schemas[study.functional_dataset] = [Col("USUBJID", "str", True),
+                                             Col("PARAMCD", "str", True, codes=tuple(codes) if codes else None),
+                                             Col("AVAL", "num", True)]
+    return schemas
 
 
 def _paramcds(study, dataset: str, mirocals: tuple) -> tuple | None:

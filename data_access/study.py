@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_STUDY_FILE = Path(__file__).parent / "studies" / "mirocals.toml"
+SNAPSHOT_STUDY_FILE = "study.toml"     # the study config an imported snapshot carries (clinical/)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Study:
     functional_domains: tuple[str, ...]
     arm_revealing_params: tuple[str, ...]
     covariates: tuple[str, ...]
+    baseline_variables: tuple[str, ...]
     subgroups: tuple[str, ...]
     sequential_looks: tuple[float, ...]
     alpha_one_sided: float
@@ -116,6 +118,7 @@ def load_study(path: str | Path | None = None) -> Study:
             functional_domains=tuple(ep.get("functional_domains", [])),
             arm_revealing_params=tuple(blind.get("arm_revealing_params", [])),
             covariates=tuple(an.get("covariates", [])),
+            baseline_variables=tuple(an.get("baseline_variables", [])),
             subgroups=tuple(an.get("subgroups", [])),
             sequential_looks=tuple(float(x) for x in an.get("sequential_looks", [1.0])),
             alpha_one_sided=float(an.get("alpha_one_sided", 0.025)),
@@ -133,3 +136,14 @@ def load_study(path: str | Path | None = None) -> Study:
         )
     except KeyError as exc:
         raise ValueError(f"{path}: study config is missing required setting {exc}") from None
+
+
+def load_snapshot_study(data_dir: str | Path | None) -> Study:
+    """The study of a snapshot: the ``study.toml`` that ``mirocals import`` stored in its clinical
+    part (or the snapshot root), else the default study (MIROCALS)."""
+    if data_dir is not None:
+        p = Path(data_dir)
+        for candidate in (p / SNAPSHOT_STUDY_FILE, p / "clinical" / SNAPSHOT_STUDY_FILE):
+            if candidate.is_file():
+                return load_study(candidate)
+    return load_study()

@@ -93,12 +93,13 @@ class _View:
     group_col: str | None
 
     def __init__(self, clinical_dir, role: str, study=None):
-        from data_access.study import load_study
+        from data_access.study import load_snapshot_study
         clinical_dir = Path(clinical_dir)
         if not (clinical_dir / MANIFEST).exists():
             raise FileNotFoundError(f"{clinical_dir}: not a snapshot (no {MANIFEST})")
         self.role = role
-        self.study = study if study is not None else load_study()
+        # default: the study config the snapshot carries (an import), else MIROCALS
+        self.study = study if study is not None else load_snapshot_study(clinical_dir)
         self.manifest = read_manifest(clinical_dir)
         self.snapshot_hash: str = self.manifest["content_hash"]
         self.cut_date: dt.date | None = (dt.date.fromisoformat(self.manifest["cut_date"])
@@ -333,7 +334,7 @@ def open_view(data_dir, role: str, allocation_dir=None, study=None, mask_arms: b
     allocation_dir : the allocation part; used only for unblinded roles (a blinded view never
         touches it). Default for an unblinded role: ``data_dir/allocation`` when ``data_dir`` is
         a snapshot root that has one.
-    study : a ``Study`` (default: MIROCALS).
+    study : a ``Study`` (default: the snapshot's own ``study.toml`` when imported, else MIROCALS).
     mask_arms : unblinded only: show arms as their masking codes (Group A / Group B).
     database_locked : whether the database lock is recorded (unblinds the author role).
 

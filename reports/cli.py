@@ -72,7 +72,8 @@ def cmd_validate(args) -> int:
         return _fail(f"{path}: no such directory")
     if (path / "clinical").is_dir():
         path = path / "clinical"
-    problems = validate_snapshot(path, allocation_dir=args.allocation)
+    from data_access.study import load_snapshot_study
+    problems = validate_snapshot(path, study=load_snapshot_study(path), allocation_dir=args.allocation)
     print(format_problems(problems, fmt=args.format))
     n_err = int((problems["severity"] == "error").sum()) if len(problems) else 0
     print(f"{n_err} error(s), {len(problems) - n_err} warning(s) in {path}", file=sys.stderr)
@@ -90,7 +91,7 @@ def _open(args, role: str):
 
 
 def cmd_table(args) -> int:
-    from analysis.tables import TABLES, build_table
+    from analysis.tables import TABLES, TableUnavailable, build_table
     from data_access.views import BlindingError
     if args.name not in TABLES:
         return _fail(f"unknown table {args.name!r}; tables: {', '.join(TABLES)}")
@@ -100,7 +101,7 @@ def cmd_table(args) -> int:
             _apply_cut(args, Path(tmp))
             view = _open(args, role)
             table = build_table(args.name, view, times=args.times)
-        except BlindingError as exc:
+        except (BlindingError, TableUnavailable) as exc:
             return _fail(str(exc))
         except (ValueError, FileNotFoundError) as exc:
             return _fail(str(exc))

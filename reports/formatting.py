@@ -85,8 +85,10 @@ def summarize_survival_display(surv: pd.DataFrame, landmark_day: int) -> pd.Data
 def summarize_effect_display(te: pd.DataFrame) -> pd.DataFrame:
     """Treatment-effect table: readable method, estimate (95% CI), statistic, p."""
     rows = []
+    several = "comparison" in te.columns and te["comparison"].nunique() > 1   # three or more arms
     for r in te.itertuples(index=False):
-        rows.append({"Analysis": METHOD_LABELS.get(r.method, r.method.replace("_", " ")),
+        rows.append({**({"Comparison": r.comparison} if several else {}),
+                     "Analysis": METHOD_LABELS.get(r.method, r.method.replace("_", " ")),
                      "Estimate (95% CI)": compute_fmt_ci(r.estimate, r.ci_lower, r.ci_upper, 3),
                      "Statistic": compute_fmt(r.statistic, 2), "p": compute_fmt_p(r.p_value)})
     return pd.DataFrame(rows)

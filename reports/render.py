@@ -108,7 +108,10 @@ def execute(parts, params: dict, workdir: Path, progress, name: str):
             index.append(None)
     client = NotebookClient(nb, kernel_name=kernel_for_this_python(progress), timeout=600,
                             resources={"metadata": {"path": str(workdir)}})
-    with client.setup_kernel():
+    # the kernel imports THIS checkout's packages (not another install of the project)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(HERE.parent),
+                                                                   os.environ.get("PYTHONPATH", "")) if p)}
+    with client.setup_kernel(env=env):
         for k, cell in enumerate(nb.cells):
             if index[k] is None:
                 label = "injected parameters"
@@ -120,6 +123,10 @@ def execute(parts, params: dict, workdir: Path, progress, name: str):
                 client.execute_cell(cell, k)
             except CellExecutionError as exc:
                 err = next((o for o in cell.outputs if o.get("output_type") == "error"), {})
+                if err.get("ename") == "TableUnavailable":      # the snapshot lacks the data: say why
+                    _say_unavailable(cell, err.get("evalue", ""))
+                    progress(f"cell {k + 1} ({label}): {err.get('evalue', '')}")
+                    continue
                 why = f"{err.get('ename', 'Error')}: {err.get('evalue', '')}" if err else str(exc)[-2000:]
                 raise RenderError(f"{name}: cell {k + 1}/{len(nb.cells)} '{label}' "
                                   f"({_first_code_line(cell.source)!r}) failed: {why}") from None
@@ -128,6 +135,20 @@ def execute(parts, params: dict, workdir: Path, progress, name: str):
         if i is not None:
             outputs[i] = cell.outputs
     return outputs
+
+
+UNAVAILABLE_RE = re.compile(r"<!-- unavailable: ([\w -]*) -->")
+
+
+def _say_unavailable(cell, why: str) -> None:
+    """Keep what the cell showed before ``TableUnavailable`` and add a sentence saying why the
+    rest is missing; its figure/table labels are recorded so references to them read "not
+    available" instead of failing the render."""
+    import nbformat
+    labels = " ".join(dict.fromkeys(re.findall(r"""["']((?:fig|tbl)-[\w-]+)["']""", cell.source)))
+    text = f"*Not available for this snapshot: {why.rstrip('.')}.*\n\n<!-- unavailable: {labels} -->"
+    cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"] + [
+        nbformat.v4.new_output("display_data", data={"text/markdown": text})]
 
 
 def _output_markdown(outputs) -> str:
@@ -160,11 +181,15 @@ def resolve_crossrefs(md: str, number_captions: bool = False) -> str:
     """Quarto-style references ``@fig-x`` / ``@tbl-x`` -> links "Figure n" / "Table n" to the
     labelled element. With ``number_captions`` the captions themselves get their "Figure n:"
     prefix (for HTML; Typst numbers its figures itself, in the same order). An unknown label
-    raises ``RenderError``."""
+    raises ``RenderError``, except the labels of sections reported unavailable (read "not
+    available")."""
     numbers = number_crossrefs(md)
+    unavailable = {lab for m in UNAVAILABLE_RE.findall(md) for lab in m.split()}
 
     def ref(m):
         label = m.group(1)
+        if label not in numbers and label in unavailable:
+            return f"{WORD[label[:3]]} (not available)"
         if label not in numbers:
             raise RenderError(f"reference @{label} has no figure or table with that label")
         return f"[{WORD[label[:3]]}&nbsp;{numbers[label]}](#{label})"
@@ -216,6 +241,8 @@ def render_qmd(qmd: Path, params: dict, out_dir: Path, to=("html", "pdf"), progr
     info_path = out_dir / f"{stem}.meta.json"
     info = {**(meta_defaults or {}), **(json.loads(info_path.read_text()) if info_path.exists() else {})}
     title = str(meta.get("title", stem))
+    if info.get("study") and info["study"] != "MIROCALS":   # another trial's snapshot: its own name
+        title = title.replace("MIROCALS", info["study"])
     fields = {"banner": info.get("banner", ""), "cut": info.get("cut_date", ""), "author": info.get("author", ""),
               "session": info.get("session", ""), "stamp": info.get("stamp", ""),
               "rdate": info.get("report_date", dt.date.today().isoformat())}

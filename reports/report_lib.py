@@ -44,7 +44,7 @@ class Report:
         self.stamp = stamp
         meta = {"banner": self.banner, "cut_date": self.cut, "author": self.study.report_author,
                 "session": self.session, "stamp": stamp, "snapshot_hash": self.view.snapshot_hash,
-                "role": self.role, "report_date": dt.date.today().isoformat()}
+                "role": self.role, "report_date": dt.date.today().isoformat(), "study": self.study.id}
         stem = {"dsmb-open": "dsmb_open", "dsmb-closed": "dsmb_closed", "manuscript": "manuscript"}[kind]
         (self.out_dir / f"{stem}.meta.json").write_text(json.dumps(meta))
 

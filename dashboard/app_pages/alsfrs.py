@@ -7,6 +7,10 @@ from dashboard.figures import show_page_figures
 
 PAGE = "alsfrs"
 ctx = widgets.page_setup(PAGE, "ALSFRS-R")
+why = state.table_unavailable(ctx, "alsfrs")
+if why:                       # a trial delivered without the functional score
+    st.info(why)
+    st.stop()
 
 show_page_figures(ctx, PAGE, "alsfrs")
 tables = [("Total by visit", None), ("Domains", "tbl_alsfrs_domains"), ("King's stage", "tbl_kings"),
