@@ -231,8 +231,9 @@ def _wald_row(name, est, se, n, log=False):
     z = est / se if se > 0 else np.nan
     p = float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan
     lo, hi = est - Z975 * se, est + Z975 * se
-    if log:
-        est, lo, hi = np.exp(est), np.exp(lo), np.exp(hi)
+    if log:                       # a near-separated fit (tiny subgroup) can push a limit past 1e308
+        with np.errstate(over="ignore"):
+            est, lo, hi = np.exp(est), np.exp(lo), np.exp(hi)
     return (name, float(est), float(lo), float(hi), float(z), p, int(n))
 
 
