@@ -19,7 +19,7 @@ METHOD_LABELS = {
     "landmark_difference": "Difference in survival at the landmark",
     "rmst_difference": "Difference in restricted mean survival (days)",
     "alsfrs_slope_difference": "ALSFRS-R slope difference (points/month)",
-    "joint_rank": "Joint rank test (survival and ALSFRS-R)",
+    "joint_rank": "Joint rank test (survival, then ALSFRS-R change): win probability",
 }
 
 
@@ -131,14 +131,19 @@ def summarize_strata_display(balance: pd.DataFrame, groups=None) -> pd.DataFrame
 
 
 def summarize_sequential_display(b: pd.DataFrame) -> pd.DataFrame:
-    """Group-sequential table: one row per look."""
-    out = pd.DataFrame({"Look": b["look"], "Information fraction": b["information_fraction"].map("{:.2f}".format),
+    """Group-sequential table: one row per look (labelled, with its events when known)."""
+    out = pd.DataFrame({"Look": b["label"] if "label" in b else b["look"],
+                        "Information fraction": b["information_fraction"].map("{:.2f}".format),
                         "Cumulative alpha spent": b["cumulative_alpha"].map("{:.4f}".format),
                         "Boundary z": b["boundary_z"].map("{:.3f}".format),
                         "Nominal p (one-sided)": b["nominal_p"].map("{:.4f}".format)})
+    if "events" in b:
+        out.insert(2, "Deaths", b["events"].astype(int))
     for col, title in (("date", "Date"), ("observed_z", "Observed z"), ("crossed", "Crossed")):
         if col in b:
-            out[title] = b[col].map(lambda v: "yes" if v is True else "no" if v is False else
+            out[title] = b[col].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else
+                                    "yes" if bool(v) is True and isinstance(v, (bool, np.bool_)) else
+                                    "no" if isinstance(v, (bool, np.bool_)) else
                                     (f"{v:.3f}" if isinstance(v, float) else str(v)))
     return out
 
