@@ -144,8 +144,7 @@ def import_adam(src: str | Path, study_file: str | Path, out: str | Path, create
     clinical, allocation = split_allocation(delivery.datasets, study)
     cut = _latest_date(clinical)
     write_snapshot(out, clinical, allocation, study, cut, source=f"import of {Path(src).resolve().name}",
-                   created=created)
-    write_study_sidecars(Path(out) / "clinical", study_file, delivery.labels)
+                   created=created, sidecars=study_sidecars(study_file, delivery.labels))
     return Path(out)
 
 
@@ -167,17 +166,18 @@ def check_mapping(datasets: dict[str, pd.DataFrame], study: Study) -> None:
         raise ValueError("the study config does not match the delivery: " + "; ".join(problems))
 
 
-def write_study_sidecars(clinical_dir: Path, study_file: str | Path | None, labels: dict) -> None:
-    """Store the study config (``study.toml``, so views, tables and reports of the snapshot use
+def study_sidecars(study_file: str | Path | None, labels: dict) -> dict[str, bytes]:
+    """The files an imported snapshot carries beside its clinical datasets (hashed in its
+    manifest): the study config (``study.toml``, so views, tables and reports of the snapshot use
     the trial's own mapping) and the variable labels (``labels.json``: dataset -> variable ->
-    label) beside the clinical datasets. Neither holds an arm variable's values."""
+    label). Neither holds an arm variable's values or labels."""
     import json
     from data_access.study import DEFAULT_STUDY_FILE, SNAPSHOT_STUDY_FILE
     source = Path(study_file) if study_file else DEFAULT_STUDY_FILE
-    (clinical_dir / SNAPSHOT_STUDY_FILE).write_bytes(source.read_bytes())
     kept = {name: {var: lab for var, lab in sorted(lbls.items()) if not ARM_VARIABLE.match(var)}
             for name, lbls in sorted(labels.items())}
-    (clinical_dir / "labels.json").write_text(json.dumps(kept, indent=1, ensure_ascii=False) + "\n")
+    return {SNAPSHOT_STUDY_FILE: source.read_bytes(),
+            "labels.json": (json.dumps(kept, indent=1, ensure_ascii=False) + "\n").encode()}
 
 
 def _latest_date(datasets: dict[str, pd.DataFrame]) -> dt.date:

@@ -30,7 +30,6 @@ strictly later than the cut date, so the cut date itself is known:
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -205,9 +204,9 @@ def cut_snapshot(src_dir, cut_date, out_dir, created: str | None = None, overwri
     alloc_dir = src_dir / "allocation"
     allocation = load_datasets(alloc_dir)["allocation"] if (alloc_dir / "manifest.json").exists() else None
     clinical, allocation = cut_datasets(clinical, allocation, cut)
+    sidecars = {name: (clinical_dir / name).read_bytes()      # an imported snapshot's study config and labels
+                for name in manifest.get("files", {}) if not name.endswith(".parquet")}
     write_snapshot(out_dir, clinical, allocation, manifest.get("study", "UNKNOWN"), cut,
-                   source=f"cut of {manifest['content_hash']}", created=created, overwrite=overwrite)
-    for sidecar in ("study.toml", "labels.json"):    # an imported snapshot's study config and labels
-        if (clinical_dir / sidecar).is_file():
-            shutil.copyfile(clinical_dir / sidecar, Path(out_dir) / "clinical" / sidecar)
+                   source=f"cut of {manifest['content_hash']}", created=created, overwrite=overwrite,
+                   sidecars=sidecars)
     return Path(out_dir)

@@ -90,11 +90,19 @@ def _content_hash(files: dict) -> str:
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
-def _stage_part(parent: Path, part: str, datasets: dict[str, pd.DataFrame], meta: dict) -> tuple[Path, dict]:
-    """Write a part into a fresh temporary directory under ``parent``; return (dir, manifest)."""
+def _stage_part(parent: Path, part: str, datasets: dict[str, pd.DataFrame], meta: dict,
+                sidecars: dict[str, bytes] | None = None) -> tuple[Path, dict]:
+    """Write a part into a fresh temporary directory under ``parent``; return (dir, manifest).
+    ``sidecars`` (file name -> bytes, e.g. an imported trial's ``study.toml``) are written and
+    hashed like the datasets, so the content hash covers them."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{part}-tmp-", dir=parent))
     files = {}
     try:
+        for name, content in sorted((sidecars or {}).items()):
+            if name.endswith(".parquet") or name == MANIFEST or "/" in name:
+                raise ValueError(f"invalid sidecar file name {name!r}")
+            (tmp / name).write_bytes(content)
+            files[name] = {"sha256": _sha256(tmp / name), "bytes": len(content)}
         for name in sorted(datasets):
             df = datasets[name]
             if not isinstance(df, pd.DataFrame):
@@ -164,7 +172,8 @@ def _commit(tmp: Path, part_dir: Path, manifest: dict, overwrite: bool) -> dict:
 
 
 def write_snapshot(out_dir, clinical: dict[str, pd.DataFrame], allocation: pd.DataFrame | None, study,
-                   cut_date, source: str, created: str | None = None, overwrite: bool = False) -> dict:
+                   cut_date, source: str, created: str | None = None, overwrite: bool = False,
+                   sidecars: dict[str, bytes] | None = None) -> dict:
     """Write ``out_dir/clinical`` (and ``out_dir/allocation`` when given).
 
     Parameters
@@ -178,6 +187,8 @@ def write_snapshot(out_dir, clinical: dict[str, pd.DataFrame], allocation: pd.Da
     created : creation time to record; default now (UTC). Pass a fixed value for byte-identical
         output.
     overwrite : replace an existing, different snapshot (default: refuse, snapshots are immutable).
+    sidecars : extra files of the clinical part (name -> bytes: an imported trial's ``study.toml``
+        and ``labels.json``), listed and hashed in its manifest like the datasets.
 
     Returns
     -------
@@ -198,7 +209,7 @@ def write_snapshot(out_dir, clinical: dict[str, pd.DataFrame], allocation: pd.Da
     staged: dict[str, tuple[Path, dict]] = {}
     try:
         for part, datasets in parts.items():
-            staged[part] = _stage_part(out_dir, part, datasets, meta)
+            staged[part] = _stage_part(out_dir, part, datasets, meta, sidecars if part == "clinical" else None)
         for part, (_, manifest) in staged.items():     # check every part before replacing any
             _check_free(out_dir / part, manifest, overwrite)
         return {part: _commit(tmp, out_dir / part, manifest, overwrite)
@@ -257,7 +268,7 @@ def load_datasets(part_dir, names=None) -> dict[str, pd.DataFrame]:
     """
     part_dir = _part_dir(part_dir)
     try:
-        listed = sorted(read_manifest(part_dir)["files"])
+        listed = sorted(f for f in read_manifest(part_dir)["files"] if f.endswith(".parquet"))
     except SnapshotError:
         listed = sorted(p.name for p in part_dir.glob("*.parquet"))
     out = {}

@@ -108,6 +108,10 @@ def _manifest_problems(part_dir: Path, datasets: dict) -> pd.DataFrame:
         try:
             listed = json.loads(path.read_text())["files"]
             for name, info in sorted(listed.items()):
+                if not name.endswith(".parquet"):       # sidecars (study.toml, labels.json)
+                    if not (part_dir / name).is_file():
+                        r.add("manifest", "", None, "file_unreadable", f"{name} listed in manifest.json but missing")
+                    continue
                 stem = Path(name).stem
                 r.files[stem] = name
                 df = datasets.get(stem)

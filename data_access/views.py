@@ -107,7 +107,7 @@ class _View:
         self._clinical_dir = clinical_dir
         self._paths = {f.removesuffix(".parquet"): clinical_dir / f
                        for f in sorted(self.manifest.get("files", {}))
-                       if (clinical_dir / f).exists()}
+                       if f.endswith(".parquet") and (clinical_dir / f).exists()}
         self.datasets: tuple[str, ...] = tuple(self._paths)
         self._con = duckdb.connect(":memory:")
         self._con.execute("SET python_enable_replacements = false")   # no scans of Python objects by name

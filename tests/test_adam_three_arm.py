@@ -467,3 +467,20 @@ def test_subgroups_each_arm_vs_reference_by_hand(three_arm):
     # women: X10 S07 (died), S08 vs PBO S10 (died), S12; men: X10 S05, S06 (died) vs S09, S11 (died)
     assert x10.loc["F", ["n", "events_exp", "events_ref"]].tolist() == [4, 1, 1]
     assert x10.loc["M", ["n", "events_exp", "events_ref"]].tolist() == [4, 1, 2]
+
+
+def test_study_and_labels_are_hashed_in_the_manifest(three_arm, tmp_path):
+    # The study config decides arm order, endpoint and populations: changing it after the import
+    # must show as a changed snapshot, exactly as a changed dataset does.
+    import shutil
+    from data_access.snapshot import read_manifest, verify_snapshot
+    files = read_manifest(three_arm / "clinical")["files"]
+    assert {"study.toml", "labels.json"} <= set(files)
+    assert verify_snapshot(three_arm / "clinical") == []
+    copy = tmp_path / "copy"
+    shutil.copytree(three_arm, copy)
+    toml = copy / "clinical" / "study.toml"
+    toml.write_text(toml.read_text().replace("TTDEATH", "OS"))
+    assert verify_snapshot(copy / "clinical") == ["study.toml: SHA-256 differs from the manifest"]
+    with unblinded(three_arm) as v:
+        assert "study" not in v.datasets and "labels" not in v.datasets       # sidecars are not datasets
