@@ -213,6 +213,44 @@ def _deaths(view, **_):
     return list_deaths(get_adsl(view, None), view.table("adae"), group_col=view.group_col)
 
 
+def _visit_status(view, **_):
+    from analysis.completeness import derive_visit_status
+    study = view.study
+    adsl = get_adsl(view, None)
+    adsl = adsl[[c for c in ("USUBJID", "SITEID", "RANDDT", "DTHDT", "EOSSTT", "EOSDT") if c in adsl.columns]]
+    adqs = view.table(study.functional_dataset, columns=["USUBJID", "AVISITN", "ADT"])
+    return derive_visit_status(adsl, adqs, study.visit_days, study.visit_names, study.visit_window,
+                               cut_date=view.cut_date)
+
+
+def _completeness(view, **_):
+    from analysis.completeness import summarize_completeness_by_site
+    return summarize_completeness_by_site(_visit_status(view), get_adsl(view, None)[["USUBJID", "SITEID"]])
+
+
+def _overdue_visits(view, **_):
+    from analysis.completeness import list_overdue_visits
+    return list_overdue_visits(_visit_status(view))
+
+
+def _entry_lag(view, **_):
+    """Per dataset that has a data-entry date (ENTDT): empty (with the columns) when none has."""
+    from analysis.completeness import summarize_entry_lag
+    adsl = get_adsl(view, None)[["USUBJID", "SITEID"]]
+    parts = []
+    for name, date_col in ((view.study.functional_dataset, "ADT"), ("adae", "ASTDT")):
+        if name not in view.datasets:
+            continue
+        cols = view.columns(name)
+        if "ENTDT" not in cols or date_col not in cols:
+            continue
+        keep = ["USUBJID", date_col, "ENTDT"] + (["AVISITN"] if "AVISITN" in cols else [])
+        parts.append(summarize_entry_lag(view.table(name, columns=keep), adsl, date_col=date_col)
+                     .assign(dataset=name))
+    cols = ["dataset", "site", "records", "median_lag", "p90_lag", "max_lag", "late", "percent_late"]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+
+
 def default_times(view) -> list[int]:
     """Number-at-risk times: every 80 days to the landmark (0, 80, ..., 640)."""
     step = 80
@@ -241,6 +279,13 @@ TABLES: dict[str, TableSpec] = {s.name: s for s in [
     TableSpec("exposure", "Treatment exposure (cycles received)", _exposure, population="SAF"),
     TableSpec("labs", "Eosinophils over time", _labs, population="SAF"),
     TableSpec("tregs", "Treg counts over time (unblinded only)", _tregs, True, population="SAF"),
+    TableSpec("visit-status", "Status of every scheduled visit at the cut", _visit_status, population="all"),
+    TableSpec("completeness", "Expected, done, missed and overdue visits by site", _completeness,
+              population="all"),
+    TableSpec("overdue-visits", "Visits overdue at the cut (window still open)", _overdue_visits,
+              population="all"),
+    TableSpec("entry-lag", "Data-entry lag by site (days from visit or event to entry)", _entry_lag,
+              population="all"),
 ]}
 
 
