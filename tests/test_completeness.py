@@ -177,3 +177,23 @@ def test_demo_entry_lag(demo_views):
     total = lag[(lag["dataset"] == "adqs") & (lag["site"] == "Total")].iloc[0]
     # the simulator enters a visit form 1-10 days after the visit
     assert 1 <= total["median_lag"] <= 10 and total["late"] == 0 and total["max_lag"] <= 10
+
+
+def test_interim_cut_has_overdue_and_not_due_visits(tmp_path):
+    """At a cut during follow-up some visits are overdue (window open at the cut) and some not yet
+    due; an overdue visit's target is at most one window before the cut."""
+    from analysis.tables import build_table
+    from data_access.demo import make_demo
+    from data_access.views import open_view
+    clinical, _ = make_demo(tmp_path / "interim", cut="2019-06-30", n_subjects=120)
+    view = open_view(clinical, "steering")
+    status = build_table("visit-status", view)
+    counts = status["status"].value_counts()
+    assert counts.get("overdue", 0) > 0 and counts.get("not_due", 0) > 0
+    od = build_table("overdue-visits", view)
+    assert len(od) == counts["overdue"]
+    assert od["days_since_target"].between(0, view.study.visit_window).all()
+    assert (od["target_date"] <= pd.Timestamp("2019-06-30")).all()
+    assert od["days_since_target"].is_monotonic_decreasing
+    not_due = status[status["status"] == "not_due"]
+    assert (not_due["target_date"] > pd.Timestamp("2019-06-30")).all()
