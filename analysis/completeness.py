@@ -90,21 +90,22 @@ def derive_visit_status(adsl: pd.DataFrame, assessments: pd.DataFrame, visit_day
     window_end = target + np.timedelta64(int(window_days), "D")
     end = _end_of_follow_up(adsl).to_numpy("datetime64[ns]")
 
-    # done matrix (subject x visit) from the assessments
-    pos = pd.Series(np.arange(n_sub), index=adsl["USUBJID"].to_numpy())
-    a = assessments[assessments["USUBJID"].isin(pos.index) & assessments["AVISITN"].notna()]
-    vn = a["AVISITN"].astype(int).to_numpy()
-    ok = (vn >= 1) & (vn <= n_vis)
-    a, vn = a[ok], vn[ok] - 1
-    rows = pos[a["USUBJID"].to_numpy()].to_numpy()
-    done = np.zeros((n_sub, n_vis), dtype=bool)
-    done[rows, vn] = True
-    first_adt = np.full((n_sub, n_vis), np.datetime64("NaT"), dtype="datetime64[ns]")
-    if "ADT" in a.columns and len(a):
-        adt = pd.DataFrame({"r": rows, "v": vn, "d": pd.to_datetime(a["ADT"]).to_numpy("datetime64[ns]")})
-        adt = adt.dropna().groupby(["r", "v"])["d"].min()
-        if len(adt):
-            first_adt[adt.index.get_level_values(0), adt.index.get_level_values(1)] = adt.to_numpy()
+    # done matrix (subject x visit) and first assessment date, with integer indexing only (ADQS
+    # of 20,000 subjects holds millions of rows)
+    row = pd.Index(adsl["USUBJID"]).get_indexer(assessments["USUBJID"])
+    vn = pd.to_numeric(assessments["AVISITN"], errors="coerce").to_numpy(float)
+    ok = (row >= 0) & (vn >= 1) & (vn <= n_vis)            # NaN compares False
+    cell = row[ok] * n_vis + (vn[ok].astype(int) - 1)
+    done = np.zeros(n_sub * n_vis, dtype=bool)
+    done[cell] = True
+    done = done.reshape(n_sub, n_vis)
+    never = np.iinfo(np.int64).max
+    first = np.full(n_sub * n_vis, never, dtype=np.int64)
+    if "ADT" in assessments.columns and ok.any():
+        adt = pd.to_datetime(assessments["ADT"]).to_numpy("datetime64[ns]")[ok]
+        known = ~np.isnat(adt)
+        np.minimum.at(first, cell[known], adt[known].view(np.int64))
+    first_adt = np.where(first == never, np.datetime64("NaT", "ns"), first.view("datetime64[ns]"))
 
     # a later visit done: reverse cumulative OR over the visits after each one
     later_done = np.zeros_like(done)
@@ -123,7 +124,7 @@ def derive_visit_status(adsl: pd.DataFrame, assessments: pd.DataFrame, visit_day
         "AVISIT": np.tile(np.asarray(names, dtype=object), n_sub),
         "visit_day": np.tile(days, n_sub),
         "target_date": target.ravel(), "window_end": window_end.ravel(),
-        "status": status.ravel(), "assessment_date": first_adt.ravel()})
+        "status": status.ravel(), "assessment_date": first_adt})
     out["days_since_target"] = (cut - out["target_date"]).dt.days.astype("Int64")
     return out.sort_values(["site", "USUBJID", "AVISITN"], kind="stable").reset_index(drop=True)
 
