@@ -319,6 +319,53 @@ def _deaths(view, **_):
     return list_deaths(get_adsl(view, None), view.table("adae"), group_col=view.group_col)
 
 
+def _visit_status(view, **_):
+    """Derived once per view (the completeness, overdue and figure builders all start from it);
+    callers get a copy."""
+    memo = view.__dict__.setdefault("_derived", {})
+    if "visit-status" not in memo:
+        memo["visit-status"] = _derive_visit_status(view)
+    return memo["visit-status"].copy()
+
+
+def _derive_visit_status(view):
+    from analysis.completeness import derive_visit_status
+    study = view.study
+    adsl = get_adsl(view, None)
+    adsl = adsl[[c for c in ("USUBJID", "SITEID", "RANDDT", "DTHDT", "EOSSTT", "EOSDT") if c in adsl.columns]]
+    adqs = view.table(study.functional_dataset, columns=["USUBJID", "AVISITN", "ADT"])
+    return derive_visit_status(adsl, adqs, study.visit_days, study.visit_names, study.visit_window,
+                               cut_date=view.cut_date)
+
+
+def _completeness(view, **_):
+    from analysis.completeness import summarize_completeness_by_site
+    return summarize_completeness_by_site(_visit_status(view), get_adsl(view, None)[["USUBJID", "SITEID"]])
+
+
+def _overdue_visits(view, **_):
+    from analysis.completeness import list_overdue_visits
+    return list_overdue_visits(_visit_status(view))
+
+
+def _entry_lag(view, **_):
+    """Per dataset that has a data-entry date (ENTDT): empty (with the columns) when none has."""
+    from analysis.completeness import summarize_entry_lag
+    adsl = get_adsl(view, None)[["USUBJID", "SITEID"]]
+    parts = []
+    for name, date_col in ((view.study.functional_dataset, "ADT"), ("adae", "ASTDT")):
+        if name not in view.datasets:
+            continue
+        cols = view.columns(name)
+        if "ENTDT" not in cols or date_col not in cols:
+            continue
+        keep = ["USUBJID", date_col, "ENTDT"] + (["AVISITN"] if "AVISITN" in cols else [])
+        parts.append(summarize_entry_lag(view.table(name, columns=keep), adsl, date_col=date_col)
+                     .assign(dataset=name))
+    cols = ["dataset", "site", "records", "median_lag", "p90_lag", "max_lag", "late", "percent_late"]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+
+
 def default_times(view) -> list[int]:
     """Number-at-risk times: every 80 days to the landmark (0, 80, ..., 640)."""
     step = 80
@@ -377,6 +424,14 @@ TABLES: dict[str, TableSpec] = {s.name: s for s in [
     TableSpec("labs", "Eosinophils over time", _labs, population="SAF", needs=("adsl", "adlb")),
     TableSpec("tregs", "Treg counts over time (unblinded only)", _tregs, True, population="SAF",
               needs=("adsl", "adlb"), applies=_no_revealing),
+    TableSpec("visit-status", "Status of every scheduled visit at the cut", _visit_status, population="all",
+              needs=("adsl", "functional")),
+    TableSpec("completeness", "Expected, done, missed and overdue visits by site", _completeness,
+              population="all", needs=("adsl", "functional")),
+    TableSpec("overdue-visits", "Visits overdue at the cut (window still open)", _overdue_visits,
+              population="all", needs=("adsl", "functional")),
+    TableSpec("entry-lag", "Data-entry lag by site (days from visit or event to entry)", _entry_lag,
+              population="all"),
 ]}
 
 

@@ -107,6 +107,84 @@ def fig_domains(view):
     return plot_domains(tbl_alsfrs_domains(view), subtitle=_subtitle(view))
 
 
+# --------------------------------------------------------------------------- safety
+def _lab_dataset(study) -> str:
+    return study.raw.get("endpoints", {}).get("lab_dataset", "adlb")
+
+
+def _require_labs(view, params=None) -> None:
+    """``TableUnavailable`` (shown as a note) when the snapshot has no lab dataset or no such
+    parameters are configured."""
+    from analysis.tables import TableUnavailable
+    name = _lab_dataset(view.study)
+    if name not in view.datasets:
+        raise TableUnavailable(f"no laboratory dataset ({name}) in this snapshot")
+    if params is not None and not params:
+        raise TableUnavailable("the study config lists no arm-revealing laboratory parameters")
+
+
+def _lab_table(view, params) -> tuple:
+    """Mean/SD by visit (and arm when unblinded) for each parameter with data at 2+ visits, and
+    the panel titles ("Eosinophils (10^9/L)")."""
+    import pandas as pd
+    from analysis.safety import summarize_lab_over_time
+    from analysis.tables import get_bds
+    study = view.study
+    lab = get_bds(view, _lab_dataset(study), "SAF", params)
+    group_col = view.group_col
+    groups = tuple(view.arm_levels) if group_col else None
+    parts, labels = [], {}
+    for p in params:
+        d = lab[lab["PARAMCD"] == p]
+        if d["AVISITN"].nunique() < 2:
+            continue
+        unit = d["AVALU"].dropna().iloc[0] if "AVALU" in d and d["AVALU"].notna().any() else None
+        name = d["PARAM"].iloc[0] if "PARAM" in d else p
+        labels[p] = f"{name} ({unit})" if unit else name
+        parts.append(summarize_lab_over_time(d, p, group_col=group_col, groups=groups).assign(paramcd=p))
+    return (pd.concat(parts, ignore_index=True) if parts else
+            pd.DataFrame(columns=["paramcd", "group", "visit", "day", "n", "mean", "sd"])), labels
+
+
+def fig_labs(view):
+    """Labs over time, except the arm-revealing parameters (pooled when blinded)."""
+    from analysis.figures_safety import plot_labs_over_time
+    study = view.study
+    _require_labs(view)
+    present = view.table(_lab_dataset(study), columns=["PARAMCD"])["PARAMCD"].dropna().unique()
+    params = [p for p in sorted(present) if p not in study.arm_revealing_params]
+    table, labels = _lab_table(view, params)
+    return plot_labs_over_time(table, title="Laboratory values: mean (+/- SE) by visit", labels=labels,
+                               subtitle=_subtitle(view) + " · safety population")
+
+
+def fig_tregs(view):
+    """Treg counts and percentages by arm: unblinded only (IL-2 raises them)."""
+    view.require_unblinded("Treg figure")
+    _require_labs(view, list(view.study.arm_revealing_params))
+    from analysis.figures_safety import plot_labs_over_time
+    table, labels = _lab_table(view, list(view.study.arm_revealing_params))
+    return plot_labs_over_time(table, title="Regulatory T cells: mean (+/- SE) by visit", labels=labels,
+                               subtitle=_subtitle(view) + " · safety population")
+
+
+# --------------------------------------------------------------------------- data quality
+def fig_completeness(view):
+    from analysis.figures_quality import plot_completeness
+    names = {s.id: s.name for s in view.study.sites}
+    return plot_completeness(build_table("completeness", view), site_names=names,
+                             subtitle=f"Data cut-off {view.cut_date} · all randomised · "
+                             f"window {view.study.visit_window} days after the target day")
+
+
+def fig_entry_lag(view):
+    from analysis.completeness import LATE_ENTRY_DAYS
+    from analysis.figures_quality import plot_entry_lag
+    return plot_entry_lag(build_table("entry-lag", view), dataset=view.study.functional_dataset,
+                          late_days=LATE_ENTRY_DAYS, title="ALSFRS-R forms: data-entry lag by site",
+                          subtitle=f"Data cut-off {view.cut_date} · days from visit to data entry")
+
+
 # page -> [(figure name, adapter in this module, unblinded only)]
 PAGE_FIGURES: dict[str, list[tuple[str, str, bool]]] = {
     "recruitment": [("Cumulative vs plan", "fig_cumulative", False),
@@ -120,7 +198,9 @@ PAGE_FIGURES: dict[str, list[tuple[str, str, bool]]] = {
                ("Domains", "fig_domains", False),
                ("King's stages", "fig_kings", False),
                ("MiToS stages", "fig_mitos", False)],
-    "safety": [],
+    "safety": [("Labs over time", "fig_labs", False),
+               ("Tregs over time", "fig_tregs", True)],
+    "quality": [("Completeness by site", "fig_completeness", False)],
 }
 
 
@@ -131,12 +211,19 @@ def show_page_figures(ctx: state.Context, page: str, key: str, tabs: bool = True
     if not specs:
         return
     containers = st.tabs([s[0] for s in specs]) if tabs and len(specs) > 1 else [st.container() for _ in specs]
-    from analysis.tables import TableUnavailable
     for box, (name, adapter, _u) in zip(containers, specs):
         with box:
-            try:
-                fig = state.get_result(ctx, f"dashboard.figures.{adapter}")
-            except TableUnavailable as exc:  # the snapshot lacks the data: say so, show the rest
-                st.info(f"{name}: {exc}")
-                continue
-            widgets.show_figure(ctx, page, fig, name)
+            show_figure_of(ctx, page, name, adapter)
+
+
+def show_figure_of(ctx: state.Context, page: str, name: str, adapter: str) -> None:
+    """One figure from an adapter of this module (cached per view), with its downloads; a note
+    instead when the snapshot lacks its data (``TableUnavailable``)."""
+    import streamlit as st
+    from analysis.tables import TableUnavailable
+    try:
+        fig = state.get_result(ctx, f"dashboard.figures.{adapter}")
+    except TableUnavailable as exc:  # the snapshot lacks the data: say so, show the rest
+        st.info(f"{name}: {exc}")
+        return
+    widgets.show_figure(ctx, page, fig, name)

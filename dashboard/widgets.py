@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import audit, auth, state
 
+PAGE_ROWS = 500           # rows of a table sent to the browser at a time
 BANNER = ("<div role='alert' style='background:#b00020;color:#fff;padding:0.45rem 0.8rem;"
           "border-radius:4px;font-weight:700;letter-spacing:0.04em;text-align:center'>"
           "UNBLINDED - CONFIDENTIAL</div>")
@@ -142,8 +143,28 @@ def page_setup(page: str, title: str, roles=auth.ROLES, unblinded_only: bool = F
                         mask_arms=auth.is_unblinded_role(role) and bool(st.session_state.get("mask_arms")))
     show_header(ctx, title)
     if ctx.unblinded:
-        audit.log_event(ctx.user, role, page, "view", snapshot.snapshot_hash)
+        _log_page_view(ctx, page)
     return ctx
+
+
+_VIEWED = "_audit_viewed"
+
+
+def _log_page_view(ctx: state.Context, page: str) -> None:
+    """Log an unblinded page view once per view: when the page, snapshot, filters or arm masking
+    differ from the previous run of this session (navigation, a new snapshot or filter), not on
+    the reruns that a widget on the page triggers (a tab, a page of a table, a download)."""
+    shown = (ctx.user, ctx.role, page, ctx.view_kind, ctx.snapshot.snapshot_hash, ctx.filters.key(), ctx.mask_arms)
+    if st.session_state.get(_VIEWED) == shown:
+        return
+    st.session_state[_VIEWED] = shown
+    detail = []
+    if ctx.filters.active:
+        detail.append("filtered: " + "; ".join(", ".join(v) for v in ctx.filters.key() if v))
+    if ctx.mask_arms:
+        detail.append("arms masked")
+    audit.log_event(ctx.user, ctx.role, page, "view", ctx.snapshot.snapshot_hash,
+                    detail=" · ".join(detail) or None)
 
 
 def show_header(ctx: state.Context, title: str) -> None:
@@ -176,16 +197,48 @@ def _log_download(ctx: state.Context, page: str, what: str) -> None:
     audit.log_event(ctx.user, ctx.role, page, "download", ctx.snapshot.snapshot_hash, detail=what)
 
 
+def _csv_download(ctx: state.Context, page: str, df: pd.DataFrame, name: str) -> None:
+    """A CSV download of the whole frame, built only when the user clicks (deferred), so a rerun
+    never serialises a large table; the audit log gets one ``download`` entry per file served."""
+    stem = _file_stem(ctx, name)
+
+    def build() -> bytes:
+        _log_download(ctx, page, f"{stem}.csv")
+        return df.to_csv(index=False).encode()
+
+    st.download_button("Download CSV", build, file_name=f"{stem}.csv", mime="text/csv",
+                       key=f"dl_{_slug(name)}_csv", on_click="ignore")
+
+
+def _page_of(df: pd.DataFrame, name: str, page_rows: int) -> pd.DataFrame:
+    """The rows of the page picked in this table's page selector (state key ``pg_<name>``), shown
+    with a row-range caption; the whole frame when it fits on one page."""
+    n = len(df)
+    if n <= page_rows:
+        return df
+    pages = -(-n // page_rows)
+    key = f"pg_{_slug(name)}"
+    if st.session_state.get(key, 1) > pages:      # the table shrank (filter, snapshot): clamp
+        st.session_state[key] = pages
+    left, right = st.columns([1, 5], vertical_alignment="bottom")
+    current = int(left.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key=key))
+    start = (current - 1) * page_rows
+    stop = min(start + page_rows, n)
+    right.caption(f"Rows {start + 1:,}-{stop:,} of {n:,} (page {current:,} of {pages:,}); "
+                  "the CSV download holds all rows.")
+    return df.iloc[start:stop]
+
+
 def show_table(ctx: state.Context, page: str, df: pd.DataFrame, name: str, caption: str | None = None,
-               height: int | None = None) -> None:
-    """A table with its CSV download (the CSV holds exactly the rows and columns shown)."""
+               height: int | None = None, page_rows: int = PAGE_ROWS) -> None:
+    """A table with its CSV download. At most ``page_rows`` rows are sent to the browser at a
+    time (a page selector and a row-range caption appear above longer tables); the CSV download
+    always holds every row and column of ``df``."""
     if caption:
         st.caption(caption)
-    st.dataframe(df, hide_index=True, width="stretch", height=height or "auto")
-    stem = _file_stem(ctx, name)
-    st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name=f"{stem}.csv",
-                       mime="text/csv", key=f"dl_{_slug(name)}_csv",
-                       on_click=_log_download, args=(ctx, page, f"{stem}.csv"))
+    shown = _page_of(df, name, page_rows)
+    st.dataframe(shown, hide_index=True, width="stretch", height=height or "auto")
+    _csv_download(ctx, page, df, name)
 
 
 def show_named_table(ctx: state.Context, page: str, name: str, caption: str | None = None, **kwargs) -> None:

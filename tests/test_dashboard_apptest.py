@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
@@ -33,16 +34,25 @@ def _deployment(demo_snapshot, monkeypatch):
 
 @pytest.fixture
 def downloads(monkeypatch):
-    """Bytes of every (non-deferred) file the app offers for download."""
+    """Bytes of every file the app offers for download: eager ones as offered, and the deferred
+    CSV downloads (built on click) by calling their builder as a click would. Deferred figure
+    exports (PNG/SVG through kaleido) are left out: they are slow and tested apart."""
     captured: list[bytes] = []
     original = MemoryMediaFileStorage.load_and_get_id
+    original_deferred = MediaFileManager.add_deferred
 
     def capture(self, path_or_data, mimetype, kind, filename=None):
         if isinstance(path_or_data, bytes):
             captured.append(path_or_data)
         return original(self, path_or_data, mimetype, kind, filename)
 
+    def capture_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kw):
+        if mimetype == "text/csv":
+            captured.append(data_callable())
+        return original_deferred(self, data_callable, mimetype, coordinates, file_name, **kw)
+
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", capture)
+    monkeypatch.setattr(MediaFileManager, "add_deferred", capture_deferred)
     return captured
 
 
@@ -176,3 +186,85 @@ def test_figure_export_is_svg_of_the_blinded_figure(demo_snapshot):
     assert text.startswith("<svg") and "Cumulative randomised" in text
     assert not any(t in text for t in ARM_TOKENS)
     assert state.figure_bytes(("blinded", "blinded", view.snapshot_hash, (), False, "test"), None, "svg") is svg
+
+
+# --------------------------------------------------------------------------- safety labs, data quality
+def _chart_titles(at: AppTest) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+
+
+def test_safety_labs_figure_pooled_for_blinded_and_tregs_for_unblinded_only():
+    at = visit(sign_in("steering"), "safety.py")
+    titles = _chart_titles(at)
+    assert len(titles) == 1 and titles[0].startswith("Laboratory values")
+    assert "Eosinophils" in rendered_text(at) and "Regulatory T" not in rendered_text(at)
+    at = visit(sign_in("dsmb"), "safety.py")
+    titles = _chart_titles(at)
+    assert [t.split("<br>")[0] for t in titles] == ["Laboratory values: mean (+/- SE) by visit",
+                                                     "Regulatory T cells: mean (+/- SE) by visit"]
+    spec = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert {t["name"] for t in spec["data"]} == {"Low-dose IL-2", "Placebo"}
+
+
+def _frame_with(at: AppTest, column: str):
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+@pytest.mark.parametrize("role", ["investigator", "dsmb"])
+def test_quality_page_shows_completeness_by_site(role, demo_snapshot):
+    import pandas as pd
+    at = visit(sign_in(role), "quality.py")
+    assert "Expected visits by site" in " ".join(_chart_titles(at))
+    comp = _frame_with(at, "percent_done")
+    adsl = pd.read_parquet(demo_snapshot / "clinical" / "adsl.parquet")
+    assert list(comp["site"])[-1] == "Total" and set(comp["site"][:-1]) == set(adsl["SITEID"])
+    assert (comp["done"] + comp["missed"] + comp["overdue"] == comp["expected"]).all()
+    assert comp["subjects"].iloc[-1] == len(adsl)
+    assert not set(comp.columns) & {"ARM", "group"}
+
+
+def test_long_tables_are_paginated_and_the_csv_has_every_row(downloads, demo_snapshot):
+    import io
+    import pandas as pd
+    from dashboard.widgets import PAGE_ROWS
+    at = visit(sign_in("steering"), "quality.py")
+    n_visits = len(pd.read_parquet(demo_snapshot / "clinical" / "adsl.parquet")) * 10
+    shown = _frame_with(at, "days_since_target")
+    assert len(shown) == PAGE_ROWS < n_visits
+    assert f"Rows 1-{PAGE_ROWS} of {n_visits:,}" in rendered_text(at)
+    csv = next(pd.read_csv(io.BytesIO(d)) for d in downloads if b"days_since_target" in d)
+    assert len(csv) == n_visits
+    last = -(-n_visits // PAGE_ROWS)
+    at.number_input(key="pg_visit-status").set_value(last).run()
+    shown = _frame_with(at, "days_since_target")
+    assert len(shown) == n_visits - (last - 1) * PAGE_ROWS
+    assert list(shown["USUBJID"]) == list(csv["USUBJID"][(last - 1) * PAGE_ROWS:])
+    assert f"Rows {(last - 1) * PAGE_ROWS + 1:,}-{n_visits:,} of {n_visits:,}" in rendered_text(at)
+
+
+def test_unblinded_views_are_logged_once_per_page_view_and_every_download(tmp_path, monkeypatch, downloads):
+    log = tmp_path / "audit.log"
+    monkeypatch.setenv("MIROCALS_AUDIT_LOG", str(log))
+
+    def events(action):
+        return [json.loads(x) for x in log.read_text().splitlines() if json.loads(x)["action"] == action]
+
+    at = visit(sign_in("dsmb"), "quality.py")
+    assert [e["page"] for e in events("view")] == ["recruitment", "quality"]
+    # widget-triggered reruns of the same page (a page of a table, plain reruns): no new view
+    at.number_input(key="pg_visit-status").set_value(2).run()
+    at.run()
+    assert len(events("view")) == 2
+    # a filter change shows other data: a new view, with the filter in the detail
+    at.multiselect(key="flt_site").set_value(["FR01"]).run()
+    assert not at.exception
+    views = events("view")
+    assert len(views) == 3 and views[-1]["page"] == "quality" and "FR01" in views[-1]["detail"]
+    # navigation away and back: two more views
+    visit(at, "safety.py")
+    visit(at, "quality.py")
+    assert [e["page"] for e in events("view")][3:] == ["safety", "quality"]
+    # every CSV served is logged as a download (the fixture builds each one as a click would)
+    served = [e["detail"] for e in events("download")]
+    assert len(served) == len(downloads) and all(d.endswith(".csv") and "unblinded" in d for d in served)
+    assert any("visit-status" in d for d in served)

@@ -1,26 +1,64 @@
-"""Data quality: validation problems of the snapshot (``data_access.validate``), by rule and in
-full, including late data entry. Blinded roles get the checks that need no allocation."""
+"""Data quality: visit completeness by site (done, missed, overdue), the visits overdue at the
+cut, data-entry lag by site, and the validation problems of the snapshot
+(``data_access.validate``). Nothing here is by arm: blinded and unblinded roles see the same
+completeness tables; blinded roles get the validation checks that need no allocation."""
 import streamlit as st
 
+from analysis.completeness import LATE_ENTRY_DAYS
+from analysis.tables import TABLES, TableUnavailable
+
 from dashboard import state, widgets
+from dashboard.figures import show_figure_of
 
 PAGE = "quality"
 ctx = widgets.page_setup(PAGE, "Data quality")
+cut = ctx.snapshot.cut_date
 
-problems = state.get_validation(ctx)
-c1, c2, c3 = st.columns(3)
-c1.metric("Errors", int((problems["severity"] == "error").sum()))
-c2.metric("Warnings", int((problems["severity"] == "warning").sum()))
-c3.metric("Subjects concerned", int(problems["subject"].dropna().nunique()))
-if problems.empty:
-    st.success("No validation problems in this snapshot.")
-tab_rule, tab_late, tab_all = st.tabs(["By rule", "Late data entry", "All problems"])
-with tab_rule:
+tab_comp, tab_overdue, tab_late, tab_valid = st.tabs(
+    ["Completeness by site", "Overdue visits", "Late data entry", "Validation problems"])
+
+with tab_comp:
+    show_figure_of(ctx, PAGE, "Completeness by site", "fig_completeness")
+    widgets.show_named_table(
+        ctx, PAGE, "completeness",
+        f"{TABLES['completeness'].description} (data cut-off {cut}). Expected = done + missed + overdue; "
+        "not due = target day after the cut; not expected = died or discontinued before the target day.")
+    with st.expander("Every scheduled visit of every subject"):
+        widgets.show_named_table(ctx, PAGE, "visit-status")
+
+with tab_overdue:
+    try:
+        overdue = state.get_table(ctx, "overdue-visits")
+    except TableUnavailable as exc:      # e.g. a trial delivered without a functional score
+        st.info(str(exc))
+    else:
+        if overdue.empty:
+            st.success(f"No visit is overdue at the cut ({cut}).")
+        widgets.show_table(ctx, PAGE, overdue, "overdue-visits",
+                           f"{TABLES['overdue-visits'].description}: target day reached, window still open, "
+                           f"no assessment (data cut-off {cut})")
+
+with tab_late:
+    lag = state.get_table(ctx, "entry-lag")
+    if lag.empty:
+        st.info("This snapshot has no data-entry dates (ENTDT), so the entry lag cannot be measured.")
+    else:
+        show_figure_of(ctx, PAGE, "Data-entry lag by site", "fig_entry_lag")
+        widgets.show_table(ctx, PAGE, lag, "entry-lag",
+                           f"{TABLES['entry-lag'].description}; late = entered more than {LATE_ENTRY_DAYS} "
+                           f"days after the visit (ALSFRS-R forms) or AE start (data cut-off {cut})")
+
+with tab_valid:
+    problems = state.get_validation(ctx)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Errors", int((problems["severity"] == "error").sum()))
+    c2.metric("Warnings", int((problems["severity"] == "warning").sum()))
+    c3.metric("Subjects concerned", int(problems["subject"].dropna().nunique()))
+    if problems.empty:
+        st.success("No validation problems in this snapshot.")
     by_rule = (problems.groupby(["rule", "severity"], as_index=False).size()
                .rename(columns={"size": "n"}).sort_values("n", ascending=False))
-    widgets.show_table(ctx, PAGE, by_rule, "validation-by-rule")
-with tab_late:
+    widgets.show_table(ctx, PAGE, by_rule, "validation-by-rule", "Problems by rule")
     widgets.show_table(ctx, PAGE, problems[problems["rule"] == "late_entry"].reset_index(drop=True),
-                       "late-data-entry")
-with tab_all:
-    widgets.show_table(ctx, PAGE, problems, "validation-problems")
+                       "late-data-entry", f"Late data entry records (more than {LATE_ENTRY_DAYS} days)")
+    widgets.show_table(ctx, PAGE, problems, "validation-problems", "All problems")
