@@ -214,6 +214,19 @@ def parse_dates(s: pd.Series) -> pd.Series:
     text such as ``2019-03`` and anything else gives NaT (pandas would read it as 1 March)."""
     if pd.api.types.is_datetime64_any_dtype(s):
         return s
+    kind = pd.api.types.infer_dtype(s, skipna=True)
+    if kind in ("date", "datetime", "datetime64"):          # Parquet date32 -> datetime.date objects
+        return pd.to_datetime(s, errors="coerce")
+    if kind in ("string", "empty"):
+        # all text (the usual CSV case): strict YYYY-MM-DD in C first, the general rule only for
+        # the values that failed it (date-times, partial or invalid dates)
+        out = pd.to_datetime(s, errors="coerce", format="%Y-%m-%d")
+        rest = out.isna() & s.notna()
+        if rest.any():
+            r = s[rest]
+            full = r.map(lambda v: bool(_FULL_DATE.match(v)))
+            out[rest] = pd.to_datetime(r.where(full), errors="coerce", format="mixed")
+        return out
     full = s.map(lambda v: not isinstance(v, str) or bool(_FULL_DATE.match(v)))
     return pd.to_datetime(s.where(full), errors="coerce", format="mixed")
 
@@ -240,7 +253,7 @@ def check_kind(s: pd.Series, kind: str):
         bad = s.notna() & parse_dates(s).isna()
         return ~bad if bad.any() else False
     # text: an object column of strings (numbers read from a CSV as int are the wrong type)
-    if pd.api.types.is_string_dtype(s) and values.map(_is_text).all():
+    if pd.api.types.is_string_dtype(s) and pd.api.types.infer_dtype(values, skipna=True) == "string":
         return True
     bad = s.notna() & ~s.map(_is_text)
     return ~bad if bad.sum() < len(values) else False

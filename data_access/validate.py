@@ -392,8 +392,13 @@ def _alsfrs_sums(r: _Report, adqs: pd.DataFrame) -> None:
     has_items = wide[list(ITEMS)].notna().any(axis=1)
     if not has_items.any():
         return
-    label = q.groupby(["USUBJID", "AVISITN"])["AVISIT"].first() if "AVISIT" in q else None
-    at = (lambda key: f"{label.get(key, f'visit {key[1]}')}" if label is not None else f"visit {key[1]}")
+    cache = {}
+
+    def at(key):                   # visit label of a flagged assessment, looked up only when needed
+        if "label" not in cache:
+            cache["label"] = q.groupby(["USUBJID", "AVISITN"])["AVISIT"].first() if "AVISIT" in q else None
+        label = cache["label"]
+        return f"{label.get(key, f'visit {key[1]}')}" if label is not None else f"visit {key[1]}"
     n5 = wide[["ALSFR05A", "ALSFR05B"]].notna().sum(axis=1)
     for key in wide.index[has_items & (n5 != 1)]:
         what = "both ALSFR05A and ALSFR05B" if n5[key] == 2 else "neither ALSFR05A nor ALSFR05B"
