@@ -97,7 +97,7 @@ def plot_km(df, group_col=None, groups=None, landmark_day=640, times=None, show_
                                  line=dict(color=c, shape="hv", width=2, dash=dash),
                                  hovertemplate="day %{x:.0f}: S=%{y:.3f}<extra>" + str(g) + "</extra>"),
                       row=1, col=1)
-        ct = t[e == 0]
+        ct = np.unique(t[e == 0])          # one tick per censoring time: ties draw the same mark
         cs, _ = km.at(ct)
         fig.add_trace(go.Scatter(x=ct, y=cs, mode="markers", marker=dict(symbol="line-ns-open", size=8, color=c),
                                  showlegend=False, hoverinfo="skip", legendgroup=str(g)), row=1, col=1)

@@ -66,3 +66,14 @@ def test_consort_boxes_carry_counts(views):
     assert f"Randomised (n={int(c.loc[c['stage'] == 'Randomised', 'n'].iloc[0])})" in text
     for arm, n in c[c["stage"] == "Allocated"][["group", "n"]].itertuples(index=False):
         assert f"Allocated (n={int(n)})" in text, arm
+
+
+def test_km_censor_ticks_one_per_censoring_time():
+    # times 1, 2+, 2+, 3, 5+ in one group: censor ticks at 2 (S = 4/5) and 5 (S = 4/5 * 1/2 = 2/5)
+    import pandas as pd
+    from analysis.figures_survival import plot_km
+    df = pd.DataFrame({"AVAL": [1, 2, 2, 3, 5], "CNSR": [0, 1, 1, 0, 1]})
+    fig = plot_km(df, None, None, 640)
+    ticks = [tr for tr in fig.data if tr.mode == "markers"]
+    assert len(ticks) == 1
+    assert list(ticks[0].x) == [2, 5] and list(ticks[0].y) == pytest.approx([0.8, 0.4])
