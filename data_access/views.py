@@ -139,6 +139,16 @@ class _View:
         self._guard_sql(query)
         return self._query(query)
 
+    def labels(self, name: str) -> dict[str, str]:
+        """Variable labels of dataset ``name`` as delivered (``labels.json`` of an imported
+        snapshot: SAS labels, arm variables left out); empty when the snapshot has none."""
+        import json
+        path = self._clinical_dir / "labels.json"
+        if not path.is_file():
+            return {}
+        labels = json.loads(path.read_text(encoding="utf-8")).get(name, {})
+        return {k: v for k, v in labels.items() if str(k).upper() not in ARM_COLUMNS and v}
+
     def columns(self, name: str) -> tuple[str, ...]:
         """The column names of dataset ``name`` as this view shows it."""
         if name not in self.datasets:

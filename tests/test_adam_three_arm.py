@@ -352,6 +352,7 @@ def test_dashboard_pages_for_the_imported_trial(imported_deployment, role):
     assert any("no adqs dataset" in i for i in seen["alsfrs.py"][1])
     baseline, survival = seen["baseline.py"][0], seen["survival.py"][0]
     assert "Data cut-off **2022-07-14**" in baseline
+    assert "Weight (kg): mean (SD)" in baseline                             # the delivery's SAS label
     if role != "steering":
         for arm in ARMS:
             assert arm in survival and arm in baseline
@@ -375,6 +376,7 @@ def test_closed_report_renders_for_the_imported_trial(three_arm, tmp_path):
     assert "Not available for this snapshot: consort table not available: no screening dataset" in md
     assert "Not available for this snapshot: alsfrs table not available: no adqs dataset" in md
     assert "Traceback" not in md
+    assert "Weight (kg): mean (SD)" in md                                   # Table 1 with the SAS labels
     assert "the Cox hazard ratio (Drug X 20 mg vs Placebo) is 0.35" in md                 # unstratified
     html = (tmp_path / "dsmb_closed.html").read_text()
     assert "Drug X 10 mg" in html and "<title>EXAMPLE-3 Data Monitoring Committee" in html

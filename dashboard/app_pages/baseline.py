@@ -7,6 +7,6 @@ from dashboard import state, widgets
 
 PAGE = "baseline"
 ctx = widgets.page_setup(PAGE, "Baseline characteristics")
-table1 = format_table1(state.get_table(ctx, "baseline"))
+table1 = format_table1(state.get_table(ctx, "baseline"), labels=state.get_view(ctx).labels("adsl"))
 widgets.show_table(ctx, PAGE, table1, "baseline",
                    f"{TABLES['baseline'].description} (data cut-off {ctx.snapshot.cut_date})")
