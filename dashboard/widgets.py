@@ -92,10 +92,11 @@ def show_sidebar(session: dict) -> None:
     sites = [s.id for s in study.sites if s.country in chosen]
     sb.multiselect("Site", sites, key="flt_site", placeholder="All sites",
                    format_func=lambda s: f"{s} {study.site_by_id[s].name}")
-    onsets = list(study.strata_levels.get("ONSET", ("Bulbar", "Limb")))
-    sb.multiselect("Onset", onsets, key="flt_onset", placeholder="All onsets")
+    onsets = list(study.strata_levels.get("ONSET", ()))      # an ALS stratum: other trials have none
+    if onsets:
+        sb.multiselect("Onset", onsets, key="flt_onset", placeholder="All onsets")
     if auth.is_unblinded_role(session["role"]):
-        sb.toggle("Mask arms (Group A / Group B)", key="mask_arms")
+        sb.toggle(f"Mask arms ({' / '.join(study.masked_labels)})", key="mask_arms")
 
 
 def _snapshots() -> list[state.Snapshot]:
@@ -110,7 +111,8 @@ def _filters() -> state.Filters:
                                                               {x.country for x in study.sites})}
     return state.Filters(tuple(sorted(st.session_state.get("flt_country") or ())),
                          tuple(s for s in sites if s in valid_sites),
-                         tuple(sorted(st.session_state.get("flt_onset") or ())))
+                         tuple(sorted(st.session_state.get("flt_onset") or ()))
+                         if study.strata_levels.get("ONSET") else ())
 
 
 # --------------------------------------------------------------------------- page guard

@@ -353,6 +353,7 @@ def test_dashboard_pages_for_the_imported_trial(imported_deployment, role):
     baseline, survival = seen["baseline.py"][0], seen["survival.py"][0]
     assert "Data cut-off **2022-07-14**" in baseline
     assert "Weight (kg): mean (SD)" in baseline                             # the delivery's SAS label
+    assert [m.label for m in at.sidebar.multiselect] == ["Country", "Site"]  # no ALS onset filter
     if role != "steering":
         for arm in ARMS:
             assert arm in survival and arm in baseline
