@@ -50,10 +50,13 @@ def rendered(demo_snapshot, open_root_with_bad_allocation, blinded_only_snapshot
             "manuscript": ("manuscript", demo_snapshot, demo_snapshot / "allocation", lambda m: None),
             # the same clinical snapshot again, from a deployment with no allocation at all
             "again": ("dsmb-open", blinded_only_snapshot, None, lambda m: None),
+            # a closed report with masked arms (Group A / Group B)
+            "masked": ("dsmb-closed", demo_snapshot, demo_snapshot / "allocation", lambda m: None),
         }
         with ThreadPoolExecutor(max_workers=4) as pool:
             futures = {k: pool.submit(render_report, name, data, alloc, out_dir=out / k, progress=prog,
-                                      to=("html",) if k == "again" else ("html", "pdf"))
+                                      to=("html",) if k in ("again", "masked") else ("html", "pdf"),
+                                      mask_arms=k == "masked")
                        for k, (name, data, alloc, prog) in jobs.items()}
             paths = {k: f.result() for k, f in futures.items()}
     finally:
@@ -67,7 +70,7 @@ def rendered(demo_snapshot, open_root_with_bad_allocation, blinded_only_snapshot
 def test_every_report_has_html_and_pdf(rendered):
     _, paths, _, _ = rendered
     for name, files in paths.items():
-        if name == "again":
+        if name in ("again", "masked"):
             continue
         assert sorted(p.suffix for p in files) == [".html", ".pdf"], name
         assert all(p.stat().st_size > 10_000 for p in files)
@@ -111,6 +114,7 @@ def test_closed_report_by_arm_with_efficacy(rendered, study):
     assert re.search(r"Low-dose IL-2\s*\(N=\d+\)", text)
     entries = [json.loads(line) for line in audit.read_text().splitlines()]
     assert {e["report"] for e in entries} == {"dsmb-closed", "manuscript"}
+    assert sum(e["report"] == "dsmb-closed" for e in entries) == 2            # the plain and the masked render
     assert all(e["action"] == "render" and e["snapshot"] for e in entries)
 
 
@@ -192,3 +196,15 @@ def test_kernel_runs_this_interpreter():
     from reports.render import kernel_for_this_python
     spec = KernelSpecManager().get_kernel_spec(kernel_for_this_python())
     assert spec.argv[0] in ("python", "python3") or os.path.realpath(spec.argv[0]) == os.path.realpath(sys.executable)
+
+
+def test_masked_closed_report_names_groups_not_arms(rendered, study):
+    # --mask-arms: every by-arm table and figure says Group A / Group B; no arm label or code
+    out, paths, _, _ = rendered
+    html = next(p for p in paths["masked"] if p.suffix == ".html").read_text()
+    md = (out / "masked" / "dsmb_closed.md").read_text()
+    for text in (html, md):
+        for token in tuple(study.arm_labels) + tuple(study.arm_codes):
+            assert token not in text, token
+    assert "Group A" in md and "Group B" in md
+    assert re.search(r"Group A\s*\(N=\d+\)", md)                       # AE table header per group
