@@ -91,7 +91,8 @@ def summarize_enrolment(screening: pd.DataFrame, adsl: pd.DataFrame, sites,
 
     Parameters
     ----------
-    screening : one row per screened person (needs ``site_col``).
+    screening : one row per screened person (needs ``site_col``), or None for a trial delivered
+        without a screening log: ``screened`` is then missing (<NA>), not zero.
     adsl : one row per randomised subject (needs ``site_col``, ``date_col``).
     sites : the study's site list (``Study.sites``), dicts or a DataFrame; sites without any
         recruit are kept with zero counts; sites in the data but not in the list are appended.
@@ -101,6 +102,8 @@ def summarize_enrolment(screening: pd.DataFrame, adsl: pd.DataFrame, sites,
     DataFrame with columns site_id, site_name, country, activated, screened, randomised, target,
     first, last; one row per site (list order) and a final ``Total`` row.
     """
+    no_log = screening is None
+    screening = pd.DataFrame({site_col: pd.Series(dtype=str)}) if no_log else screening
     _require(screening, [site_col], "screening")
     _require(adsl, [site_col, date_col], "adsl")
     out = _sites_frame(sites)
@@ -124,6 +127,8 @@ def summarize_enrolment(screening: pd.DataFrame, adsl: pd.DataFrame, sites,
     out["target"] = out["target"].astype("Int64")
     for c in ("activated", "first", "last"):
         out[c] = pd.to_datetime(out[c])
+    if no_log:
+        out["screened"] = pd.array([pd.NA] * len(out), dtype="Int64")
     return out[["site_id", "site_name", "country", "activated", "screened", "randomised",
                 "target", "first", "last"]]
 
@@ -138,8 +143,12 @@ def summarize_recruitment_by_month(screening: pd.DataFrame, adsl: pd.DataFrame, 
 
     Returns
     -------
-    DataFrame month ("YYYY-MM"), site_id, screened, randomised, cumulative_randomised.
+    DataFrame month ("YYYY-MM"), site_id, screened, randomised, cumulative_randomised
+    (``screened`` missing when ``screening`` is None: no screening log was delivered).
     """
+    no_log = screening is None
+    if no_log:
+        screening = pd.DataFrame({site_col: pd.Series(dtype=str), screen_date_col: pd.Series(dtype="datetime64[ns]")})
     _require(screening, [site_col, screen_date_col], "screening")
     _require(adsl, [site_col, date_col], "adsl")
     cols = ["month", "site_id", "screened", "randomised", "cumulative_randomised"]
@@ -158,6 +167,8 @@ def summarize_recruitment_by_month(screening: pd.DataFrame, adsl: pd.DataFrame, 
     out["randomised"] = r.dropna().groupby(["month", "site_id"]).size()
     out = out.fillna(0).astype(int).reset_index()
     out["cumulative_randomised"] = out.groupby("site_id")["randomised"].cumsum()
+    if no_log:
+        out["screened"] = pd.array([pd.NA] * len(out), dtype="Int64")
     return out.sort_values(["month", "site_id"], kind="stable").reset_index(drop=True)[cols]
 
 

@@ -203,7 +203,13 @@ def _subgroups(view, **_):
 
 def _enrolment(view, **_):
     from analysis.recruitment import summarize_enrolment
-    return summarize_enrolment(view.table("screening"), get_adsl(view, None), view.study.sites)
+    return summarize_enrolment(_screening_or_none(view), get_adsl(view, None), view.study.sites)
+
+
+def _screening_or_none(view):
+    """The screening log, or None when the trial was delivered without one (enrolment and
+    recruitment by month then come from ADSL alone, with screened counts missing)."""
+    return view.table("screening") if "screening" in view.datasets else None
 
 
 def _balance(view, **_):
@@ -248,7 +254,7 @@ def _ae_severity(view, **_):
 
 def _recruitment(view, **_):
     from analysis.recruitment import summarize_recruitment_by_month
-    return summarize_recruitment_by_month(view.table("screening"), get_adsl(view, None))
+    return summarize_recruitment_by_month(_screening_or_none(view), get_adsl(view, None))
 
 
 def _plan(view, **_):
@@ -405,9 +411,8 @@ TABLES: dict[str, TableSpec] = {s.name: s for s in [
     TableSpec("subgroups", "Subgroup hazard ratios with interaction p (unblinded only)", _subgroups, True,
               needs=TTE, applies=_no_subgroups),
     TableSpec("sequential", "Group-sequential boundaries (unblinded only)", _sequential, True),
-    TableSpec("enrolment", "Enrolment by site against target", _enrolment, population="screened", needs=SCREENING),
-    TableSpec("recruitment", "Screened and randomised by site and month", _recruitment, population="screened",
-              needs=SCREENING),
+    TableSpec("enrolment", "Enrolment by site against target", _enrolment, population="screened"),
+    TableSpec("recruitment", "Screened and randomised by site and month", _recruitment, population="screened"),
     TableSpec("plan", "Cumulative randomised against the recruitment plan", _plan, population="all",
               applies=_no_plan),
     TableSpec("funnel", "Screening and run-in funnel with reasons", _funnel, population="screened", needs=SCREENING),

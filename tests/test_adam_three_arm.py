@@ -291,7 +291,7 @@ def test_ae_by_hand(three_arm):
     assert build(three_arm, "ae", view="blinded")["group"].unique().tolist() == ["All"]
 
 
-@pytest.mark.parametrize("name, why", [("consort", "no screening dataset"), ("enrolment", "no screening dataset"),
+@pytest.mark.parametrize("name, why", [("consort", "no screening dataset"), ("funnel", "no screening dataset"),
                                        ("alsfrs", "no adqs dataset"), ("labs", "no adlb dataset"),
                                        ("balance", "no stratification factors"), ("deaths", "DTHFL")])
 def test_unavailable_tables_say_why(three_arm, name, why):
@@ -301,6 +301,21 @@ def test_unavailable_tables_say_why(three_arm, name, why):
     status, out, err = run_cli("table", name, "--data", three_arm, "--view", "blinded")
     assert status == 2 and out == ""
     assert why in err and "Traceback" not in err
+
+
+def test_enrolment_without_a_screening_log_comes_from_adsl(three_arm):
+    # S01: subjects 1, 2, 5, 6, 9, 10; S02: 3, 4, 7, 8, 11, 12 -> 6 each, all randomised 2021-03-01;
+    # screened is unknown (no log), not zero
+    e = build(three_arm, "enrolment", view="blinded").set_index("site_id")
+    assert e.loc[["S01", "S02", "Total"], "randomised"].tolist() == [6, 6, 12]
+    assert e.loc[["S01", "S02", "Total"], "target"].tolist() == [6, 6, 12]
+    assert e.loc[["S01", "Total"], "site_name"].tolist() == ["Besançon", "Total"]
+    assert e["screened"].isna().all()
+    assert (e["first"].dt.date == RANDDT).all()
+    r = build(three_arm, "recruitment", view="blinded")
+    assert r[["month", "site_id", "randomised", "cumulative_randomised"]].values.tolist() == [
+        ["2021-03", "S01", 6, 6], ["2021-03", "S02", 6, 6]]
+    assert r["screened"].isna().all()
 
 
 def test_cli_tables_on_imported_trial(three_arm):
