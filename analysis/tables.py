@@ -82,13 +82,27 @@ def get_tte(view, paramcd: str | None = None, population: str | None = "ITT") ->
     return tte.merge(adsl[keep], on="USUBJID", how="inner").reset_index(drop=True)
 
 
-def get_bds(view, dataset: str, population: str = "ITT", paramcds=None) -> pd.DataFrame:
-    """A BDS dataset restricted to the population (and optionally to some PARAMCDs)."""
+def view_memo(view, key: str, build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """``build()`` once per view object (a view's data never change); callers get copies. For
+    results several tables or figures start from (visit status, stages)."""
+    memo = view.__dict__.setdefault("_derived", {})
+    if key not in memo:
+        memo[key] = build()
+    return memo[key].copy()
+
+
+def get_bds(view, dataset: str, population: str = "ITT", paramcds=None, columns=None) -> pd.DataFrame:
+    """A BDS dataset restricted to the population (and optionally to some PARAMCDs and columns;
+    USUBJID and PARAMCD are always read)."""
+    cols = None
+    if columns is not None:
+        present = view.columns(dataset)
+        cols = list(dict.fromkeys(["USUBJID", "PARAMCD", *[c for c in columns if c in present]]))
     if paramcds is not None:          # filtered in DuckDB: a 20,000-subject ADQS has ~4 million rows
         codes = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paramcds) or "NULL"
-        bds = view.table(dataset, where=f"PARAMCD IN ({codes})")
+        bds = view.table(dataset, columns=cols, where=f"PARAMCD IN ({codes})")
     else:
-        bds = view.table(dataset)
+        bds = view.table(dataset, columns=cols)
     ids = get_adsl(view, population)["USUBJID"]
     return bds[bds["USUBJID"].isin(ids)].reset_index(drop=True)
 
@@ -328,10 +342,7 @@ def _deaths(view, **_):
 def _visit_status(view, **_):
     """Derived once per view (the completeness, overdue and figure builders all start from it);
     callers get a copy."""
-    memo = view.__dict__.setdefault("_derived", {})
-    if "visit-status" not in memo:
-        memo["visit-status"] = _derive_visit_status(view)
-    return memo["visit-status"].copy()
+    return view_memo(view, "visit-status", lambda: _derive_visit_status(view))
 
 
 def _derive_visit_status(view):

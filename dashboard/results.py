@@ -31,9 +31,16 @@ def tbl_alsfrs_domains(view) -> pd.DataFrame:
 
 
 def _stages(view, derive_name: str) -> pd.DataFrame:
+    """Stage distribution by visit, derived once per view (the table and its figure share it)."""
+    from analysis.tables import view_memo
+    return view_memo(view, derive_name, lambda: _derive_stages(view, derive_name))
+
+
+def _derive_stages(view, derive_name: str) -> pd.DataFrame:
     from analysis import alsfrs
     study = view.study
-    adqs = get_bds(view, study.functional_dataset, paramcds=study.functional_items)
+    adqs = get_bds(view, study.functional_dataset, paramcds=study.functional_items,
+                   columns=["AVISITN", "AVISIT", "ADT", "ADY", "AVAL", "ABLFL"] + [view.group_col or ""])
     adsl = get_adsl(view)
     keep = ["USUBJID", "DTHDT", "RANDDT"] + ([view.group_col] if view.group_col else [])
     deaths = adsl[[c for c in keep if c in adsl.columns]]
