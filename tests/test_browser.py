@@ -46,9 +46,11 @@ def server(tmp_path_factory):
     env = {**os.environ, "MIROCALS_DATA": str(tmp / "trial"), "MIROCALS_ALLOCATION": str(allocation),
            "MIROCALS_AUDIT_LOG": str(tmp / "audit.log")}
     env.pop("MIROCALS_DATABASE_LOCKED", None)
+    server_log = tmp / "server.log"
+    log_file = open(server_log, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
                              "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -59,13 +61,14 @@ def server(tmp_path_factory):
             time.sleep(0.3)
     else:
         proc.kill()
-        pytest.fail("streamlit did not start:\n" + proc.stdout.read().decode()[-3000:])
-    yield url, tmp / "audit.log"
+        pytest.fail("streamlit did not start:\n" + server_log.read_text(errors="replace")[-3000:])
+    yield url, tmp / "audit.log", server_log
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    log_file.close()
 
 
 @pytest.fixture(scope="module")
@@ -115,12 +118,14 @@ def open_page(page, spec, timeout=60_000) -> float:
 
 @pytest.mark.parametrize("role", ["steering", "dsmb"])
 def test_every_page_in_a_real_browser(server, browser, role):
-    url, audit_log = server
+    url, audit_log, server_log = server
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     sign_in(page, url, role)
     for spec in pages_for(role):
         open_page(page, spec)
+        if role == "steering":                      # nothing about the allocation in the address
+            assert not any(t.lower() in page.url.lower() for t in ARM_TOKENS), page.url
         text = page.inner_text("body")
         assert "Traceback" not in text and "Error" not in text.split("Data cut-off")[0]
         if role == "steering":
@@ -129,15 +134,19 @@ def test_every_page_in_a_real_browser(server, browser, role):
         else:
             assert "UNBLINDED - CONFIDENTIAL" in text
         page.screenshot(path=str(SHOTS / f"{role}_{spec.url}.png"), full_page=True)
+    logged = server_log.read_text(errors="replace")
+    assert "Traceback" not in logged
     if role == "steering":
         assert "Audit log" not in page.get_by_test_id("stSidebarNav").inner_text()
+        # the server's own output during the blinded session (the first one) names no arm
+        assert not any(t in logged for t in ARM_TOKENS + ("TREG",)), logged[-2000:]
     else:
         assert '"role": "dsmb"' in audit_log.read_text()
     page.close()
 
 
 def test_unknown_or_restricted_url_shows_sign_in_first(server, browser):
-    url, _ = server
+    url = server[0]
     page = browser.new_page()
     page.goto(f"{url}/audit")
     page.get_by_role("textbox", name="User name").wait_for(timeout=60_000)
