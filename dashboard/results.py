@@ -18,16 +18,25 @@ def _subject_groups(view):
     return dict(zip(adsl["USUBJID"], adsl[view.group_col]))
 
 
+def _by_visit_for_each(view, paramcds, label: str) -> pd.DataFrame:
+    from analysis.alsfrs import summarize_alsfrs_by_visit
+    group_col, groups = _groups(view)
+    adqs = get_bds(view, view.study.functional_dataset, paramcds=paramcds)
+    parts = [summarize_alsfrs_by_visit(adqs, paramcd=p, group_col=group_col, groups=groups).assign(**{label: p})
+             for p in paramcds]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return out[[label] + [c for c in out.columns if c != label]] if len(out) else out
+
+
 def tbl_alsfrs_domains(view) -> pd.DataFrame:
     """Mean change from baseline by visit for each ALSFRS-R domain."""
-    from analysis.alsfrs import summarize_alsfrs_by_visit
-    study = view.study
-    group_col, groups = _groups(view)
-    adqs = get_bds(view, study.functional_dataset, paramcds=study.functional_domains)
-    parts = [summarize_alsfrs_by_visit(adqs, paramcd=p, group_col=group_col, groups=groups).assign(domain=p)
-             for p in study.functional_domains]
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    return out[["domain"] + [c for c in out.columns if c != "domain"]] if len(out) else out
+    return _by_visit_for_each(view, view.study.functional_domains, "domain")
+
+
+def tbl_alsfrs_items(view) -> pd.DataFrame:
+    """Mean score and change from baseline by visit for each ALSFRS-R item (5a and 5b apart:
+    each subject answers one of them, by gastrostomy status)."""
+    return _by_visit_for_each(view, view.study.functional_items, "item")
 
 
 def _stages(view, derive_name: str) -> pd.DataFrame:

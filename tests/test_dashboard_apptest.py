@@ -268,3 +268,24 @@ def test_unblinded_views_are_logged_once_per_page_view_and_every_download(tmp_pa
     served = [e["detail"] for e in events("download")]
     assert len(served) == len(downloads) and all(d.endswith(".csv") and "unblinded" in d for d in served)
     assert any("visit-status" in d for d in served)
+
+
+@pytest.mark.parametrize("role", ["steering", "dsmb"])
+def test_alsfrs_page_items_by_visit(role, demo_snapshot):
+    # every item (5a and 5b apart) by visit; the baseline n of item 1 is the number of ITT
+    # subjects with an item-1 score at the baseline visit, counted here from the Parquet file
+    import pandas as pd
+    at = visit(sign_in(role), "alsfrs.py")
+    items = _frame_with(at, "item")
+    adsl = pd.read_parquet(demo_snapshot / "clinical" / "adsl.parquet")
+    adqs = pd.read_parquet(demo_snapshot / "clinical" / "adqs.parquet")
+    itt = set(adsl.loc[adsl["ITTFL"] == "Y", "USUBJID"])
+    expected_codes = sorted(c for c in adqs["PARAMCD"].unique() if c.startswith("ALSFR") and c != "ALSFRST")
+    assert sorted(items["item"].unique()) == expected_codes
+    q = adqs[(adqs["PARAMCD"] == "ALSFRS01") & adqs["USUBJID"].isin(itt) & (adqs["AVISITN"] == adqs["AVISITN"].min())]
+    base = items[(items["item"] == "ALSFRS01") & (items["visit"] == items["visit"].iloc[0])]
+    assert base["n"].sum() == q["USUBJID"].nunique()
+    if role == "steering":
+        assert set(items["group"]) == {"All"}
+    else:
+        assert set(items["group"]) == {"Low-dose IL-2", "Placebo"}

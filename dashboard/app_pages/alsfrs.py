@@ -1,4 +1,4 @@
-"""ALSFRS-R: individual trajectories (sampled), mean change from baseline +/- SE, domains,
+"""ALSFRS-R: individual trajectories (sampled), mean change from baseline +/- SE, domains, items,
 King's and MiToS stages, slopes. Pooled when blinded, by arm when unblinded."""
 import streamlit as st
 
@@ -13,7 +13,8 @@ if why:                       # a trial delivered without the functional score
     st.stop()
 
 show_page_figures(ctx, PAGE, "alsfrs")
-tables = [("Total by visit", None), ("Domains", "tbl_alsfrs_domains"), ("King's stage", "tbl_kings"),
+tables = [("Total by visit", None), ("Domains", "tbl_alsfrs_domains"), ("Items", "tbl_alsfrs_items"),
+          ("King's stage", "tbl_kings"),
           ("MiToS stage", "tbl_mitos"), ("Slopes (mixed model)", "tbl_slopes")]
 for tab, (label, adapter) in zip(st.tabs([t[0] for t in tables]), tables):
     with tab:
