@@ -86,7 +86,7 @@ def test_open_report_content_and_no_allocation(rendered, demo_snapshot):
     cut = json.loads((demo_snapshot / "clinical" / "manifest.json").read_text())["cut_date"]
     assert f"Data cut-off date: {cut}" in text
     for section in ("Contents", "List of tables", "Summary of study status", "Enrolment", "Baseline characteristics",
-                    "Adverse events", "Laboratory summaries"):
+                    "Data completeness", "Adverse events", "Laboratory summaries"):
         assert section in text, section
     assert re.search(r"Table \d+\s+Baseline characteristics, pooled", text)
     assert re.search(r"Figure \d+\s+Cumulative randomised", text)
@@ -208,3 +208,16 @@ def test_masked_closed_report_names_groups_not_arms(rendered, study):
             assert token not in text, token
     assert "Group A" in md and "Group B" in md
     assert re.search(r"Group A\s*\(N=\d+\)", md)                       # AE table header per group
+
+
+def test_open_report_data_completeness_agrees_with_the_table(rendered, blinded_only_snapshot):
+    # the sentence and the table of the open report carry the counts of the `completeness` table
+    from analysis.tables import build_table
+    from data_access.views import open_view
+    out, _, _, _ = rendered
+    md = (out / "again" / "dsmb_open.md").read_text()
+    with open_view(blinded_only_snapshot / "clinical", "steering") as view:
+        tot = build_table("completeness", view).set_index("site").loc["Total"]
+    assert (f"{int(tot['done'])} of {int(tot['expected'])} expected ALSFRS-R visits were done "
+            f"({tot['percent_done']:.1f}%); {int(tot['missed'])} were missed") in md
+    assert ": Scheduled visits by site: expected = done + missed + overdue" in md and "{#tbl-completeness}" in md
