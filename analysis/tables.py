@@ -229,7 +229,8 @@ def _screening_or_none(view):
 def _balance(view, **_):
     from analysis.recruitment import summarize_balance
     group_col, groups = _groups(view)
-    return summarize_balance(get_adsl(view, None), group_col=group_col, groups=groups)
+    return summarize_balance(get_adsl(view, None), group_col=group_col, groups=groups,
+                             strata_cols=strata_columns(view))
 
 
 def _alsfrs(view, **_):

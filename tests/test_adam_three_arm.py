@@ -502,3 +502,47 @@ def test_study_and_labels_are_hashed_in_the_manifest(three_arm, tmp_path):
     assert verify_snapshot(copy / "clinical") == ["study.toml: SHA-256 differs from the manifest"]
     with unblinded(three_arm) as v:
         assert "study" not in v.datasets and "labels" not in v.datasets       # sidecars are not datasets
+
+
+def test_a_trial_stratified_by_its_own_factor(tmp_path):
+    """The same delivery stratified by REGION (a factor MIROCALS does not have): stratum balance
+    is counted on REGION and the stratified log-rank / Cox rows appear, each checked by hand."""
+    region = {"S01": "EU", "S02": "US"}          # sites S01 and S02 are the two regions
+
+    def add_region(name, df):
+        if name == "adsl":
+            df = df.assign(REGION=df["SITEID"].map(region))
+        return df
+
+    study = tmp_path / "stratified.toml"
+    text = STUDY_FILE.read_text()
+    assert 'factors = []' in text
+    study.write_text(text.replace('factors = []', 'factors = ["REGION"]', 1))
+    src = write_delivery(tmp_path / "delivery", mutate=add_region)
+    status, _out, err = run_cli("import", "--src", src, "--study", study, "--out", tmp_path / "snap")
+    assert status == 0, err
+    root = tmp_path / "snap"
+    alloc = pd.read_parquet(root / "allocation" / "allocation.parquet").set_index("USUBJID")
+    assert alloc.loc["EX3-S01", "STRATUM"] == "EU" and alloc.loc["EX3-S12", "STRATUM"] == "US"
+
+    bal = build(root, "balance").set_index(["stratum", "site_id", "group"])["n"]
+    # EU = site S01: X20 S01 S02, X10 S05 S06, PBO S09 S10; US = site S02: the other six
+    assert bal[("EU", "All", "Drug X 20 mg")] == 2 and bal[("EU", "All", "Total")] == 6
+    assert bal[("US", "S02", "Placebo")] == 2 and bal[("US", "S01", "Placebo")] == 0
+    pooled = build(root, "balance", view="blinded").set_index(["stratum", "site_id", "group"])["n"]
+    assert pooled[("EU", "All", "All")] == 6 and pooled[("US", "All", "All")] == 6
+
+    te = build(root, "treatment-effect")
+    x20 = te[te["comparison"] == "Drug X 20 mg vs Placebo"].set_index("method")
+    # stratified log-rank X20 vs PBO = (sum O-E)^2 / sum V over the regions (n at risk X20/PBO):
+    #   EU (X20 S01 100, S02 200+; PBO S09 30, S10 60): d30 2/2, d60 2/1, d100 2/0
+    #       O 1, E 2/4 + 2/3 + 1, V 4/16 + 2/9 + 0   (d100: no PBO at risk, E = 1, V = 0)
+    #   US (X20 S03 300, S04 400+; PBO S11 90, S12 500+): d90 2/2, d300 2/1
+    #       O 1, E 2/4 + 2/3, V 4/16 + 2/9
+    # -> (O-E)^2 / V = (4/3)^2 / (17/18) = 32/17
+    o_e = (1 - (Fraction(2, 4) + Fraction(2, 3) + 1)) + (1 - (Fraction(2, 4) + Fraction(2, 3)))
+    v = 2 * (Fraction(4, 16) + Fraction(2, 9))
+    assert o_e ** 2 / v == Fraction(32, 17)
+    assert x20.loc["logrank_stratified", "statistic"] == pytest.approx(float(o_e ** 2 / v))
+    assert np.isfinite(x20.loc["cox_stratified", "estimate"])
+    assert not te.loc[te["method"] == "logrank", "note"].str.contains("stratification").any()
