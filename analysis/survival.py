@@ -258,6 +258,28 @@ def summarize_survival(df, group_col=None, landmark_day=640, groups=None, conf_t
     return pd.DataFrame(rows, columns=SURVIVAL_COLUMNS)
 
 
+def summarize_survival_by_stratum(df, strata_cols, group_col=None, landmark_day=640, groups=None,
+                                  conf_type="log-log", time_col="AVAL", censor_col="CNSR") -> pd.DataFrame:
+    """:func:`summarize_survival` within each randomisation stratum (the strata columns joined by
+    "/", e.g. "UK/Bulbar"), strata in sorted order, every group in every stratum (n 0 when empty).
+
+    Returns
+    -------
+    pandas.DataFrame
+        stratum, then the columns of :func:`summarize_survival`.
+    """
+    strata_cols = list(strata_cols)
+    check_tte(df, [time_col, censor_col, group_col, *strata_cols])
+    if not strata_cols:
+        raise ValueError("survival by stratum needs at least one stratification column")
+    label = df[strata_cols].astype("string").fillna("(missing)").agg("/".join, axis=1)
+    parts = [summarize_survival(df[label == st], group_col=group_col, landmark_day=landmark_day, groups=groups,
+                                conf_type=conf_type, time_col=time_col, censor_col=censor_col)
+             .assign(stratum=st) for st in sorted(label.unique())]
+    out = pd.concat(parts, ignore_index=True)
+    return out[["stratum"] + SURVIVAL_COLUMNS]
+
+
 _MODEL_NAMES = ("compute_logrank", "fit_cox", "compute_treatment_effects", "summarize_subgroups")
 
 

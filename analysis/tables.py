@@ -144,6 +144,13 @@ def _survival(view, **_):
                               groups=groups)
 
 
+def _survival_by_stratum(view, **_):
+    from analysis.survival import summarize_survival_by_stratum
+    group_col, groups = _groups(view)
+    return summarize_survival_by_stratum(get_tte(view), strata_columns(view), group_col=group_col,
+                                         landmark_day=view.study.landmark_day, groups=groups)
+
+
 EFFECT_TABLE_COLUMNS = ["method", "estimate", "ci_lower", "ci_upper", "statistic", "p_value", "comparison",
                         "note"]
 
@@ -418,6 +425,8 @@ TABLES: dict[str, TableSpec] = {s.name: s for s in [
     TableSpec("at-risk", "Numbers at risk, cumulative events and censored", _at_risk, needs=TTE),
     TableSpec("km", "Kaplan-Meier estimates with 95% CI (log-log)", _km, needs=TTE),
     TableSpec("survival", "Median, landmark survival and RMST", _survival, needs=TTE),
+    TableSpec("survival-by-stratum", "Median and landmark survival within each randomisation stratum",
+              _survival_by_stratum, needs=TTE, applies=_no_strata),
     TableSpec("treatment-effect", "Treatment effect estimates (unblinded only)", _treatment_effect, True,
               needs=TTE),
     TableSpec("subgroups", "Subgroup hazard ratios with interaction p (unblinded only)", _subgroups, True,

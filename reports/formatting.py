@@ -69,17 +69,29 @@ def summarize_by_group_wide(df: pd.DataFrame, index, cell, groups=None, group_co
     return wide.rename(columns=headers or {}).fillna("")
 
 
+def _fmt_median(est, lo, hi) -> str:
+    """Median survival (95% CI) in days; "not reached" when the curve stays above 0.5, with the
+    lower limit when that one is reached (e.g. "not reached (412 to NE)")."""
+    if pd.isna(est):
+        return "not reached" + ("" if pd.isna(lo) else f" ({lo:.0f} to NE)")
+    return compute_fmt_ci(est, lo, hi, 0)
+
+
 def summarize_survival_display(surv: pd.DataFrame, landmark_day: int) -> pd.DataFrame:
-    """Survival table: N, deaths, median (95% CI), survival at the landmark (95% CI, %), RMST."""
+    """Survival table: N, deaths, median (95% CI), survival at the landmark (95% CI, %), RMST; with
+    a leading Stratum column when the table is by stratum. A group with no one in it shows N 0."""
     rows = []
     for r in surv.itertuples(index=False):
-        rows.append({"Group": r.group, "N": int(r.n), "Deaths": int(r.events),
-                     "Median, days (95% CI)": compute_fmt_ci(r.median, r.median_ci_lower, r.median_ci_upper, 0)
-                     or "not reached",
-                     f"Survival at day {landmark_day}, % (95% CI)":
-                         compute_fmt_ci(r.surv_landmark, r.surv_landmark_ci_lower, r.surv_landmark_ci_upper, 1, 100),
-                     f"RMST to day {landmark_day}, days (SE)": f"{r.rmst:.0f} ({r.rmst_se:.1f})"})
-    return pd.DataFrame(rows)
+        row = {"Stratum": r.stratum} if "stratum" in surv.columns else {}
+        row.update({"Group": r.group, "N": int(r.n), "Deaths": int(r.events)})
+        if r.n:
+            row.update({"Median, days (95% CI)": _fmt_median(r.median, r.median_ci_lower, r.median_ci_upper),
+                        f"Survival at day {landmark_day}, % (95% CI)":
+                            compute_fmt_ci(r.surv_landmark, r.surv_landmark_ci_lower, r.surv_landmark_ci_upper, 1,
+                                           100),
+                        f"RMST to day {landmark_day}, days (SE)": f"{r.rmst:.0f} ({r.rmst_se:.1f})"})
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
 
 
 def summarize_effect_display(te: pd.DataFrame) -> pd.DataFrame:

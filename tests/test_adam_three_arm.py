@@ -546,3 +546,20 @@ def test_a_trial_stratified_by_its_own_factor(tmp_path):
     assert x20.loc["logrank_stratified", "statistic"] == pytest.approx(float(o_e ** 2 / v))
     assert np.isfinite(x20.loc["cox_stratified", "estimate"])
     assert not te.loc[te["method"] == "logrank", "note"].str.contains("stratification").any()
+
+    # survival within each region, by hand (KM; landmark 365 days):
+    #   EU X20 (100, 200+): S(365) = 1/2; S is flat at exactly 1/2 from 100 to the last time 200,
+    #       so the median is the midpoint 150 (R quantile.survfit)
+    #   EU PBO (30, 60): S(365) = 0; S = 1/2 on [30, 60), median the midpoint 45
+    #   US X10 (250, 365+): S(365) = 1/2;  US PBO (90, 500+): S(365) = 1/2, median (90 + 500) / 2
+    sv = build(root, "survival-by-stratum").set_index(["stratum", "group"])
+    assert sv.index.get_level_values("stratum").unique().tolist() == ["EU", "US"]
+    assert sv.loc[("EU", "Drug X 20 mg"), "surv_landmark"] == pytest.approx(0.5)
+    assert sv.loc[("EU", "Drug X 20 mg"), "median"] == pytest.approx(150)
+    assert sv.loc[("EU", "Placebo"), "surv_landmark"] == pytest.approx(0)
+    assert sv.loc[("EU", "Placebo"), "median"] == pytest.approx(45)
+    assert sv.loc[("US", "Drug X 10 mg"), "surv_landmark"] == pytest.approx(0.5)
+    assert sv.loc[("US", "Placebo"), "median"] == pytest.approx(295)
+    assert sv.loc[("EU", "Total"), "n"] == 6 and sv.loc[("EU", "Total"), "events"] == 4   # S01 S06 S09 S10
+    pooled = build(root, "survival-by-stratum", view="blinded")
+    assert pooled["group"].unique().tolist() == ["All"] and pooled["n"].tolist() == [6, 6]

@@ -221,3 +221,41 @@ def test_open_report_data_completeness_agrees_with_the_table(rendered, blinded_o
     assert (f"{int(tot['done'])} of {int(tot['expected'])} expected ALSFRS-R visits were done "
             f"({tot['percent_done']:.1f}%); {int(tot['missed'])} were missed") in md
     assert ": Scheduled visits by site: expected = done + missed + overdue" in md and "{#tbl-completeness}" in md
+
+
+def test_closed_report_survival_by_stratum_and_forest(rendered, demo_snapshot, study):
+    # reports.md: key tables also by stratum. Every stratum x arm row of the report carries the
+    # deaths of the `survival-by-stratum` table; the forest plot of the subgroups is a figure.
+    from analysis.tables import build_table
+    from data_access.views import open_view
+    out, _, _, _ = rendered
+    md = (out / "closed" / "dsmb_closed.md").read_text()
+    assert "{#tbl-survival-strata}" in md and "by randomisation stratum (COUNTRY x ONSET) and arm" in md
+    with open_view(demo_snapshot / "clinical", "dsmb", allocation_dir=demo_snapshot / "allocation") as view:
+        by_stratum = build_table("survival-by-stratum", view)
+    assert set(by_stratum["stratum"]) == {"France/Bulbar", "France/Limb", "UK/Bulbar", "UK/Limb"}
+    rows = [line for line in md.splitlines() if line.startswith("|")]
+    for r in by_stratum.itertuples():
+        assert any(re.search(rf"\|\s*{re.escape(r.stratum)}\s*\|\s*{re.escape(r.group)}\s*\|\s*{r.n}\s*\|\s*{r.events}\s*\|",
+                             line) for line in rows), (r.stratum, r.group)
+    assert re.search(r"\{#fig-forest[ }]", md) and "by pre-specified subgroup with interaction p" in md
+
+
+def test_survival_display_says_not_reached_with_the_reached_limit():
+    # the aml data (R survival): "Maintained" S drops below 0.5 at 31 (median 31, CI 18 to NE);
+    # a curve still above 0.5 whose lower CI limit crosses 0.5 at 412 days shows that limit
+    import numpy as np
+    import pandas as pd
+    from reports.formatting import summarize_survival_display
+    base = {"landmark_day": 640, "surv_landmark": 0.6, "surv_landmark_ci_lower": 0.4, "surv_landmark_ci_upper": 0.75,
+            "rmst": 500.0, "rmst_se": 20.0}
+    surv = pd.DataFrame([
+        {"group": "A", "n": 11, "events": 7, "median": 31.0, "median_ci_lower": 18.0, "median_ci_upper": np.nan, **base},
+        {"group": "B", "n": 20, "events": 6, "median": np.nan, "median_ci_lower": 412.0, "median_ci_upper": np.nan,
+         **base},
+        {"group": "C", "n": 20, "events": 2, "median": np.nan, "median_ci_lower": np.nan, "median_ci_upper": np.nan,
+         **base},
+        {"group": "D", "n": 0, "events": 0, **{k: np.nan for k in ("median", "median_ci_lower", "median_ci_upper")},
+         **{**base, "surv_landmark": np.nan, "rmst": np.nan}}])
+    out = summarize_survival_display(surv, 640).set_index("Group")["Median, days (95% CI)"]
+    assert out.to_dict() == {"A": "31 (18 to NE)", "B": "not reached (412 to NE)", "C": "not reached", "D": ""}

@@ -2,15 +2,18 @@
 blinded roles, by arm with log-rank, hazard ratios and monitoring boundaries when unblinded."""
 import streamlit as st
 
-from dashboard import widgets
+from dashboard import state, widgets
 from dashboard.figures import show_page_figures
 
 PAGE = "survival"
 ctx = widgets.page_setup(PAGE, "Survival")
 
 show_page_figures(ctx, PAGE, "survival")
-names = ["survival", "at-risk", "km"] + (["treatment-effect", "subgroups", "sequential"] if ctx.unblinded else [])
-labels = {"survival": "Median and landmark", "at-risk": "Numbers at risk", "km": "KM estimates",
+strata = ["survival-by-stratum"] if state.load_study_config().strata_factors else []
+names = ["survival", *strata, "at-risk", "km"] + (["treatment-effect", "subgroups", "sequential"]
+                                                  if ctx.unblinded else [])
+labels = {"survival": "Median and landmark", "survival-by-stratum": "By stratum", "at-risk": "Numbers at risk",
+          "km": "KM estimates",
           "treatment-effect": "Treatment effect", "subgroups": "Subgroups", "sequential": "Sequential monitoring"}
 for tab, name in zip(st.tabs([labels[n] for n in names]), names):
     with tab:
