@@ -272,7 +272,8 @@ def summarize_survival_by_stratum(df, strata_cols, group_col=None, landmark_day=
     check_tte(df, [time_col, censor_col, group_col, *strata_cols])
     if not strata_cols:
         raise ValueError("survival by stratum needs at least one stratification column")
-    label = df[strata_cols].astype("string").fillna("(missing)").agg("/".join, axis=1)
+    cols = [df[c].astype("string").fillna("(missing)") for c in strata_cols]
+    label = cols[0].str.cat(cols[1:], sep="/") if len(cols) > 1 else cols[0]     # vectorised ("UK/Bulbar")
     parts = [summarize_survival(df[label == st], group_col=group_col, landmark_day=landmark_day, groups=groups,
                                 conf_type=conf_type, time_col=time_col, censor_col=censor_col)
              .assign(stratum=st) for st in sorted(label.unique())]
