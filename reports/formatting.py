@@ -127,6 +127,17 @@ def summarize_ae_display(ae: pd.DataFrame, denominators: dict, groups=None) -> p
     return wide.rename(columns={"soc": "System organ class", "pt": "Preferred term"})
 
 
+def summarize_ae_severity_display(sev: pd.DataFrame, denominators: dict, groups=None) -> pd.DataFrame:
+    """Subjects by worst severity, any AE and per SOC (preferred terms left to the AE table): per
+    group "n (%)" with the group's N in the header."""
+    headers = {g: f"{g} (N={n})" for g, n in denominators.items()}
+    d = sev[sev["pt"].fillna("").isin(["", "All PTs"])]
+    wide = summarize_by_group_wide(d, ["soc", "severity"], lambda r: f"{r.n_subjects} ({r.percent:.1f}%)", groups,
+                                   headers=headers)
+    wide.loc[wide["soc"].duplicated(), "soc"] = ""
+    return wide.rename(columns={"soc": "System organ class", "severity": "Worst severity"})
+
+
 def summarize_consort_display(consort: pd.DataFrame, groups=None) -> pd.DataFrame:
     """CONSORT counts: stage, reason, one column per group ("All" for the screening stages)."""
     d = consort.copy()

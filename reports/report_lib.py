@@ -77,12 +77,14 @@ class Report:
         return f"{text}. {pop}; data cut-off {self.cut}."
 
     def table(self, df: pd.DataFrame, label: str, caption: str, population: str | None = None, digits: int = 3,
-              max_rows: int = 60) -> None:
-        """Emit a table with a numbered, labelled caption (Quarto syntax ``{#tbl-...}``)."""
+              max_rows: int | None = 60) -> None:
+        """Emit a table with a numbered, labelled caption (Quarto syntax ``{#tbl-...}``). Summary
+        tables longer than ``max_rows`` are cut with a note naming the full CSV; listings the DSMB
+        must read row by row (SAEs, deaths) pass ``max_rows=None`` and are shown whole."""
         self.n_tables += 1
-        shown = df.head(max_rows)
+        shown = df if max_rows is None else df.head(max_rows)
         note = ""
-        if len(df) > max_rows:
+        if max_rows is not None and len(df) > max_rows:
             (self.out_dir / "tables").mkdir(exist_ok=True)
             df.to_csv(self.out_dir / "tables" / f"{label}.csv", index=False)
             note = f"\n\n*First {max_rows} of {len(df)} rows; the full table is in tables/{label}.csv.*"

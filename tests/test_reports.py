@@ -259,3 +259,26 @@ def test_survival_display_says_not_reached_with_the_reached_limit():
          **{**base, "surv_landmark": np.nan, "rmst": np.nan}}])
     out = summarize_survival_display(surv, 640).set_index("Group")["Median, days (95% CI)"]
     assert out.to_dict() == {"A": "31 (18 to NE)", "B": "not reached (412 to NE)", "C": "not reached", "D": ""}
+
+
+def test_closed_report_lists_every_sae_and_death_and_severity_by_arm(rendered, demo_snapshot, study):
+    # listings are read row by row by the DSMB: none may be cut; the worst-severity table carries
+    # the `ae-severity` counts of each arm
+    from analysis.tables import build_table
+    from data_access.views import open_view
+    out, _, _, _ = rendered
+    md = (out / "closed" / "dsmb_closed.md").read_text()
+    with open_view(demo_snapshot / "clinical", "dsmb", allocation_dir=demo_snapshot / "allocation") as view:
+        sae, deaths = build_table("sae", view), build_table("deaths", view)
+        sev = build_table("ae-severity", view)
+    assert len(sae) > 60 and len(deaths) > 40          # longer than the old 40-row cut
+    sae_rows = [line for line in md.splitlines() if line.startswith("|") and "Respiratory failure" in line]
+    assert len(sae_rows) >= (sae["term"] == "Respiratory failure").sum()
+    for s in set(sae["subject"]) | set(deaths.iloc[:, 0]):
+        assert f"| {s} |" in md, s
+    assert "First 40 of" not in md.split("{#tbl-ae}")[1]      # nothing after the AE table is cut
+    any_ae = sev[(sev["soc"] == "Any adverse event")]
+    for r in any_ae.itertuples():
+        if r.group != "Total":
+            assert re.search(rf"\|\s*{r.severity}\s*\|.*\b{r.n_subjects} \({r.percent:.1f}%\)", md), r
+    assert "{#tbl-ae-severity}" in md

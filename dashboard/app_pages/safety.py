@@ -9,8 +9,8 @@ PAGE = "safety"
 ctx = widgets.page_setup(PAGE, "Safety")
 
 show_page_figures(ctx, PAGE, "safety")
-names = ["ae", "sae", "deaths", "exposure", "labs"] + (["tregs"] if ctx.unblinded else [])
-labels = {"ae": "AEs by SOC/PT", "sae": "SAE listing", "deaths": "Deaths", "exposure": "Exposure",
+names = ["ae", "ae-severity", "sae", "deaths", "exposure", "labs"] + (["tregs"] if ctx.unblinded else [])
+labels = {"ae": "AEs by SOC/PT", "ae-severity": "Worst severity", "sae": "SAE listing", "deaths": "Deaths", "exposure": "Exposure",
           "labs": "Eosinophils", "tregs": "Tregs"}
 for tab, name in zip(st.tabs([labels[n] for n in names]), names):
     with tab:
