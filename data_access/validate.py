@@ -189,7 +189,7 @@ def _check_dataset(r: _Report, name: str, df: pd.DataFrame, cols) -> pd.DataFram
         if c.name not in work and not c.required:
             r.add(name, c.name, None, "missing_column", f"expected column {c.name} is missing", severity="warning")
     try:
-        structure_schema(cols).validate(work, lazy=True)
+        structure_schema(cols).validate(work, lazy=True, inplace=True)
     except pa.errors.SchemaErrors as exc:
         kinds = {c.name: c.kind for c in cols}
         for f in exc.failure_cases.itertuples(index=False):
@@ -209,7 +209,7 @@ def _check_dataset(r: _Report, name: str, df: pd.DataFrame, cols) -> pd.DataFram
     typed = [c for c in cols if c.name in work]
     by_name = {c.name: c for c in typed}
     try:
-        value_schema(name, typed).validate(work, lazy=True)
+        value_schema(name, typed).validate(work, lazy=True, inplace=True)
     except pa.errors.SchemaErrors as exc:
         fc = exc.failure_cases
         fc = fc[fc["index"].notna()]
