@@ -36,6 +36,14 @@ DEFAULT_LEVELS = {
     "PNFHGR": ["Low", "High"], "AGEGR1": ["<60", ">=60"],
     "STRATUM": ["France/Bulbar", "France/Limb", "UK/Bulbar", "UK/Limb"],
 }
+
+
+def variable_labels(delivered: dict | None = None) -> dict[str, str]:
+    """Display names of variables: the project defaults, overridden by the labels a delivery
+    carries (``view.labels("adsl")``)."""
+    return {**DEFAULT_LABELS, **(delivered or {})}
+
+
 DEFAULT_DIGITS = {"AGE": 1, "PNFH": 0, "DIAGDLY": 1, "BLALSFRS": 1, "DFS": 2, "SVCPCT": 1}
 
 CONTINUOUS_STATS = ["n", "mean", "sd", "median", "q1", "q3", "min", "max"]

@@ -131,31 +131,53 @@ def plot_km(df, group_col=None, groups=None, landmark_day=640, times=None, show_
 
 
 def plot_forest(subgroups: pd.DataFrame, title="Hazard ratio by subgroup", subtitle=None,
-                labels=("favours experimental", "favours reference")) -> go.Figure:
+                labels=("favours experimental", "favours reference"), factor_labels: dict | None = None,
+                level_order: dict | None = None) -> go.Figure:
     """Forest plot of subgroup HRs (95% CI) on a log axis with the interaction p per factor.
 
     Parameters
     ----------
     subgroups : pandas.DataFrame
-        The table of :func:`analysis.survival_models.summarize_subgroups`.
+        The table of :func:`analysis.survival_models.summarize_subgroups`; its "All participants"
+        row (when present) is drawn first, as a diamond.
     labels : (str, str)
         What HR < 1 and HR > 1 favour.
+    factor_labels : dict, optional
+        Display name of each factor variable (e.g. PNFHGR -> "CSF-pNfH group"); default the
+        project's labels (:data:`analysis.baseline.DEFAULT_LABELS`).
+    level_order : dict, optional
+        Level display order per factor (others keep the table's order); default
+        :data:`analysis.baseline.DEFAULT_LEVELS` (e.g. CSF-pNfH Low before High).
     """
+    from analysis.baseline import DEFAULT_LABELS, DEFAULT_LEVELS
+    from analysis.survival_models import OVERALL
     sg = subgroups.reset_index(drop=True)
-    ylab, y, hr, lo, hi, right = [], [], [], [], [], []
-    for factor, g in sg.groupby("factor", sort=False):
+    factor_labels = DEFAULT_LABELS if factor_labels is None else factor_labels
+    level_order = DEFAULT_LEVELS if level_order is None else level_order
+    ylab, y, hr, lo, hi, right, symbol = [], [], [], [], [], [], []
+
+    def add(r, text):
+        y.append(len(ylab))
+        ylab.append(text)
+        hr.append(r.hr)
+        lo.append(r.ci_lower)
+        hi.append(r.ci_upper)
+        symbol.append("diamond" if r.factor == OVERALL else "square")
+        right.append(f"{r.hr:.2f} ({r.ci_lower:.2f}-{r.ci_upper:.2f})  {r.events_exp}/{r.events_ref}"
+                     if pd.notna(r.hr) else f"not estimable  {r.events_exp}/{r.events_ref}")
+
+    for r in sg[sg["factor"] == OVERALL].itertuples(index=False):
+        add(r, f"<b>{OVERALL}</b> (n={r.n})")
+    for factor, g in sg[sg["factor"] != OVERALL].groupby("factor", sort=False):
         p = g["p_interaction"].iloc[0]
-        ylab.append(f"<b>{factor}</b>" + (f" (interaction p={p:.3f})" if pd.notna(p) else ""))
+        ylab.append(f"<b>{factor_labels.get(factor, factor)}</b>"
+                    + (f" (interaction p={p:.3f})" if pd.notna(p) else ""))
+        order = {lev: i for i, lev in enumerate(level_order.get(factor, []))}
+        g = g.assign(_o=g["level"].map(lambda v: order.get(v, len(order)))).sort_values("_o", kind="stable")
         for r in g.itertuples(index=False):
-            y.append(len(ylab))
-            ylab.append(f"{r.level} (n={r.n})")
-            hr.append(r.hr)
-            lo.append(r.ci_lower)
-            hi.append(r.ci_upper)
-            right.append(f"{r.hr:.2f} ({r.ci_lower:.2f}-{r.ci_upper:.2f})  {r.events_exp}/{r.events_ref}"
-                         if pd.notna(r.hr) else f"not estimable  {r.events_exp}/{r.events_ref}")
+            add(r, f"{r.level} (n={r.n})")
     hr, lo, hi = (np.asarray(v, dtype=float) for v in (hr, lo, hi))
-    fig = go.Figure(go.Scatter(x=hr, y=y, mode="markers", marker=dict(symbol="square", size=9, color="#000000"),
+    fig = go.Figure(go.Scatter(x=hr, y=y, mode="markers", marker=dict(symbol=symbol, size=9, color="#000000"),
                                error_x=dict(type="data", symmetric=False, array=hi - hr, arrayminus=hr - lo,
                                             color="#000000", thickness=1.5),
                                customdata=np.column_stack([lo, hi]) if len(hr) else None,

@@ -302,9 +302,15 @@ def _levels(col: pd.Series) -> list:
     return sorted(col.dropna().unique(), key=str)
 
 
-def summarize_subgroups(df, group_col, subgroups, groups, time_col="AVAL", censor_col="CNSR") -> pd.DataFrame:
+OVERALL = "All participants"
+
+
+def summarize_subgroups(df, group_col, subgroups, groups, time_col="AVAL", censor_col="CNSR",
+                        overall: bool = False) -> pd.DataFrame:
     """Cox HR (95% CI) of experimental vs reference within each level of each subgroup factor,
-    and one likelihood-ratio interaction p-value per factor.
+    and one likelihood-ratio interaction p-value per factor. With ``overall`` a first row (factor
+    and level "All participants") holds the unadjusted HR of everyone, the reference line of a
+    forest plot (the ``cox`` row of the treatment effects).
 
     The interaction test compares Cox models with arm + factor and with arm + factor + arm x
     factor (chi-square on levels - 1 df), on the subjects with the factor known. A level whose
@@ -317,7 +323,7 @@ def summarize_subgroups(df, group_col, subgroups, groups, time_col="AVAL", censo
     """
     X, sub = _design(df, group_col, groups, time_col=time_col, censor_col=censor_col)
     check_tte(sub, subgroups)
-    rows = []
+    rows = [_subgroup_row(OVERALL, OVERALL, X, np.nan)] if overall else []
     for factor in subgroups:
         col = sub[factor]
         ok = col.notna().to_numpy()
@@ -334,17 +340,19 @@ def summarize_subgroups(df, group_col, subgroups, groups, time_col="AVAL", censo
                 p_int = float(stats.chi2.sf(max(2 * (ll1 - ll0), 0.0), dummies.shape[1]))
             except Exception:
                 p_int = np.nan
-        for level in levels:
-            lx = Xf[np.asarray(f == level)]
-            hr = lo = hi = np.nan
-            if lx["EVENT"].sum() >= 2 and lx["TRT"].nunique() == 2:
-                try:
-                    s = fit_cox(lx).summary.loc["TRT"]
-                    _, hr, lo, hi, _, _, _ = _wald_row("", s["coef"], s["se(coef)"], len(lx), log=True)
-                except Exception:
-                    pass
-            rows.append({"factor": factor, "level": level, "n": len(lx),
-                         "events_exp": int(lx.loc[lx["TRT"] == 1, "EVENT"].sum()),
-                         "events_ref": int(lx.loc[lx["TRT"] == 0, "EVENT"].sum()),
-                         "hr": hr, "ci_lower": lo, "ci_upper": hi, "p_interaction": p_int})
+        rows += [_subgroup_row(factor, level, Xf[np.asarray(f == level)], p_int) for level in levels]
     return pd.DataFrame(rows, columns=SUBGROUP_COLUMNS)
+
+
+def _subgroup_row(factor, level, lx: pd.DataFrame, p_int: float) -> dict:
+    """Unadjusted Cox HR of TRT in the rows ``lx`` (NaN when fewer than 2 events or one arm)."""
+    hr = lo = hi = np.nan
+    if lx["EVENT"].sum() >= 2 and lx["TRT"].nunique() == 2:
+        try:
+            s = fit_cox(lx).summary.loc["TRT"]
+            _, hr, lo, hi, _, _, _ = _wald_row("", s["coef"], s["se(coef)"], len(lx), log=True)
+        except Exception:
+            pass
+    return {"factor": factor, "level": level, "n": len(lx), "events_exp": int(lx.loc[lx["TRT"] == 1, "EVENT"].sum()),
+            "events_ref": int(lx.loc[lx["TRT"] == 0, "EVENT"].sum()), "hr": hr, "ci_lower": lo, "ci_upper": hi,
+            "p_interaction": p_int}

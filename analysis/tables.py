@@ -217,7 +217,7 @@ def _subgroups(view, **_):
     tte = get_tte(view)
     subgroups = [c for c in view.study.subgroups if c in tte.columns]
     parts = [summarize_subgroups(tte[tte[group_col].isin(pair)], group_col=group_col, subgroups=subgroups,
-                                 groups=pair).assign(comparison=f"{pair[0]} vs {pair[1]}")
+                                 groups=pair, overall=True).assign(comparison=f"{pair[0]} vs {pair[1]}")
              for pair in comparisons(view)]      # each arm against the reference arm
     return pd.concat(parts, ignore_index=True)
 

@@ -76,6 +76,19 @@ def fig_km(view):
                    annotation=note, subtitle=_subtitle(view))
 
 
+def fig_forest(view):
+    """Subgroup forest plot, first arm against the reference arm (unblinded only: the subgroups
+    table refuses a blinded view)."""
+    from analysis.baseline import variable_labels
+    from analysis.figures_survival import plot_forest
+    from analysis.tables import comparisons
+    sg = build_table("subgroups", view)
+    pair = sg["comparison"].iloc[0]            # groupby order = comparisons(view) order
+    return plot_forest(sg[sg["comparison"] == pair], title=f"Hazard ratio by subgroup ({pair})",
+                       subtitle=_subtitle(view), factor_labels=variable_labels(view.labels("adsl")),
+                       labels=tuple(f"favours {a}" for a in comparisons(view)[0]))
+
+
 def fig_alsfrs_change(view):
     from analysis.figures_alsfrs import plot_alsfrs_change
     return plot_alsfrs_change(build_table("alsfrs", view), subtitle=_subtitle(view))
@@ -192,7 +205,7 @@ PAGE_FIGURES: dict[str, list[tuple[str, str, bool]]] = {
                     ("Site activation", "fig_activation", False),
                     ("Screening funnel", "fig_funnel", False)],
     "balance": [("Stratum balance", "fig_balance", False)],
-    "survival": [("Kaplan-Meier", "fig_km", False)],
+    "survival": [("Kaplan-Meier", "fig_km", False), ("Subgroups (forest plot)", "fig_forest", True)],
     "alsfrs": [("Mean change from baseline", "fig_alsfrs_change", False),
                ("Individual trajectories", "fig_spaghetti", False),
                ("Domains", "fig_domains", False),

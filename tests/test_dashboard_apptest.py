@@ -289,3 +289,22 @@ def test_alsfrs_page_items_by_visit(role, demo_snapshot):
         assert set(items["group"]) == {"All"}
     else:
         assert set(items["group"]) == {"Low-dose IL-2", "Placebo"}
+
+
+def test_survival_page_forest_for_unblinded_and_strata_for_all(demo_snapshot):
+    # steering: the pooled KM and survival within each stratum, no forest plot (subgroup HRs are by arm)
+    at = visit(sign_in("steering"), "survival.py")
+    assert [t.split("<br>")[0] for t in _chart_titles(at)] == ["Overall survival"]
+    strata = _frame_with(at, "stratum")
+    assert set(strata["group"]) == {"All"} and set(strata["stratum"]) == {"France/Bulbar", "France/Limb",
+                                                                          "UK/Bulbar", "UK/Limb"}
+    import pandas as pd
+    adsl = pd.read_parquet(demo_snapshot / "clinical" / "adsl.parquet")
+    assert strata["n"].sum() == (adsl["ITTFL"] == "Y").sum()
+    # dsmb: the forest plot, overall row first, with the arm labels on the axis
+    at = visit(sign_in("dsmb"), "survival.py")
+    titles = _chart_titles(at)
+    assert any(t.startswith("Hazard ratio by subgroup (Low-dose IL-2 vs Placebo)") for t in titles)
+    spec = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert spec["layout"]["yaxis"]["ticktext"][0].startswith("<b>All participants</b>")
+    assert "favours Low-dose IL-2" in spec["layout"]["xaxis"]["title"]["text"]

@@ -51,6 +51,17 @@ def test_forest_log_axis_and_interaction(views):
     fig = plot_forest(sg)
     assert fig.layout.xaxis.type == "log"
     assert "interaction p=" in " ".join(fig.layout.yaxis.ticktext)
+    # readable factor names, the overall row first (a diamond), CSF-pNfH Low before High
+    ticks = list(fig.layout.yaxis.ticktext)
+    assert ticks[0].startswith("<b>All participants</b> (n=")
+    assert any(t.startswith("<b>CSF-pNfH group</b> (interaction p=") for t in ticks)
+    assert not any("PNFHGR" in t for t in ticks)
+    assert ticks.index(next(t for t in ticks if t.startswith("Low (n="))) < \
+        ticks.index(next(t for t in ticks if t.startswith("High (n=")))
+    assert fig.data[0].marker.symbol[0] == "diamond" and set(fig.data[0].marker.symbol[1:]) == {"square"}
+    # the overall row is the table's and the treatment-effect table's unadjusted Cox HR
+    te = build_table("treatment-effect", views[1]).set_index("method")
+    assert fig.data[0].x[0] == pytest.approx(te.loc["cox", "estimate"])
 
 
 def test_alsfrs_change_shows_n(views):

@@ -285,6 +285,13 @@ def test_subgroups_interaction_p_and_forest(aml):
     assert np.log(sg.loc[0, "hr"]) == pytest.approx(beta[0], abs=1e-4)
     fig = plot_forest(sg)
     assert fig.layout.xaxis.type == "log" and "interaction p=" in " ".join(fig.layout.yaxis.ticktext)
+    # the overall row is the unadjusted Cox model of everyone: R coxph on aml, HR 2.498 (0.9159-6.813)
+    with_all = summarize_subgroups(df, "ARM", ["SEX"], ("Nonmaintained", "Maintained"), overall=True)
+    first = with_all.iloc[0]
+    assert (first["factor"], first["level"], first["n"]) == ("All participants", "All participants", 23)
+    assert (first["hr"], first["ci_lower"], first["ci_upper"]) == pytest.approx((2.498, 0.9159, 6.813), abs=1e-3)
+    assert (first["events_exp"], first["events_ref"]) == (11, 7) and np.isnan(first["p_interaction"])
+    assert with_all.iloc[1:].reset_index(drop=True).equals(sg[sg["factor"] == "SEX"].reset_index(drop=True))
 
 
 def test_km_figure_pooled_and_grouped(aml):
