@@ -279,6 +279,30 @@ def _recruitment(view, **_):
     return summarize_recruitment_by_month(_screening_or_none(view), get_adsl(view, None))
 
 
+def recruitment_projection(view):
+    """The Poisson-gamma projection to the planned sample size at this cut (seeded, so the same
+    cut gives the same dates), or ``TableUnavailable`` saying why there is none: recruitment
+    ended, target reached, or nobody randomised yet."""
+    from analysis.recruitment import fit_recruitment_projection
+    study = view.study
+    adsl = get_adsl(view, None)
+    end = study.raw.get("study", {}).get("recruitment_end")
+    if end is not None and str(view.cut_date) > str(end):
+        raise TableUnavailable(f"recruitment ended on {end} (study file); no projection is made after it")
+    if not study.planned_n:
+        raise TableUnavailable("the study file gives no planned sample size")
+    if len(adsl) >= study.planned_n:
+        raise TableUnavailable(f"the target of {study.planned_n} was reached ({len(adsl)} randomised)")
+    if not len(adsl):
+        raise TableUnavailable("nobody is randomised yet: the site rates cannot be estimated")
+    return fit_recruitment_projection(adsl, study.sites, view.cut_date, study.planned_n)
+
+
+def _projection(view, **_):
+    p = recruitment_projection(view)
+    return p.summary().assign(prob_reached=p.prob_reached_)
+
+
 def _plan(view, **_):
     from analysis.recruitment import summarize_cumulative_vs_plan
     return summarize_cumulative_vs_plan(get_adsl(view, None), view.study.recruitment_plan,
@@ -436,6 +460,8 @@ TABLES: dict[str, TableSpec] = {s.name: s for s in [
     TableSpec("recruitment", "Screened and randomised by site and month", _recruitment, population="screened"),
     TableSpec("plan", "Cumulative randomised against the recruitment plan", _plan, population="all",
               applies=_no_plan),
+    TableSpec("projection", "Projected date to reach the planned sample size (Poisson-gamma, 80% and 95% "
+              "prediction intervals)", _projection, population="all"),
     TableSpec("funnel", "Screening and run-in funnel with reasons", _funnel, population="screened", needs=SCREENING),
     TableSpec("consort", "CONSORT flow counts", _consort, population="screened", needs=SCREENING + TTE),
     TableSpec("balance", "Stratum balance by site", _balance, population="all", applies=_no_strata),

@@ -17,14 +17,12 @@ def _subtitle(view) -> str:
 # --------------------------------------------------------------------------- recruitment
 def fig_cumulative(view):
     from analysis.figures_recruitment import plot_cumulative_recruitment
-    from analysis.recruitment import fit_recruitment_projection
+    from analysis.tables import TableUnavailable, recruitment_projection
     study = view.study
-    adsl = get_adsl(view, None)
-    projection = None
-    recruitment_end = study.raw.get("study", {}).get("recruitment_end")
-    still_recruiting = recruitment_end is None or str(view.cut_date) <= str(recruitment_end)
-    if still_recruiting and len(adsl) and len(adsl) < study.planned_n:
-        projection = fit_recruitment_projection(adsl, study.sites, view.cut_date, study.planned_n)
+    try:
+        projection = recruitment_projection(view)
+    except TableUnavailable:                  # recruitment over (or not started): plan and actual only
+        projection = None
     return plot_cumulative_recruitment(build_table("plan", view), projection=projection,
                                        target=study.planned_n, subtitle=_subtitle(view))
 

@@ -239,8 +239,19 @@ def show_table(ctx: state.Context, page: str, df: pd.DataFrame, name: str, capti
     if caption:
         st.caption(caption)
     shown = _page_of(df, name, page_rows)
-    st.dataframe(shown, hide_index=True, width="stretch", height=height or "auto")
+    st.dataframe(shown, hide_index=True, width="stretch", height=height or "auto", column_config=_date_columns(df))
     _csv_download(ctx, page, df, name)
+
+
+def _date_columns(df: pd.DataFrame) -> dict:
+    """Date-time columns that hold dates only (midnight) are shown as YYYY-MM-DD, not with
+    00:00:00 (the CSV writes them as dates already)."""
+    out = {}
+    for col in df.columns:
+        s = df[col]
+        if pd.api.types.is_datetime64_any_dtype(s) and (s.dropna().dt.normalize() == s.dropna()).all():
+            out[col] = st.column_config.DateColumn(format="YYYY-MM-DD")
+    return out
 
 
 def show_named_table(ctx: state.Context, page: str, name: str, caption: str | None = None, **kwargs) -> None:

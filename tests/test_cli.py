@@ -28,6 +28,9 @@ EXPECTED_COLUMNS = {
 }
 
 
+INTERIM = "2018-12-31"
+
+
 def run(*argv):
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
@@ -67,7 +70,9 @@ def test_unblinded_tables_are_by_arm(demo_snapshot, study):
 
 @pytest.mark.parametrize("name", sorted(n for n, s in TABLES.items() if not s.by_arm_only))
 def test_blinded_tables_are_pooled_and_name_no_arm(blinded_only_snapshot, name):
-    status, out, err = run("table", name, "--data", blinded_only_snapshot, "--view", "blinded")
+    # the projection exists only while recruiting: asked at a cut in the recruitment period
+    extra = ["--cut", INTERIM] if name == "projection" else []
+    status, out, err = run("table", name, "--data", blinded_only_snapshot, "--view", "blinded", *extra)
     assert status == 0, err
     for token in ARM_TOKENS + ("TREG",):
         assert token not in out, f"{name}: blinded output contains {token!r}"
@@ -141,3 +146,21 @@ def test_validate_exit_status(tmp_path, demo_snapshot):
     for p in planted:
         assert p["rule"] in out
     assert run("validate", tmp_path / "does-not-exist")[0] == 2
+
+
+def test_projection_while_recruiting_and_why_not_after(blinded_only_snapshot, study):
+    # at an interim cut: one row, the target and the count randomised by then, the median date
+    # inside its 80% interval inside its 95% interval, all after the cut; seeded: identical twice
+    first = run("table", "projection", "--data", blinded_only_snapshot, "--view", "blinded", "--cut", INTERIM)
+    again = run("table", "projection", "--data", blinded_only_snapshot, "--view", "blinded", "--cut", INTERIM)
+    assert first[0] == 0 and first[1] == again[1]
+    p = pd.read_csv(io.StringIO(first[1]), parse_dates=["cut_date", "projected_date", "lower80", "upper80",
+                                                         "lower95", "upper95"]).iloc[0]
+    adsl = pd.read_parquet(blinded_only_snapshot / "clinical" / "adsl.parquet")
+    assert p["target"] == study.planned_n
+    assert p["randomised"] == (pd.to_datetime(adsl["RANDDT"]) <= INTERIM).sum()
+    assert pd.Timestamp(INTERIM) < p["lower95"] <= p["lower80"] <= p["projected_date"] <= p["upper80"] <= p["upper95"]
+    assert 0 < p["prob_reached"] <= 1
+    # after the end of recruitment (the demo's final cut): exit 2 and the reason
+    status, out, err = run("table", "projection", "--data", blinded_only_snapshot, "--view", "blinded")
+    assert status == 2 and out == "" and "recruitment ended on 2019-09-30" in err

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
+import pandas as pd
 import pytest
 
 from reports.render import render_report
@@ -282,3 +283,29 @@ def test_closed_report_lists_every_sae_and_death_and_severity_by_arm(rendered, d
         if r.group != "Total":
             assert re.search(rf"\|\s*{r.severity}\s*\|.*\b{r.n_subjects} \({r.percent:.1f}%\)", md), r
     assert "{#tbl-ae-severity}" in md
+
+
+def test_open_report_projects_recruitment_at_an_interim_cut(blinded_only_snapshot, tmp_path):
+    # while recruiting, the open report states the projected date and its intervals: the same
+    # (seeded) numbers as the `projection` table at that cut; after recruitment it says why not
+    from analysis.tables import build_table
+    from data_access.cut import cut_snapshot
+    from data_access.views import open_view
+    interim = "2018-12-31"
+    render_report("dsmb-open", blinded_only_snapshot, cut=interim, out_dir=tmp_path / "out", to=("html",),
+                  progress=lambda m: None)
+    md = (tmp_path / "out" / "dsmb_open.md").read_text()
+    cut_snapshot(blinded_only_snapshot / "clinical", interim, tmp_path / "cut")
+    with open_view(tmp_path / "cut", "steering") as view:
+        p = build_table("projection", view).iloc[0]
+    fmt = lambda d: f"{pd.Timestamp(d):%B %Y}"
+    assert (f"{p['randomised']} of {p['target']} participants were randomised by the cut" in md)
+    assert (f"projected for {fmt(p['projected_date'])} (80% prediction interval {fmt(p['lower80'])} to "
+            f"{fmt(p['upper80'])}; 95% {fmt(p['lower95'])} to {fmt(p['upper95'])})") in md
+    assert "with the projection to the target" in md
+
+
+def test_open_report_says_why_there_is_no_projection_after_recruitment(rendered):
+    out, _, _, _ = rendered
+    md = (out / "again" / "dsmb_open.md").read_text()
+    assert "No recruitment projection: recruitment ended on 2019-09-30 (study file)" in md

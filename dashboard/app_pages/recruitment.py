@@ -9,7 +9,8 @@ PAGE = "recruitment"
 ctx = widgets.page_setup(PAGE, "Recruitment")
 
 show_page_figures(ctx, PAGE, "recruitment")
-tabs = st.tabs(["Enrolment vs target", "By site and month", "Against plan", "Screening funnel", "CONSORT"])
-for tab, name in zip(tabs, ["enrolment", "recruitment", "plan", "funnel", "consort"]):
+tabs = st.tabs(["Enrolment vs target", "By site and month", "Against plan", "Projection", "Screening funnel",
+                "CONSORT"])
+for tab, name in zip(tabs, ["enrolment", "recruitment", "plan", "projection", "funnel", "consort"]):
     with tab:
         widgets.show_named_table(ctx, PAGE, name)
