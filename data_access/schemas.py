@@ -64,12 +64,15 @@ class Col:
         return f"is below {self.lo:g}" if self.lo is not None else f"is above {self.hi:g}"
 
     def value_checks(self) -> list[pa.Check]:
+        # missing values pass; checked here (ignore_na=False) so pandera does not scan every
+        # column for NA twice more (at 20,000 subjects most of the validation time)
         if self.codes is not None:
-            return [pa.Check.isin(list(self.codes), name="codes")]
+            codes = list(self.codes)
+            return [pa.Check(lambda s: s.isna() | s.isin(codes), ignore_na=False, name="codes")]
         if self.lo is not None or self.hi is not None:
             lo = -np.inf if self.lo is None else self.lo
             hi = np.inf if self.hi is None else self.hi
-            return [pa.Check.in_range(lo, hi, name="range")]
+            return [pa.Check(lambda s: s.isna() | s.between(lo, hi), ignore_na=False, name="range")]
         return []
 
 
@@ -253,7 +256,7 @@ def check_kind(s: pd.Series, kind: str):
         bad = s.notna() & parse_dates(s).isna()
         return ~bad if bad.any() else False
     # text: an object column of strings (numbers read from a CSV as int are the wrong type)
-    if pd.api.types.is_string_dtype(s) and pd.api.types.infer_dtype(values, skipna=True) == "string":
+    if pd.api.types.is_string_dtype(values) and pd.api.types.infer_dtype(values, skipna=True) == "string":
         return True
     bad = s.notna() & ~s.map(_is_text)
     return ~bad if bad.sum() < len(values) else False
@@ -262,7 +265,8 @@ def check_kind(s: pd.Series, kind: str):
 def structure_schema(cols: list[Col]) -> pa.DataFrameSchema:
     """Required columns present and every present column of the right kind."""
     return pa.DataFrameSchema(
-        {c.name: pa.Column(None, checks=[pa.Check(lambda s, k=c.kind: check_kind(s, k), name=f"kind_{c.kind}")],
+        {c.name: pa.Column(None, checks=[pa.Check(lambda s, k=c.kind: check_kind(s, k), name=f"kind_{c.kind}",
+                                                  ignore_na=False)],       # check_kind passes missing values
                            nullable=True, required=c.required) for c in cols})
 
 
