@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -382,13 +383,29 @@ def _strata(r: _Report, adsl: pd.DataFrame, allocation, study) -> None:
                   f"{row['USUBJID']} randomised in stratum {row['STRATUM']!r} but ADSL says {row['STRATUM_ADSL']!r}")
 
 
+def _assessments_wide(q: pd.DataFrame, codes: list[str]) -> pd.DataFrame:
+    """AVAL one row per (USUBJID, AVISITN), one column per PARAMCD in ``codes``; of duplicated
+    records the first counts (as ``drop_duplicates`` then ``pivot``, which take ~2 s on a
+    20,000-subject ADQS; this numpy pivot on integer codes takes a fraction of it)."""
+    sc, subjects = pd.factorize(q["USUBJID"])
+    vc, visits = pd.factorize(q["AVISITN"])
+    pc = pd.Categorical(q["PARAMCD"], categories=codes).codes
+    keep = pc >= 0
+    nv = max(len(visits), 1)
+    keys, row = np.unique(sc[keep].astype(np.int64) * nv + vc[keep], return_inverse=True)
+    arr = np.full((len(keys), len(codes)), np.nan)
+    aval = pd.to_numeric(q["AVAL"], errors="coerce").to_numpy(float)[keep]
+    arr[row[::-1], pc[keep][::-1]] = aval[::-1]                       # reversed: the first record wins
+    index = pd.MultiIndex.from_arrays([subjects[keys // nv], visits[keys % nv]], names=["USUBJID", "AVISITN"])
+    return pd.DataFrame(arr, index=index, columns=codes).sort_index()
+
+
 def _alsfrs_sums(r: _Report, adqs: pd.DataFrame) -> None:
     """Exactly one of items 5a/5b per assessment; domains and total equal their items' sum."""
     if not {"USUBJID", "PARAMCD", "AVAL", "AVISITN"} <= set(adqs.columns):
         return
-    q = adqs.dropna(subset=["USUBJID", "PARAMCD", "AVISITN"]).drop_duplicates(["USUBJID", "PARAMCD", "AVISITN"])
-    wide = q.pivot(index=["USUBJID", "AVISITN"], columns="PARAMCD", values="AVAL").reindex(
-        columns=list(ITEMS) + list(DOMAIN_ITEMS) + [TOTAL_CODE])
+    q = adqs.dropna(subset=["USUBJID", "PARAMCD", "AVISITN"])
+    wide = _assessments_wide(q, list(ITEMS) + list(DOMAIN_ITEMS) + [TOTAL_CODE])
     has_items = wide[list(ITEMS)].notna().any(axis=1)
     if not has_items.any():
         return
