@@ -239,6 +239,11 @@ CASES = {
     "wrong_type_column": ("adsl", lambda a: a.assign(AGE=a["AGE"].astype(str)), {("adsl", "AGE", "", "wrong_type")}),
     "wrong_type_value": ("adresp", lambda r: r.assign(AVAL=r["AVAL"].astype(object).where(r.index != 4, "n/a")),
                          {("adresp", "AVAL", S3, "wrong_type")}),
+    # text columns: numbers where codes belong (a CSV read SEX as 1/2), or one number among texts
+    "numbers_in_text_column": ("adsl", lambda a: a.assign(SEX=(a["SEX"] == "M").astype(int) + 1),
+                               {("adsl", "SEX", "", "wrong_type")}),
+    "number_in_text_value": ("adsl", lambda a: a.assign(SEX=a["SEX"].astype(object).where(a.index != 2, 1)),
+                             {("adsl", "SEX", S3, "wrong_type")}),
     "partial_text_in_date_column": (
         "adsl", lambda a: a.assign(ONSETDT=a["ONSETDT"].dt.strftime("%Y-%m-%d").where(a.index != 1, "2016-09")),
         {("adsl", "ONSETDT", S2, "wrong_type")}),
