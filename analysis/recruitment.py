@@ -315,6 +315,63 @@ def summarize_consort(screening: pd.DataFrame, adsl: pd.DataFrame, adtte: pd.Dat
 
 
 # --------------------------------------------------------------------------- stratum balance
+CHANGE_COLUMNS = ["item", "at_previous", "at_cut", "new"]
+
+
+def summarize_changes(adsl: pd.DataFrame, previous_cut, cut_date, screening: pd.DataFrame | None = None,
+                      adae: pd.DataFrame | None = None, sites=None) -> pd.DataFrame:
+    """What happened between the previous report's cut-off and this one, pooled over arms: each
+    count as of the previous cut (dated on or before it, from this snapshot's data, so records
+    entered late for the earlier period count where they belong), as of this cut, and the
+    difference.
+
+    Rows: screened (screening log), sites activated (site list), randomised, completed follow-up,
+    discontinued other than by death, died (ADSL EOSSTT/EOSDT, DCSREAS, DTHDT), serious adverse
+    events and participants with one (ADAE AESER "Y" by ASTDT). Rows whose data are absent are
+    left out.
+
+    Returns
+    -------
+    DataFrame item, at_previous, at_cut, new.
+    """
+    prev, cut = pd.Timestamp(previous_cut), pd.Timestamp(cut_date)
+    if prev >= cut:
+        raise ValueError(f"the previous cut-off {prev.date()} is not before this cut-off {cut.date()}")
+    rows = []
+
+    def count(label, dates, subjects=None):
+        d = pd.to_datetime(pd.Series(dates), errors="coerce").reset_index(drop=True)
+        if subjects is None:
+            at = [int((d <= t).sum()) for t in (prev, cut)]
+        else:                                   # distinct subjects with a dated record by then
+            s = pd.Series(subjects).reset_index(drop=True)
+            at = [int(s[d <= t].nunique()) for t in (prev, cut)]
+        rows.append({"item": label, "at_previous": at[0], "at_cut": at[1], "new": at[1] - at[0]})
+
+    if screening is not None and "SCRNDT" in screening:
+        count("Screened", screening["SCRNDT"])
+    if sites is not None:
+        sf = _sites_frame(sites)
+        if "activated" in sf:
+            count("Sites activated", sf["activated"])
+    _require(adsl, ["RANDDT"], "adsl")
+    count("Randomised", adsl["RANDDT"])
+    if {"EOSSTT", "EOSDT"} <= set(adsl.columns):
+        status = adsl["EOSSTT"].astype("string").str.upper()
+        count("Completed follow-up", adsl["EOSDT"].where(status.eq("COMPLETED").fillna(False).to_numpy()))
+        death = (adsl["DCSREAS"].astype("string").str.upper().eq("DEATH").fillna(False)
+                 if "DCSREAS" in adsl else pd.Series(False, index=adsl.index))
+        other = (status.eq("DISCONTINUED").fillna(False) & ~death).to_numpy()
+        count("Discontinued, other than death", adsl["EOSDT"].where(other))
+    if "DTHDT" in adsl:
+        count("Died", adsl["DTHDT"])
+    if adae is not None and {"AESER", "ASTDT", "USUBJID"} <= set(adae.columns):
+        sae = adae[adae["AESER"].astype("string").eq("Y").fillna(False).to_numpy()]
+        count("Serious adverse events", sae["ASTDT"])
+        count("Participants with a serious adverse event", sae["ASTDT"], subjects=sae["USUBJID"])
+    return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+
+
 def summarize_balance(adsl: pd.DataFrame, group_col: str | None = None, by_site: bool = True,
                       groups=None, strata=None, stratum_col: str = "STRATUM", site_col: str = "SITEID",
                       strata_cols=("COUNTRY", "ONSET")) -> pd.DataFrame:

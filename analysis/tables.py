@@ -303,6 +303,15 @@ def _projection(view, **_):
     return p.summary().assign(prob_reached=p.prob_reached_)
 
 
+def _changes(view, since=None, **_):
+    from analysis.recruitment import summarize_changes
+    if since is None:
+        raise TableUnavailable("give the previous report's data cut-off (--since / previous_cut)")
+    adae = view.table("adae") if "adae" in view.datasets else None
+    return summarize_changes(get_adsl(view, None), since, view.cut_date, screening=_screening_or_none(view),
+                             adae=adae, sites=view.study.sites)
+
+
 def _plan(view, **_):
     from analysis.recruitment import summarize_cumulative_vs_plan
     return summarize_cumulative_vs_plan(get_adsl(view, None), view.study.recruitment_plan,
@@ -460,6 +469,7 @@ TABLES: dict[str, TableSpec] = {s.name: s for s in [
     TableSpec("recruitment", "Screened and randomised by site and month", _recruitment, population="screened"),
     TableSpec("plan", "Cumulative randomised against the recruitment plan", _plan, population="all",
               applies=_no_plan),
+    TableSpec("changes", "Changes since the previous report's cut-off (pooled)", _changes, population="all"),
     TableSpec("projection", "Projected date to reach the planned sample size (Poisson-gamma, 80% and 95% "
               "prediction intervals)", _projection, population="all"),
     TableSpec("funnel", "Screening and run-in funnel with reasons", _funnel, population="screened", needs=SCREENING),
@@ -487,12 +497,14 @@ TABLES: dict[str, TableSpec] = {s.name: s for s in [
 ]}
 
 
-def build_table(name: str, view, times=None) -> pd.DataFrame:
+def build_table(name: str, view, times=None, since=None) -> pd.DataFrame:
     """Build the named table for a view. Raises ``KeyError`` for an unknown name, the view's
     ``BlindingError`` for a by-arm-only table on a blinded view and ``TableUnavailable`` (saying
-    why) when the snapshot lacks a dataset the table needs or the study makes it not applicable."""
+    why) when the snapshot lacks a dataset the table needs or the study makes it not applicable.
+    ``times``: number-at-risk times (``at-risk``, ``km``); ``since``: the previous report's
+    cut-off (``changes``)."""
     spec = TABLES[name]
     if spec.by_arm_only:
         view.require_unblinded(f"{name} table")
     check_available(name, view)
-    return spec.build(view, times=times)
+    return spec.build(view, times=times, since=since)

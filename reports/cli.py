@@ -100,7 +100,7 @@ def cmd_table(args) -> int:
         try:
             _apply_cut(args, Path(tmp))
             view = _open(args, role)
-            table = build_table(args.name, view, times=args.times)
+            table = build_table(args.name, view, times=args.times, since=args.since)
         except (BlindingError, TableUnavailable) as exc:
             return _fail(str(exc))
         except (ValueError, FileNotFoundError) as exc:
@@ -157,7 +157,7 @@ def cmd_report(args) -> int:
     from reports.render import render_report
     to = tuple(t.strip() for t in args.to.split(",") if t.strip())
     paths = render_report(args.name, data_dir=args.data, allocation_dir=args.allocation, cut=args.cut,
-                          mask_arms=args.mask_arms, out_dir=args.out, to=to,
+                          mask_arms=args.mask_arms, out_dir=args.out, to=to, previous_cut=args.previous_cut,
                           progress=lambda msg: print(f"[{args.name}] {msg}", file=sys.stderr))
     for p in paths:
         print(p)
@@ -213,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--view", required=True, choices=["blinded", "unblinded"])
     t.add_argument("--cut", type=_date, help="cut the snapshot at this date first")
     t.add_argument("--times", type=_times, help="time points in days, e.g. 0,180,365,640")
+    t.add_argument("--since", type=_date, help="the previous report's cut-off (table 'changes')")
     t.add_argument("--mask-arms", action="store_true", help="label arms Group A / Group B")
     t.add_argument("--format", default="csv", choices=["csv", "md"])
     t.set_defaults(func=cmd_table)
@@ -223,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--allocation")
     r.add_argument("--cut", type=_date)
     r.add_argument("--mask-arms", action="store_true")
+    r.add_argument("--previous-cut", type=_date, help="the previous report's data cut-off: the open report "
+                   "then lists the changes since it")
     r.add_argument("--out", required=True)
     r.add_argument("--to", default="html,pdf")
     r.set_defaults(func=cmd_report)

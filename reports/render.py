@@ -276,7 +276,7 @@ def render_qmd(qmd: Path, params: dict, out_dir: Path, to=("html", "pdf"), progr
 
 
 def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False, out_dir="report_out",
-                  to=("html", "pdf"), progress=print) -> list[Path]:
+                  to=("html", "pdf"), progress=print, previous_cut=None) -> list[Path]:
     """Render a named report to HTML and/or PDF; returns the files written.
 
     Parameters
@@ -288,6 +288,8 @@ def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False
         ``allocation/`` folder beside ``clinical/`` when it exists.
     cut : optional data cut-off date (ISO); the snapshot is cut into ``out_dir`` first.
     mask_arms : show arms as "Group A" / "Group B".
+    previous_cut : the previous report's data cut-off (ISO): the open report lists what changed
+        since then.
     out_dir : where the documents, ``figures/`` and intermediate files go.
     to : any of "html", "pdf".
     progress : called with a short message at each stage.
@@ -309,7 +311,8 @@ def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False
     out_dir.mkdir(parents=True, exist_ok=True)
     params = {"data_dir": str(data_dir.resolve()),
               "allocation_dir": str(Path(allocation_dir).resolve()) if allocation_dir else None,
-              "cut_date": str(cut) if cut else None, "mask_arms": bool(mask_arms), "out_dir": str(out_dir)}
+              "cut_date": str(cut) if cut else None, "mask_arms": bool(mask_arms), "out_dir": str(out_dir),
+              "previous_cut": str(previous_cut) if previous_cut else None}
     qmd = HERE / REPORTS[name]
     if shutil.which("quarto"):
         written = _render_with_quarto(qmd, params, out_dir, to, progress)

@@ -70,8 +70,9 @@ def test_unblinded_tables_are_by_arm(demo_snapshot, study):
 
 @pytest.mark.parametrize("name", sorted(n for n, s in TABLES.items() if not s.by_arm_only))
 def test_blinded_tables_are_pooled_and_name_no_arm(blinded_only_snapshot, name):
-    # the projection exists only while recruiting: asked at a cut in the recruitment period
-    extra = ["--cut", INTERIM] if name == "projection" else []
+    # the projection exists only while recruiting: asked at a cut in the recruitment period;
+    # the changes are since a previous cut
+    extra = {"projection": ["--cut", INTERIM], "changes": ["--since", INTERIM]}.get(name, [])
     status, out, err = run("table", name, "--data", blinded_only_snapshot, "--view", "blinded", *extra)
     assert status == 0, err
     for token in ARM_TOKENS + ("TREG",):
@@ -164,3 +165,26 @@ def test_projection_while_recruiting_and_why_not_after(blinded_only_snapshot, st
     # after the end of recruitment (the demo's final cut): exit 2 and the reason
     status, out, err = run("table", "projection", "--data", blinded_only_snapshot, "--view", "blinded")
     assert status == 2 and out == "" and "recruitment ended on 2019-09-30" in err
+
+
+def test_changes_agree_with_a_snapshot_cut_at_the_previous_date(blinded_only_snapshot, tmp_path):
+    # "at the previous cut" must be what the report at that cut showed: the same counts as the
+    # snapshot cut at that date (randomised, died, screened, SAEs)
+    prev = "2019-06-30"
+    status, out, err = run("table", "changes", "--data", blinded_only_snapshot, "--view", "blinded", "--since", prev)
+    assert status == 0, err
+    ch = pd.read_csv(io.StringIO(out)).set_index("item")
+    from data_access.cut import cut_snapshot
+    from data_access.snapshot import load_datasets
+    cut_snapshot(blinded_only_snapshot, prev, tmp_path / "prev")
+    now, then = load_datasets(blinded_only_snapshot / "clinical"), load_datasets(tmp_path / "prev" / "clinical")
+    for d, col in ((then, "at_previous"), (now, "at_cut")):
+        assert ch.loc["Randomised", col] == len(d["adsl"])
+        assert ch.loc["Died", col] == d["adsl"]["DTHDT"].notna().sum()
+        assert ch.loc["Screened", col] == len(d["screening"])
+        assert ch.loc["Serious adverse events", col] == (d["adae"]["AESER"] == "Y").sum()
+    assert (ch["new"] == ch["at_cut"] - ch["at_previous"]).all() and (ch["new"] >= 0).all()
+    assert ch.loc["Randomised", "new"] > 0
+    # without --since: exit 2 and what to give
+    status, out, err = run("table", "changes", "--data", blinded_only_snapshot, "--view", "blinded")
+    assert status == 2 and "--since" in err

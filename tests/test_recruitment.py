@@ -314,3 +314,29 @@ def test_funnel_by_site(screening):
     assert s2[("Screen failure", "Age")] == 1 and s2[("Randomised", "")] == 1
     pd.testing.assert_frame_equal(got[got.site_id == "All"].drop(columns="site_id").reset_index(drop=True),
                                   summarize_funnel(screening))
+
+
+def test_changes_since_the_previous_cut_by_hand():
+    from analysis.recruitment import summarize_changes
+    # 4 randomised: 2 by the previous cut (Jan 31); S2 died in February, S1 completed in March,
+    # S3 withdrew in February; 2 SAEs of S2 (one in January), 1 of S4 in March
+    adsl = pd.DataFrame({
+        "USUBJID": ["S1", "S2", "S3", "S4"],
+        "RANDDT": pd.to_datetime(["2020-01-05", "2020-01-20", "2020-02-10", "2020-03-01"]),
+        "EOSSTT": ["COMPLETED", "DISCONTINUED", "DISCONTINUED", None],
+        "EOSDT": pd.to_datetime(["2020-03-15", "2020-02-20", "2020-02-25", None]),
+        "DCSREAS": [None, "DEATH", "WITHDRAWAL BY SUBJECT", None],
+        "DTHDT": pd.to_datetime([None, "2020-02-20", None, None])})
+    adae = pd.DataFrame({"USUBJID": ["S2", "S2", "S4", "S1"], "AESER": ["Y", "Y", "Y", "N"],
+                         "ASTDT": pd.to_datetime(["2020-01-25", "2020-02-15", "2020-03-10", "2020-01-10"])})
+    screening = pd.DataFrame({"SCRNDT": pd.to_datetime(["2019-12-01", "2019-12-20", "2020-01-02", "2020-02-01",
+                                                        "2020-02-02"])})
+    sites = [{"id": "A", "activated": "2019-11-01"}, {"id": "B", "activated": "2020-02-01"}]
+    ch = summarize_changes(adsl, "2020-01-31", "2020-03-31", screening=screening, adae=adae, sites=sites)
+    got = {r.item: (r.at_previous, r.at_cut, r.new) for r in ch.itertuples()}
+    assert got == {"Screened": (3, 5, 2), "Sites activated": (1, 2, 1), "Randomised": (2, 4, 2),
+                   "Completed follow-up": (0, 1, 1), "Discontinued, other than death": (0, 1, 1),
+                   "Died": (0, 1, 1), "Serious adverse events": (1, 3, 2),
+                   "Participants with a serious adverse event": (1, 2, 1)}
+    with pytest.raises(ValueError, match="not before"):
+        summarize_changes(adsl, "2020-03-31", "2020-03-31")

@@ -18,6 +18,9 @@ from tests.conftest import ARM_TOKENS
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) not installed")
 
 
+PREVIOUS = "2019-06-30"     # the "changes" open report lists the changes since this cut-off
+
+
 def pdf_text(path) -> str:
     return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
 
@@ -51,13 +54,15 @@ def rendered(demo_snapshot, open_root_with_bad_allocation, blinded_only_snapshot
             "manuscript": ("manuscript", demo_snapshot, demo_snapshot / "allocation", lambda m: None),
             # the same clinical snapshot again, from a deployment with no allocation at all
             "again": ("dsmb-open", blinded_only_snapshot, None, lambda m: None),
+            # the open report with the changes since a previous cut-off
+            "changes": ("dsmb-open", blinded_only_snapshot, None, lambda m: None),
             # a closed report with masked arms (Group A / Group B)
             "masked": ("dsmb-closed", demo_snapshot, demo_snapshot / "allocation", lambda m: None),
         }
         with ThreadPoolExecutor(max_workers=4) as pool:
             futures = {k: pool.submit(render_report, name, data, alloc, out_dir=out / k, progress=prog,
-                                      to=("html",) if k in ("again", "masked") else ("html", "pdf"),
-                                      mask_arms=k == "masked")
+                                      to=("html",) if k in ("again", "masked", "changes") else ("html", "pdf"),
+                                      mask_arms=k == "masked", previous_cut=PREVIOUS if k == "changes" else None)
                        for k, (name, data, alloc, prog) in jobs.items()}
             paths = {k: f.result() for k, f in futures.items()}
     finally:
@@ -71,7 +76,7 @@ def rendered(demo_snapshot, open_root_with_bad_allocation, blinded_only_snapshot
 def test_every_report_has_html_and_pdf(rendered):
     _, paths, _, _ = rendered
     for name, files in paths.items():
-        if name in ("again", "masked"):
+        if name in ("again", "masked", "changes"):   # HTML only
             continue
         assert sorted(p.suffix for p in files) == [".html", ".pdf"], name
         assert all(p.stat().st_size > 10_000 for p in files)
@@ -309,3 +314,18 @@ def test_open_report_says_why_there_is_no_projection_after_recruitment(rendered)
     out, _, _, _ = rendered
     md = (out / "again" / "dsmb_open.md").read_text()
     assert "No recruitment projection: recruitment ended on 2019-09-30 (study file)" in md
+
+
+def test_open_report_lists_changes_since_the_previous_cut(rendered, blinded_only_snapshot):
+    from analysis.tables import build_table
+    from data_access.views import open_view
+    out, _, _, _ = rendered
+    md = (out / "changes" / "dsmb_open.md").read_text()
+    with open_view(blinded_only_snapshot / "clinical", "steering") as view:
+        ch = build_table("changes", view, since=PREVIOUS)
+    assert "{#tbl-changes}" in md and f"At {PREVIOUS}" in md
+    for r in ch.itertuples():
+        assert re.search(rf"\|\s*{re.escape(r.item)}\s*\|\s*{r.at_previous}\s*\|\s*{r.at_cut}\s*\|\s*{r.new}\s*\|", md), r
+    # without a previous cut-off the report says how to ask for one
+    md_open = (out / "open" / "dsmb_open.md").read_text()
+    assert "No previous report cut-off was given" in md_open and "{#tbl-changes}" not in md_open
