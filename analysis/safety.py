@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 ALL = "All"
 TOTAL = "Total"
@@ -93,6 +94,63 @@ def summarize_ae(adae: pd.DataFrame, adsl: pd.DataFrame, group_col: str | None =
     out["percent"] = 100.0 * out["n_subjects"] / out["group"].map(denom).replace(0, np.nan)
     return out[["soc", "pt", "group", "n_subjects", "percent", "n_events"]].astype(
         {"n_subjects": int, "n_events": int})
+
+
+def compute_wilson_ci(x, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for x events of n (vectorised; NaN where n = 0)."""
+    x, n = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
+    z = stats.norm.ppf(0.5 + level / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = x / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def compute_risk_difference(x1, n1, x2, n2, level: float = 0.95):
+    """Difference of proportions x1/n1 - x2/n2 with Newcombe's hybrid score interval (method 10
+    of Newcombe 1998, Stat Med 17:873), which keeps its coverage with few or no events (the usual
+    case for single preferred terms), unlike the Wald interval.
+
+    Returns (difference, lower, upper), arrays (or floats for scalar input).
+    """
+    x1, n1, x2, n2 = (np.asarray(v, dtype=float) for v in (x1, n1, x2, n2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p1, p2 = x1 / n1, x2 / n2
+    l1, u1 = compute_wilson_ci(x1, n1, level)
+    l2, u2 = compute_wilson_ci(x2, n2, level)
+    d = p1 - p2
+    lower = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    upper = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return d, lower, upper
+
+
+AE_RISK_COLUMNS = ["soc", "pt", "comparison", "n_exp", "N_exp", "n_ref", "N_ref", "risk_exp", "risk_ref",
+                   "difference", "ci_lower", "ci_upper"]
+
+
+def summarize_ae_risk(ae: pd.DataFrame, denominators: dict, pairs) -> pd.DataFrame:
+    """Absolute risk of each AE row per arm and the risk difference (experimental - reference,
+    percentage points, Newcombe hybrid score 95% CI) for each (experimental, reference) pair.
+
+    Parameters
+    ----------
+    ae : the by-arm table of :func:`summarize_ae` (rows and order kept).
+    denominators : safety population per arm label.
+    pairs : [(experimental, reference), ...] arm labels.
+    """
+    wide = ae.pivot_table(index=["soc", "pt"], columns="group", values="n_subjects", aggfunc="first", sort=False)
+    parts = []
+    for exp, ref in pairs:
+        n1, n0 = denominators[exp], denominators[ref]
+        x1, x0 = wide[exp].to_numpy(float), wide[ref].to_numpy(float)
+        d, lo, hi = compute_risk_difference(x1, n1, x0, n0)
+        parts.append(pd.DataFrame({"soc": wide.index.get_level_values(0), "pt": wide.index.get_level_values(1),
+                                   "comparison": f"{exp} vs {ref}", "n_exp": x1.astype(int), "N_exp": n1,
+                                   "n_ref": x0.astype(int), "N_ref": n0, "risk_exp": 100 * x1 / n1,
+                                   "risk_ref": 100 * x0 / n0, "difference": 100 * d, "ci_lower": 100 * lo,
+                                   "ci_upper": 100 * hi}))
+    return pd.concat(parts, ignore_index=True)[AE_RISK_COLUMNS]
 
 
 def summarize_ae_by_severity(adae: pd.DataFrame, adsl: pd.DataFrame, group_col: str | None = None,

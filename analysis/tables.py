@@ -255,6 +255,14 @@ def _ae(view, **_):
     return summarize_ae(view.table("adae"), get_adsl(view, "SAF"), group_col=group_col, groups=groups)
 
 
+def _ae_risk(view, **_):
+    view.require_unblinded("AE risk difference table")
+    from analysis.safety import summarize_ae_risk
+    saf = get_adsl(view, "SAF")
+    denominators = saf[view.group_col].value_counts().to_dict()
+    return summarize_ae_risk(_ae(view), denominators, comparisons(view))
+
+
 def _consort(view, **_):
     from analysis.recruitment import summarize_consort
     group_col, groups = _groups(view)
@@ -477,6 +485,8 @@ TABLES: dict[str, TableSpec] = {s.name: s for s in [
     TableSpec("balance", "Stratum balance by site", _balance, population="all", applies=_no_strata),
     TableSpec("alsfrs", "ALSFRS-R total: mean change from baseline by visit", _alsfrs, needs=("adsl", "functional")),
     TableSpec("ae", "Treatment-emergent AEs by SOC and PT, safety population", _ae, population="SAF", needs=AE),
+    TableSpec("ae-risk", "Absolute risk of each AE per arm and the risk difference with Newcombe 95% CI "
+              "(unblinded only)", _ae_risk, True, population="SAF", needs=AE),
     TableSpec("ae-severity", "Subjects by worst AE severity, safety population", _ae_severity, population="SAF",
               needs=AE),
     TableSpec("sae", "Listing of serious adverse events", _sae, population="SAF", needs=AE),

@@ -138,6 +138,27 @@ def summarize_ae_severity_display(sev: pd.DataFrame, denominators: dict, groups=
     return wide.rename(columns={"soc": "System organ class", "severity": "Worst severity"})
 
 
+def summarize_ae_risk_display(risk: pd.DataFrame) -> pd.DataFrame:
+    """AE absolute risks per arm and the risk difference (percentage points, Newcombe 95% CI);
+    arm names from the comparison, one block per comparison when there are several."""
+    rows = []
+    several = risk["comparison"].nunique() > 1
+    for r in risk.itertuples(index=False):
+        rows.append({**({"Comparison": r.comparison} if several else {}),
+                     "System organ class": r.soc, "Preferred term": "(any)" if r.pt == "All PTs" else r.pt,
+                     "Experimental: n/N (%)": f"{r.n_exp}/{r.N_exp} ({r.risk_exp:.1f}%)",
+                     "Reference: n/N (%)": f"{r.n_ref}/{r.N_ref} ({r.risk_ref:.1f}%)",
+                     "Difference, % points (95% CI)": compute_fmt_ci(r.difference, r.ci_lower, r.ci_upper, 1)})
+    out = pd.DataFrame(rows)
+    if not several and len(risk):                 # name the arms in the headers
+        exp, ref = risk["comparison"].iloc[0].split(" vs ", 1)
+        out = out.rename(columns={"Experimental: n/N (%)": f"{exp}: n/N (%)", "Reference: n/N (%)": f"{ref}: n/N (%)"})
+    soc = out["System organ class"]
+    repeat = soc.eq(soc.shift()) & (risk["comparison"].eq(risk["comparison"].shift()).to_numpy())
+    out.loc[repeat, "System organ class"] = ""                    # SOC named once per block
+    return out
+
+
 def summarize_consort_display(consort: pd.DataFrame, groups=None) -> pd.DataFrame:
     """CONSORT counts: stage, reason, one column per group ("All" for the screening stages)."""
     d = consort.copy()

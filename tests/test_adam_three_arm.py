@@ -563,3 +563,21 @@ def test_a_trial_stratified_by_its_own_factor(tmp_path):
     assert sv.loc[("EU", "Total"), "n"] == 6 and sv.loc[("EU", "Total"), "events"] == 4   # S01 S06 S09 S10
     pooled = build(root, "survival-by-stratum", view="blinded")
     assert pooled["group"].unique().tolist() == ["All"] and pooled["n"].tolist() == [6, 6]
+
+
+def test_ae_risk_difference_each_arm_vs_placebo_by_hand(three_arm):
+    # safety population 4 / 4 / 3 (S12 never dosed); Nausea: X20 S01 (2 events), X10 S05, PBO none;
+    # Headache (treatment-emergent, in the safety population): X20 S02, PBO S09
+    from analysis.safety import compute_risk_difference
+    risk = build(three_arm, "ae-risk")
+    assert risk["comparison"].unique().tolist() == ["Drug X 20 mg vs Placebo", "Drug X 10 mg vs Placebo"]
+    r = risk.set_index(["comparison", "pt"]).sort_index()       # each PT is in one SOC here
+    nausea = r.loc[("Drug X 20 mg vs Placebo", "Nausea")].iloc[0]
+    assert (nausea["n_exp"], nausea["N_exp"], nausea["n_ref"], nausea["N_ref"]) == (1, 4, 0, 3)
+    assert (nausea["risk_exp"], nausea["risk_ref"], nausea["difference"]) == pytest.approx((25, 0, 25))
+    _, lo, hi = compute_risk_difference(1, 4, 0, 3)
+    assert (nausea["ci_lower"], nausea["ci_upper"]) == pytest.approx((100 * lo, 100 * hi))
+    headache = r.loc[("Drug X 10 mg vs Placebo", "Headache")].iloc[0]
+    assert (headache["n_exp"], headache["n_ref"]) == (0, 1)
+    assert headache["difference"] == pytest.approx(-100 / 3)
+    assert build(three_arm, "ae-risk")["difference"].notna().all()

@@ -329,3 +329,19 @@ def test_open_report_lists_changes_since_the_previous_cut(rendered, blinded_only
     # without a previous cut-off the report says how to ask for one
     md_open = (out / "open" / "dsmb_open.md").read_text()
     assert "No previous report cut-off was given" in md_open and "{#tbl-changes}" not in md_open
+
+
+def test_closed_report_ae_risk_differences(rendered, demo_snapshot):
+    # every AE row of the closed report carries the arms' n/N and the Newcombe difference of the
+    # `ae-risk` table
+    from analysis.tables import build_table
+    from data_access.views import open_view
+    out, _, _, _ = rendered
+    md = (out / "closed" / "dsmb_closed.md").read_text()
+    with open_view(demo_snapshot / "clinical", "dsmb", allocation_dir=demo_snapshot / "allocation") as view:
+        risk = build_table("ae-risk", view)
+    assert "{#tbl-ae-risk}" in md and "Low-dose IL-2: n/N (%)" in md
+    for r in risk.itertuples():
+        cells = (rf"{r.n_exp}/{r.N_exp} \({r.risk_exp:.1f}%\)\s*\|\s*{r.n_ref}/{r.N_ref} \({r.risk_ref:.1f}%\)\s*\|\s*"
+                 rf"{r.difference:.1f} \({r.ci_lower:.1f} to {r.ci_upper:.1f}\)")
+        assert re.search(cells, md), (r.soc, r.pt)

@@ -148,3 +148,18 @@ def test_lab_over_time():
     pd.testing.assert_frame_equal(got, exp, check_dtype=False)
     pooled = summarize_lab_over_time(bds, "EOS")
     assert pooled["group"].tolist() == ["All", "All"] and pooled["n"].tolist() == [3, 2]
+
+
+@pytest.mark.parametrize("x1, n1, x2, n2, lower, upper", [
+    # Newcombe (1998) Stat Med 17:873, Table II, method 10 (hybrid score)
+    (56, 70, 48, 80, 0.0524, 0.3339),
+    (9, 10, 3, 10, 0.1705, 0.8090),
+    (5, 56, 0, 29, -0.0381, 0.1926),
+    (0, 10, 0, 20, -0.1611, 0.2775),
+    (0, 10, 0, 10, -0.2775, 0.2775),
+])
+def test_risk_difference_matches_newcombe_1998(x1, n1, x2, n2, lower, upper):
+    from analysis.safety import compute_risk_difference
+    d, lo, hi = compute_risk_difference(x1, n1, x2, n2)
+    assert float(d) == pytest.approx(x1 / n1 - x2 / n2)
+    assert (float(lo), float(hi)) == pytest.approx((lower, upper), abs=5e-5)
