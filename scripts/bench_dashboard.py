@@ -90,7 +90,11 @@ def bench_browser(root: Path, role: str) -> dict[str, float]:
         return out
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:       # a run still busy at shutdown: do not wait for it
+            proc.kill()
+            proc.wait()
 
 
 def main(argv=None) -> int:
