@@ -124,6 +124,7 @@ def summarize_ae_display(ae: pd.DataFrame, denominators: dict, groups=None) -> p
     wide = summarize_by_group_wide(
         ae, ["soc", "pt"], lambda r: f"{r.n_subjects} ({r.percent:.1f}%) [{r.n_events}]", groups, headers=headers)
     wide["pt"] = wide["pt"].replace({"All PTs": "(any)"})
+    wide.loc[wide["soc"].eq(wide["soc"].shift()), "soc"] = ""          # each SOC named once, on its (any) row
     return wide.rename(columns={"soc": "System organ class", "pt": "Preferred term"})
 
 
