@@ -139,7 +139,8 @@ def plot_forest(subgroups: pd.DataFrame, title="Hazard ratio by subgroup", subti
     ----------
     subgroups : pandas.DataFrame
         The table of :func:`analysis.survival_models.summarize_subgroups`; its "All participants"
-        row (when present) is drawn first, as a diamond.
+        row (when present) is drawn first, as a diamond. With a ``comparison`` column holding
+        several comparisons (three or more arms) each gets its own block under a heading.
     labels : (str, str)
         What HR < 1 and HR > 1 favour.
     factor_labels : dict, optional
@@ -166,16 +167,21 @@ def plot_forest(subgroups: pd.DataFrame, title="Hazard ratio by subgroup", subti
         right.append(f"{r.hr:.2f} ({r.ci_lower:.2f}-{r.ci_upper:.2f})  {r.events_exp}/{r.events_ref}"
                      if pd.notna(r.hr) else f"not estimable  {r.events_exp}/{r.events_ref}")
 
-    for r in sg[sg["factor"] == OVERALL].itertuples(index=False):
-        add(r, f"<b>{OVERALL}</b> (n={r.n})")
-    for factor, g in sg[sg["factor"] != OVERALL].groupby("factor", sort=False):
-        p = g["p_interaction"].iloc[0]
-        ylab.append(f"<b>{factor_labels.get(factor, factor)}</b>"
-                    + (f" (interaction p={p:.3f})" if pd.notna(p) else ""))
-        order = {lev: i for i, lev in enumerate(level_order.get(factor, []))}
-        g = g.assign(_o=g["level"].map(lambda v: order.get(v, len(order)))).sort_values("_o", kind="stable")
-        for r in g.itertuples(index=False):
-            add(r, f"{r.level} (n={r.n})")
+    several = "comparison" in sg.columns and sg["comparison"].nunique() > 1     # three or more arms
+    blocks = sg.groupby("comparison", sort=False) if several else [(None, sg)]
+    for comparison, block in blocks:
+        if comparison is not None:                     # a heading row per comparison
+            ylab.append(f"<b><i>{comparison}</i></b>")
+        for r in block[block["factor"] == OVERALL].itertuples(index=False):
+            add(r, f"<b>{OVERALL}</b> (n={r.n})")
+        for factor, g in block[block["factor"] != OVERALL].groupby("factor", sort=False):
+            p = g["p_interaction"].iloc[0]
+            ylab.append(f"<b>{factor_labels.get(factor, factor)}</b>"
+                        + (f" (interaction p={p:.3f})" if pd.notna(p) else ""))
+            order = {lev: i for i, lev in enumerate(level_order.get(factor, []))}
+            g = g.assign(_o=g["level"].map(lambda v: order.get(v, len(order)))).sort_values("_o", kind="stable")
+            for r in g.itertuples(index=False):
+                add(r, f"{r.level} (n={r.n})")
     hr, lo, hi = (np.asarray(v, dtype=float) for v in (hr, lo, hi))
     fig = go.Figure(go.Scatter(x=hr, y=y, mode="markers", marker=dict(symbol=symbol, size=9, color="#000000"),
                                error_x=dict(type="data", symmetric=False, array=hi - hr, arrayminus=hr - lo,

@@ -75,16 +75,19 @@ def fig_km(view):
 
 
 def fig_forest(view):
-    """Subgroup forest plot, first arm against the reference arm (unblinded only: the subgroups
+    """Subgroup forest plot of each arm against the reference arm (unblinded only: the subgroups
     table refuses a blinded view)."""
     from analysis.baseline import variable_labels
     from analysis.figures_survival import plot_forest
     from analysis.tables import comparisons
     sg = build_table("subgroups", view)
-    pair = sg["comparison"].iloc[0]            # groupby order = comparisons(view) order
-    return plot_forest(sg[sg["comparison"] == pair], title=f"Hazard ratio by subgroup ({pair})",
+    pairs = comparisons(view)
+    if len(pairs) > 1:                         # one block per arm against the reference arm
+        return plot_forest(sg, subtitle=_subtitle(view), factor_labels=variable_labels(view.labels("adsl")),
+                           labels=("favours the first arm named", f"favours {pairs[0][1]}"))
+    return plot_forest(sg, title=f"Hazard ratio by subgroup ({sg['comparison'].iloc[0]})",
                        subtitle=_subtitle(view), factor_labels=variable_labels(view.labels("adsl")),
-                       labels=tuple(f"favours {a}" for a in comparisons(view)[0]))
+                       labels=tuple(f"favours {a}" for a in pairs[0]))
 
 
 def fig_alsfrs_change(view):

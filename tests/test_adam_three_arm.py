@@ -373,6 +373,15 @@ def test_dashboard_pages_for_the_imported_trial(imported_deployment, role):
         for arm in ARMS:
             assert arm in survival and arm in baseline
         assert "Drug X 10 mg vs Placebo" in survival                          # treatment-effect rows
+        # the forest plot has one block per arm against placebo
+        at.switch_page("app_pages/survival.py")
+        at.run()
+        specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        forest = next(sp for sp in specs if sp["layout"]["title"]["text"].startswith("Hazard ratio by subgroup"))
+        ticks = forest["layout"]["yaxis"]["ticktext"]
+        heads = [t for t in ticks if t.startswith("<b><i>")]
+        assert heads == ["<b><i>Drug X 20 mg vs Placebo</i></b>", "<b><i>Drug X 10 mg vs Placebo</i></b>"]
+        assert sum(t.startswith("<b>All participants</b> (n=8)") for t in ticks) == 2
     else:
         text = "\n".join(t for t, _ in seen.values())
         assert not any(arm in text for arm in ARMS)
