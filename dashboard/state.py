@@ -223,10 +223,10 @@ def _context_from(view_kind, role_class, snapshot_hash, filters_key, view_args) 
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def _cached_table(name: str, view_kind: str, role_class: str, snapshot_hash: str, filters_key: tuple,
-                  view_args: tuple, times: tuple | None = None) -> pd.DataFrame:
+                  view_args: tuple, times: tuple | None = None, since: str | None = None) -> pd.DataFrame:
     from analysis.tables import build_table
     view = get_view(_context_from(view_kind, role_class, snapshot_hash, filters_key, view_args))
-    return build_table(name, view, times=list(times) if times else None)
+    return build_table(name, view, times=list(times) if times else None, since=since)
 
 
 def table_unavailable(ctx: Context, name: str) -> str | None:
@@ -239,11 +239,12 @@ def table_unavailable(ctx: Context, name: str) -> str | None:
     return None
 
 
-def get_table(ctx: Context, name: str, times=None) -> pd.DataFrame:
+def get_table(ctx: Context, name: str, times=None, since=None) -> pd.DataFrame:
     """A named table (``analysis.tables.build_table``) for the context, cached per snapshot hash,
-    view kind, role and filters."""
+    view kind, role, filters and arguments (``since``: ISO date, for ``changes``)."""
     return _cached_table(name, ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash,
-                         ctx.filters.key(), _view_args(ctx), tuple(times) if times else None)
+                         ctx.filters.key(), _view_args(ctx), tuple(times) if times else None,
+                         str(since) if since else None)
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)

@@ -308,3 +308,21 @@ def test_survival_page_forest_for_unblinded_and_strata_for_all(demo_snapshot):
     spec = json.loads(at.get("plotly_chart")[1].proto.spec)
     assert spec["layout"]["yaxis"]["ticktext"][0].startswith("<b>All participants</b>")
     assert "favours Low-dose IL-2" in spec["layout"]["xaxis"]["title"]["text"]
+
+
+def test_recruitment_changes_since_a_chosen_date(demo_snapshot):
+    # the steering committee picks the last meeting's date; the table is the `changes` table
+    import datetime as dt
+
+    import pandas as pd
+
+    from analysis.tables import build_table
+    from data_access.views import open_view
+    at = visit(sign_in("steering"), "recruitment.py")
+    at.date_input(key="changes_since").set_value(dt.date(2019, 6, 30)).run()
+    assert not at.exception
+    shown = _frame_with(at, "at_previous").set_index("item")
+    with open_view(demo_snapshot / "clinical", "steering") as view:
+        expected = build_table("changes", view, since="2019-06-30").set_index("item")
+    pd.testing.assert_frame_equal(shown, expected, check_dtype=False)
+    assert shown.loc["Randomised", "new"] > 0
