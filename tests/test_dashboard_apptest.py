@@ -326,3 +326,18 @@ def test_recruitment_changes_since_a_chosen_date(demo_snapshot):
         expected = build_table("changes", view, since="2019-06-30").set_index("item")
     pd.testing.assert_frame_equal(shown, expected, check_dtype=False)
     assert shown.loc["Randomised", "new"] > 0
+
+
+def test_fresh_checkout_generates_the_demo_trial_on_first_run(tmp_path, monkeypatch):
+    # the README's first command: no MIROCALS_DATA, so ./demo_data is written on the first run
+    # and used with its allocation (the demo is an unblinded deployment for the DSMB accounts)
+    monkeypatch.delenv("MIROCALS_DATA")
+    monkeypatch.delenv("MIROCALS_ALLOCATION")
+    monkeypatch.chdir(tmp_path)
+    at = visit(sign_in("dsmb", timeout=180), "survival.py")
+    assert (tmp_path / "demo_data" / "clinical" / "manifest.json").is_file()
+    assert (tmp_path / "demo_data" / "allocation" / "manifest.json").is_file()
+    text = rendered_text(at)
+    assert BANNER in text and "Low-dose IL-2" in text
+    at = visit(sign_in("steering"), "survival.py")
+    assert BANNER not in rendered_text(at) and "Low-dose IL-2" not in rendered_text(at)
