@@ -314,7 +314,7 @@ def summarize_consort(screening: pd.DataFrame, adsl: pd.DataFrame, adtte: pd.Dat
     return pd.DataFrame(rows, columns=["stage", "group", "n", "reason"])
 
 
-# --------------------------------------------------------------------------- stratum balance
+# --------------------------------------------------------------------------- changes since a previous cut
 CHANGE_COLUMNS = ["item", "at_previous", "at_cut", "new"]
 
 
@@ -372,6 +372,7 @@ def summarize_changes(adsl: pd.DataFrame, previous_cut, cut_date, screening: pd.
     return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
 
 
+# --------------------------------------------------------------------------- stratum balance
 def summarize_balance(adsl: pd.DataFrame, group_col: str | None = None, by_site: bool = True,
                       groups=None, strata=None, stratum_col: str = "STRATUM", site_col: str = "SITEID",
                       strata_cols=("COUNTRY", "ONSET")) -> pd.DataFrame:

@@ -211,7 +211,12 @@ def _add_note(part: pd.DataFrame, methods, text: str) -> None:
 
 
 def _subgroups(view, **_):
+    """Derived once per view (the table and the dashboard's forest plot share it)."""
     view.require_unblinded("subgroup table")
+    return view_memo(view, "subgroups", lambda: _derive_subgroups(view))
+
+
+def _derive_subgroups(view):
     from analysis.survival import summarize_subgroups
     group_col, _g = _groups(view)
     tte = get_tte(view)
@@ -250,9 +255,11 @@ def _alsfrs(view, **_):
 
 
 def _ae(view, **_):
+    """Derived once per view: the ``ae-risk`` table starts from it."""
     from analysis.safety import summarize_ae
     group_col, groups = _groups(view)
-    return summarize_ae(view.table("adae"), get_adsl(view, "SAF"), group_col=group_col, groups=groups)
+    return view_memo(view, "ae", lambda: summarize_ae(view.table("adae"), get_adsl(view, "SAF"),
+                                                      group_col=group_col, groups=groups))
 
 
 def _ae_risk(view, **_):

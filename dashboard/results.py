@@ -56,13 +56,13 @@ def _stages(view, derive_name: str) -> pd.DataFrame:
     """Stage distribution by visit, derived once per view (the table and its figure share it);
     King's and MiToS are derived together from one read of the items (at 20,000 subjects the
     read is ~1 s of each)."""
-    memo = view.__dict__.setdefault("_derived", {})        # the store of analysis.tables.view_memo
-    if derive_name not in memo:
-        memo.update(_derive_stages(view))
-    return memo[derive_name].copy()
+    from analysis.tables import view_memo
+    both = view_memo(view, "stages", lambda: _derive_stages(view))
+    return both[both["_staging"] == derive_name].drop(columns="_staging").reset_index(drop=True)
 
 
-def _derive_stages(view) -> dict[str, pd.DataFrame]:
+def _derive_stages(view) -> pd.DataFrame:
+    """King's and MiToS distributions stacked (column ``_staging``: the derivation's name)."""
     from analysis import alsfrs
     study = view.study
     adqs = get_bds(view, study.functional_dataset, paramcds=study.functional_items,
@@ -72,10 +72,10 @@ def _derive_stages(view) -> dict[str, pd.DataFrame]:
     deaths = adsl[[c for c in keep if c in adsl.columns]]
     deaths = deaths[deaths["DTHDT"].notna()] if "DTHDT" in deaths.columns else None
     groups = tuple(view.arm_levels) if view.group_col else None
-    return {name: alsfrs.summarize_stages(getattr(alsfrs, name)(adqs, deaths=deaths, group_col=view.group_col),
-                                          group_col=view.group_col, subject_groups=_subject_groups(view),
-                                          groups=groups)
-            for name in STAGINGS}
+    return pd.concat([alsfrs.summarize_stages(getattr(alsfrs, name)(adqs, deaths=deaths, group_col=view.group_col),
+                                              group_col=view.group_col, subject_groups=_subject_groups(view),
+                                              groups=groups).assign(_staging=name)
+                      for name in STAGINGS], ignore_index=True)
 
 
 def tbl_kings(view) -> pd.DataFrame:

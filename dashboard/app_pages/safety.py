@@ -11,8 +11,8 @@ ctx = widgets.page_setup(PAGE, "Safety")
 show_page_figures(ctx, PAGE, "safety")
 names = (["ae"] + (["ae-risk"] if ctx.unblinded else []) + ["ae-severity", "sae", "deaths", "exposure", "labs"]
          + (["tregs"] if ctx.unblinded else []))
-labels = {"ae": "AEs by SOC/PT", "ae-risk": "Risk difference", "ae-severity": "Worst severity", "sae": "SAE listing", "deaths": "Deaths", "exposure": "Exposure",
-          "labs": "Eosinophils", "tregs": "Tregs"}
+labels = {"ae": "AEs by SOC/PT", "ae-risk": "Risk difference", "ae-severity": "Worst severity", "sae": "SAE listing",
+          "deaths": "Deaths", "exposure": "Exposure", "labs": "Eosinophils", "tregs": "Tregs"}
 for tab, name in zip(st.tabs([labels[n] for n in names]), names):
     with tab:
         widgets.show_named_table(ctx, PAGE, name)

@@ -9,7 +9,7 @@ PAGE = "survival"
 ctx = widgets.page_setup(PAGE, "Survival")
 
 show_page_figures(ctx, PAGE, "survival")
-strata = ["survival-by-stratum"] if state.load_study_config().strata_factors else []
+strata = [] if state.table_unavailable(ctx, "survival-by-stratum") else ["survival-by-stratum"]   # unstratified
 names = ["survival", *strata, "at-risk", "km"] + (["treatment-effect", "subgroups", "sequential"]
                                                   if ctx.unblinded else [])
 labels = {"survival": "Median and landmark", "survival-by-stratum": "By stratum", "at-risk": "Numbers at risk",
