@@ -73,6 +73,12 @@ class Study:
         return int(value) if value else None
 
     @property
+    def min_cell_size(self) -> int:
+        """Minimum cell size k (``[blinding] min_cell_size``, default 5): a blinded output computed
+        on a filtered subset of fewer than k subjects shows counts only, and names no subject."""
+        return int(self.raw.get("blinding", {}).get("min_cell_size", 5))
+
+    @property
     def site_by_id(self) -> dict[str, Site]:
         return {s.id: s for s in self.sites}
 
