@@ -232,12 +232,16 @@ def show_page_figures(ctx: state.Context, page: str, key: str, tabs: bool = True
 
 def show_figure_of(ctx: state.Context, page: str, name: str, adapter: str) -> None:
     """One figure from an adapter of this module (cached per view), with its downloads; a note
-    instead when the snapshot lacks its data (``TableUnavailable``)."""
+    instead when the snapshot lacks its data (``TableUnavailable``) or a blinded filter is below
+    the minimum cell size (``state.SmallCellError``: the notice, no figure, no download)."""
     import streamlit as st
     from analysis.tables import TableUnavailable
     try:
         fig = state.get_result(ctx, f"dashboard.figures.{adapter}")
     except TableUnavailable as exc:  # the snapshot lacks the data: say so, show the rest
         st.info(f"{name}: {exc}")
+        return
+    except state.SmallCellError as exc:   # a blinded filter below the minimum cell size
+        widgets.show_small_cell_notice(exc)
         return
     widgets.show_figure(ctx, page, fig, name)

@@ -170,19 +170,130 @@ def view_kind_for(role: str, snapshot: Snapshot) -> str:
     return "unblinded" if is_unblinded_role(role) and snapshot.allocation_dir else "blinded"
 
 
+class SmallCellError(PermissionError):
+    """A blinded output asked of a filter that selects (or isolates by difference) fewer than the
+    study's minimum cell size k: only the counts (``FilteredView.counts``) may be shown."""
+
+    def __init__(self, reason: str, randomised: int | None = None, screened: int | None = None):
+        super().__init__(reason)
+        self.reason, self.randomised, self.screened = reason, randomised, screened
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+_FILTER_COLUMNS = (("countries", "COUNTRY", "country"), ("sites", "SITEID", "site"), ("onsets", "ONSET", "onset"))
+
+
+def _plural(n: int) -> str:
+    return f"{n} participant" + ("" if n == 1 else "s")
+
+
+def _count_selected(adsl: pd.DataFrame, filters: Filters) -> int:
+    keep = pd.Series(True, index=adsl.index)
+    for attr, col, _ in _FILTER_COLUMNS:
+        values = getattr(filters, attr)
+        if values and col in adsl.columns:
+            keep &= adsl[col].isin(values)
+    return int(keep.sum())
+
+
+def small_cell_reason(adsl: pd.DataFrame, filters: Filters, k: int) -> str | None:
+    """Why a blinded filter gives counts only, or None when per-subject outputs may be shown.
+
+    ``adsl``: the randomised subjects (one row each; COUNTRY, SITEID, ONSET). A filter is refused
+    when it selects fewer than ``k`` subjects, and also when it differs from a neighbouring filter
+    by 1..k-1 subjects, because the difference of two allowed outputs would then describe those
+    few subjects (Site FR08 minus Site FR08 + Onset Limb is the one bulbar subject of FR08):
+    the same filter without one of its restrictions, or without one of the values it selects.
+    """
+    if not filters.active:
+        return None
+    n = _count_selected(adsl, filters)
+    if n < k:
+        return (f"This filter selects {_plural(n)}, fewer than the minimum of {k} for blinded outputs: "
+                "counts only.")
+    for attr, _col, word in _FILTER_COLUMNS:
+        values = getattr(filters, attr)
+        if not values:
+            continue
+        wider = [Filters(**{**_as_dict(filters), attr: ()})]
+        if len(values) > 1:
+            wider += [Filters(**{**_as_dict(filters), attr: tuple(v for v in values if v != drop)})
+                      for drop in values]
+        for other in wider:
+            diff = abs(_count_selected(adsl, other) - n)
+            if 0 < diff < k:
+                return (f"This filter selects {_plural(n)} but differs by {_plural(diff)} from a neighbouring "
+                        f"filter (another {word} selection), fewer than the minimum of {k} for blinded outputs: "
+                        "the difference of the two would describe them, so counts only.")
+    return None
+
+
+def _as_dict(filters: Filters) -> dict:
+    return {"countries": filters.countries, "sites": filters.sites, "onsets": filters.onsets}
+
+
 class FilteredView:
     """A view restricted to subjects (and screening records) of some countries, sites and onsets.
 
     It only subsets rows; every other attribute (``blinded``, ``group_col``, ``require_unblinded``,
     ...) is the wrapped view's own.
+
+    Minimum cell size: on a blinded view whose filter selects fewer than ``study.min_cell_size``
+    randomised subjects (or isolates fewer by difference, see ``small_cell_reason``) every dataset
+    read (``table``, ``sql``) raises ``SmallCellError``; only ``counts()`` answers.
     """
+
+    _DATA_ATTRS = ("sql", "_query", "_con", "_paths", "_memo")
 
     def __init__(self, view, filters: Filters):
         self._view, self._filters = view, filters
         self._cache: dict[str, pd.DataFrame] = {}
+        self._cells: tuple[int, int | None, str | None] | None = None
 
     def __getattr__(self, name):
+        if name in FilteredView._DATA_ATTRS:
+            self._check_cells()
         return getattr(self._view, name)
+
+    # ----------------------------------------------------------------- minimum cell size
+    def _cell_state(self) -> tuple[int, int | None, str | None]:
+        """``(randomised, screened, reason)`` of this filter; ``reason`` is None when outputs may be
+        shown (always for an unblinded view)."""
+        if self._cells is None:
+            view = self._view
+            cols = [c for c in ("USUBJID", "COUNTRY", "SITEID", "ONSET") if c in view.columns("adsl")]
+            adsl = view.table("adsl", columns=cols)
+            randomised = _count_selected(adsl, self._filters)
+            screened = len(self._subset("screening", view.table("screening"), adsl=adsl)) \
+                if "screening" in view.datasets else None
+            reason = None
+            if view.blinded:
+                reason = small_cell_reason(adsl, self._filters, int(view.study.min_cell_size))
+            self._cells = (randomised, screened, reason)
+        return self._cells
+
+    def _check_cells(self) -> None:
+        randomised, screened, reason = self._cell_state()
+        if reason:
+            raise SmallCellError(reason, randomised, screened)
+
+    def counts(self) -> dict:
+        """The counts path, answered whatever the cell size: randomised and screened subjects the
+        filter selects (``screened`` None when the trial has no screening log) and why outputs are
+        withheld (``reason``, None when they are not)."""
+        randomised, screened, reason = self._cell_state()
+        return {"randomised": randomised, "screened": screened, "reason": reason}
+
+    # ----------------------------------------------------------------- rows
+    def table(self, name: str, columns=None, where: str | None = None) -> pd.DataFrame:
+        self._check_cells()
+        if columns is not None or where is not None:
+            return self._subset(name, self._view.table(name, columns=columns, where=where))
+        if name not in self._cache:
+            self._cache[name] = self._subset(name, self._view.table(name))
+        return self._cache[name]
 
     def _keep(self, frame: pd.DataFrame) -> pd.Series:
         f, keep = self._filters, pd.Series(True, index=frame.index)
@@ -191,18 +302,12 @@ class FilteredView:
                 keep &= frame[col].isin(values)
         return keep
 
-    def table(self, name: str, columns=None, where: str | None = None) -> pd.DataFrame:
-        if columns is not None or where is not None:
-            return self._subset(name, self._view.table(name, columns=columns, where=where))
-        if name not in self._cache:
-            self._cache[name] = self._subset(name, self._view.table(name))
-        return self._cache[name]
-
-    def _subset(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    def _subset(self, name: str, frame: pd.DataFrame, adsl: pd.DataFrame | None = None) -> pd.DataFrame:
         if name in ("adsl", "screening"):
             frame = frame[self._keep(frame)]
             if name == "screening" and self._filters.onsets:  # onset is known when randomised only
-                ids = set(self.table("adsl")["USUBJID"])
+                subjects = self.table("adsl") if adsl is None else adsl[self._keep(adsl)]
+                ids = set(subjects["USUBJID"])
                 frame = frame[frame["USUBJID"].isna() | frame["USUBJID"].isin(ids)]
         elif "USUBJID" in frame.columns:
             frame = frame[frame["USUBJID"].isin(set(self.table("adsl")["USUBJID"]))]
@@ -219,6 +324,34 @@ def _context_from(view_kind, role_class, snapshot_hash, filters_key, view_args) 
     role, clinical_dir, allocation_dir, mask = view_args
     snap = Snapshot("", clinical_dir, allocation_dir, snapshot_hash, "")
     return Context("", role, view_kind, snap, Filters(*filters_key), mask)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _cached_counts(view_kind: str, role_class: str, snapshot_hash: str, filters_key: tuple,
+                   view_args: tuple) -> dict:
+    view = get_view(_context_from(view_kind, role_class, snapshot_hash, filters_key, view_args))
+    if isinstance(view, FilteredView):
+        return view.counts()
+    screened = len(view.table("screening", columns=["SCRNID"])) if "screening" in view.datasets else None
+    return {"randomised": len(view.table("adsl", columns=["USUBJID"])), "screened": screened, "reason": None}
+
+
+def cell_counts(ctx: Context) -> dict:
+    """The counts path: ``{"randomised", "screened", "reason"}`` for the context's filter, answered
+    whatever the cell size (``reason``: why blinded outputs are withheld, None when they are not;
+    always None for an unblinded context or an unfiltered view)."""
+    return _cached_counts(ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash, ctx.filters.key(),
+                          _view_args(ctx))
+
+
+def check_cell_size(ctx: Context) -> None:
+    """Raise ``SmallCellError`` when the context is blinded and its filter is below the minimum
+    cell size (before any cached output is looked up; the view enforces it again)."""
+    if ctx.unblinded or not ctx.filters.active:
+        return
+    counts = cell_counts(ctx)
+    if counts["reason"]:
+        raise SmallCellError(counts["reason"], counts["randomised"], counts["screened"])
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -241,7 +374,9 @@ def table_unavailable(ctx: Context, name: str) -> str | None:
 
 def get_table(ctx: Context, name: str, times=None, since=None) -> pd.DataFrame:
     """A named table (``analysis.tables.build_table``) for the context, cached per snapshot hash,
-    view kind, role, filters and arguments (``since``: ISO date, for ``changes``)."""
+    view kind, role, filters and arguments (``since``: ISO date, for ``changes``). Raises
+    ``SmallCellError`` for a blinded filter below the minimum cell size."""
+    check_cell_size(ctx)
     return _cached_table(name, ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash,
                          ctx.filters.key(), _view_args(ctx), tuple(times) if times else None,
                          str(since) if since else None)
@@ -260,7 +395,9 @@ def _cached_result(func_path: str, view_kind: str, role_class: str, snapshot_has
 def get_result(ctx: Context, func_path: str, **kwargs):
     """Call ``func_path(view, **kwargs)`` (a dotted path to a function of a view, such as a figure
     builder) once per snapshot hash, view kind, role, filters and arguments; the result is
-    shared read-only (do not mutate it)."""
+    shared read-only (do not mutate it). Raises ``SmallCellError`` for a blinded filter below the
+    minimum cell size."""
+    check_cell_size(ctx)
     return _cached_result(func_path, ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash,
                           ctx.filters.key(), _view_args(ctx), tuple(sorted(kwargs.items())))
 
@@ -296,7 +433,10 @@ def _cached_validation(view_kind: str, role_class: str, snapshot_hash: str, clin
 
 
 def get_validation(ctx: Context) -> pd.DataFrame:
-    """Validation problems of the context's snapshot (with allocation checks when unblinded)."""
+    """Validation problems of the context's snapshot (with allocation checks when unblinded).
+    The problems name subjects, so a blinded filter below the minimum cell size gets
+    ``SmallCellError``."""
+    check_cell_size(ctx)
     s = ctx.snapshot
     return _cached_validation(ctx.view_kind, ctx.role_class, s.snapshot_hash, s.clinical_dir,
                               s.allocation_dir if ctx.unblinded else None)

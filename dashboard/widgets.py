@@ -146,6 +146,10 @@ def page_setup(page: str, title: str, roles=auth.ROLES, unblinded_only: bool = F
     show_header(ctx, title)
     if ctx.unblinded:
         _log_page_view(ctx, page)
+    counts = state.cell_counts(ctx) if ctx.filters.active and not ctx.unblinded else None
+    if counts and counts["reason"]:        # minimum cell size: the page shows counts only
+        show_counts_only(ctx, state.SmallCellError(counts["reason"], counts["randomised"], counts["screened"]))
+        st.stop()
     return ctx
 
 
@@ -180,6 +184,7 @@ def show_header(ctx: state.Context, title: str) -> None:
              scope]
     if flt.active:
         parts.append("filtered: " + ", ".join(", ".join(v) for v in flt.key() if v))
+        parts.append(_selected_text(state.cell_counts(ctx)))
     st.caption(" · ".join(parts))
     if ctx.role == "author" and not ctx.unblinded:
         st.caption("Authors see pooled results until database lock is recorded.")
@@ -263,6 +268,9 @@ def show_named_table(ctx: state.Context, page: str, name: str, caption: str | No
     except TableUnavailable as exc:      # e.g. a trial delivered without a screening log
         st.info(str(exc))
         return
+    except state.SmallCellError as exc:  # a blinded filter below the minimum cell size
+        show_small_cell_notice(exc)
+        return
     show_table(ctx, page, df, name, caption or f"{spec.description} (data cut-off {ctx.snapshot.cut_date})")
 
 
@@ -279,3 +287,34 @@ def show_figure(ctx: state.Context, page: str, fig, name: str) -> None:
             return state.figure_bytes(key, fig, fmt)
         col.download_button(f"Download {fmt.upper()}", build, file_name=f"{stem}.{fmt}", mime=mime,
                             key=f"dl_{_slug(name)}_{fmt}")
+
+
+# --------------------------------------------------------------------------- minimum cell size
+def _selected_text(counts: dict) -> str:
+    """"the filter selects **12** participants (20 screened)" for the header."""
+    n = counts["randomised"]
+    text = f"the filter selects **{n:,}** participant{'' if n == 1 else 's'}"
+    if counts.get("screened") is not None:
+        text += f" ({counts['screened']:,} screened)"
+    return text
+
+
+def show_small_cell_notice(exc: state.SmallCellError) -> None:
+    """The notice shown in place of an output refused for a blinded filter below the minimum
+    cell size (``state.SmallCellError``): says why, names nobody."""
+    st.warning(str(exc), icon=":material/group_off:")
+
+
+def show_counts_only(ctx: state.Context, exc: state.SmallCellError) -> None:
+    """What a page shows for a blinded filter below the minimum cell size: the notice and the
+    counts (randomised, screened); no listing, no figure, no download, no identifier."""
+    show_small_cell_notice(exc)
+    cols = st.columns(3)
+    if exc.randomised is not None:
+        cols[0].metric("Randomised (this filter)", f"{exc.randomised:,}")
+    if exc.screened is not None:
+        cols[1].metric("Screened (this filter)", f"{exc.screened:,}")
+    st.caption(f"Per-subject and per-visit outputs (listings, labs and scores by visit, survival curves, "
+               f"adverse events, exposure, stages, completeness) need at least "
+               f"{state.load_study_config(ctx.snapshot.clinical_dir).min_cell_size} participants under a filter "
+               "for blinded roles. Widen the filter (or clear it) in the sidebar to see them.")

@@ -21,6 +21,10 @@ for tab, (label, adapter) in zip(st.tabs([t[0] for t in tables]), tables):
         if adapter is None:
             widgets.show_named_table(ctx, PAGE, "alsfrs")
         else:
-            df = state.get_result(ctx, f"dashboard.results.{adapter}")
+            try:
+                df = state.get_result(ctx, f"dashboard.results.{adapter}")
+            except state.SmallCellError as exc:   # a blinded filter below the minimum cell size
+                widgets.show_small_cell_notice(exc)
+                continue
             widgets.show_table(ctx, PAGE, df, f"alsfrs-{adapter}",
                                f"{label}, ITT (data cut-off {ctx.snapshot.cut_date})")

@@ -31,6 +31,8 @@ with tab_overdue:
         overdue = state.get_table(ctx, "overdue-visits")
     except TableUnavailable as exc:      # e.g. a trial delivered without a functional score
         st.info(str(exc))
+    except state.SmallCellError as exc:  # a blinded filter below the minimum cell size
+        widgets.show_small_cell_notice(exc)
     else:
         if overdue.empty:
             st.success(f"No visit is overdue at the cut ({cut}).")
@@ -39,8 +41,14 @@ with tab_overdue:
                            f"no assessment (data cut-off {cut})")
 
 with tab_late:
-    lag = state.get_table(ctx, "entry-lag")
-    if lag.empty:
+    try:
+        lag = state.get_table(ctx, "entry-lag")
+    except state.SmallCellError as exc:  # a blinded filter below the minimum cell size
+        widgets.show_small_cell_notice(exc)
+        lag = None
+    if lag is None:
+        pass
+    elif lag.empty:
         st.info("This snapshot has no data-entry dates (ENTDT), so the entry lag cannot be measured.")
     else:
         show_figure_of(ctx, PAGE, "Data-entry lag by site", "fig_entry_lag")
@@ -49,7 +57,11 @@ with tab_late:
                            f"days after the visit (ALSFRS-R forms) or AE start (data cut-off {cut})")
 
 with tab_valid:
-    problems = state.get_validation(ctx)
+    try:
+        problems = state.get_validation(ctx)
+    except state.SmallCellError as exc:  # the problems name subjects
+        widgets.show_small_cell_notice(exc)
+        st.stop()
     c1, c2, c3 = st.columns(3)
     c1.metric("Errors", int((problems["severity"] == "error").sum()))
     c2.metric("Warnings", int((problems["severity"] == "warning").sum()))
