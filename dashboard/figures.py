@@ -244,4 +244,7 @@ def show_figure_of(ctx: state.Context, page: str, name: str, adapter: str) -> No
     except state.SmallCellError as exc:   # a blinded filter below the minimum cell size
         widgets.show_small_cell_notice(exc)
         return
+    except Exception as exc:               # e.g. a model on a filter holding one arm only
+        widgets.show_filtered_failure(ctx, name, exc)
+        return
     widgets.show_figure(ctx, page, fig, name)

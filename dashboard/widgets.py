@@ -16,25 +16,68 @@ BANNER = ("<div role='alert' style='background:#b00020;color:#fff;padding:0.45re
 
 
 # --------------------------------------------------------------------------- sign-in
+def _client_address() -> str | None:
+    """The client's address for sign-in throttling: the peer Streamlit sees, or, behind a
+    reverse proxy that sets it (env ``MIROCALS_TRUST_PROXY=1``), the last ``X-Forwarded-For``
+    entry (the one the proxy appended)."""
+    import os
+    if os.environ.get("MIROCALS_TRUST_PROXY", "").lower() in ("1", "true", "yes"):
+        try:
+            forwarded = st.context.headers.get("X-Forwarded-For") or ""
+        except Exception:
+            forwarded = ""
+        if forwarded.strip():
+            return forwarded.split(",")[-1].strip()
+    try:
+        return st.context.ip_address
+    except Exception:
+        return None
+
+
+def _instance_notice() -> None:
+    from dashboard.instance import InstanceError, instance_kind
+    try:
+        kind = instance_kind()
+    except InstanceError:
+        return
+    if kind == "demo":
+        st.warning("**Demo instance.** This is one mixed demo instance with demo accounts (password "
+                   "`demo-<role>`, for example `demo-dsmb`): blinded and unblinded roles sign in to the "
+                   "same server. Production runs two instances: a blinded one (steering committee, "
+                   "investigators, authors before database lock) with no allocation reachable, and an "
+                   "unblinded one (DSMB, trial statisticians), each behind an authenticating reverse proxy.")
+    elif kind == "blinded":
+        st.caption("Blinded instance: steering committee, investigators and authors (before database "
+                   "lock). DSMB members and statisticians use the unblinded instance.")
+    else:
+        st.caption("Unblinded instance: DSMB members and trial statisticians (and authors after "
+                   "database lock). Everything shown here is logged.")
+
+
 def show_login() -> None:
     """The sign-in form (and the single sign-on button when ``[auth]`` is configured)."""
     st.title("MIROCALS monitoring")
     st.caption("Sign in to see trial data.")
+    _instance_notice()
     message = st.session_state.pop("auth_message", None)
     if message:
         st.info(message)
     with st.form("login_form"):
-        username = st.text_input("User name", key="login_user")
-        password = st.text_input("Password", type="password", key="login_password")
+        username = st.text_input("User name", key="login_user", max_chars=auth.NAME_MAX_CHARS)
+        password = st.text_input("Password", type="password", key="login_password", max_chars=256)
         submitted = st.form_submit_button("Sign in")
     if submitted:
-        account, text = auth.check_password(username, password, auth.load_credentials())
-        if account:
+        address = _client_address()
+        attempt = auth.attempt_sign_in(username, password, auth.load_credentials(), address=address)
+        if attempt.account:
+            account = attempt.account
+            st.session_state.pop(auth.EXPIRED_KEY, None)
             st.session_state[auth.SESSION_KEY] = auth.make_session(account)
             audit.log_event(account["user"], account["role"], "sign-in", "sign-in")
             st.rerun()
-        audit.log_event(username or "", "", "sign-in", "sign-in-failed")
-        st.error(text)
+        action = "sign-in-refused" if attempt.outcome == "refused" else "sign-in-failed"
+        audit.log_event(attempt.user, "", "sign-in", action, detail=auth.safe_name(address) or None)
+        st.error(attempt.message)
     if auth.oidc_configured():
         _show_oidc()
 
@@ -44,6 +87,12 @@ def _show_oidc() -> None:
     if not user.get("is_logged_in"):
         st.button("Sign in with single sign-on", on_click=st.login, key="login_oidc")
         return
+    # an identity kept from before (a session that expired or signed out, or an old cookie) is not
+    # a sign-in: single sign-on must be done again
+    if st.session_state.get(auth.EXPIRED_KEY) or not auth.oidc_identity_fresh(user.to_dict()):
+        st.info("Your single sign-on has expired: sign in again.")
+        st.button("Sign in again with single sign-on", on_click=st.logout, key="relogin_oidc")
+        return
     email = user.get("email")
     role = auth.role_for_email(email, auth.load_credentials())
     if role is None:
@@ -52,14 +101,19 @@ def _show_oidc() -> None:
         return
     st.session_state[auth.SESSION_KEY] = auth.make_session(
         {"user": email, "role": role, "name": user.get("name") or email}, method="oidc")
-    audit.log_event(email, role, "sign-in", "sign-in", detail="oidc")
+    audit.log_event(auth.safe_name(email), role, "sign-in", "sign-in", detail="oidc")
     st.rerun()
 
 
 def require_login() -> dict:
-    """The signed-in user's session record; shows the sign-in form and stops otherwise."""
+    """The signed-in user's session record; shows the sign-in form and stops otherwise. A single
+    sign-on session that expired also ends its identity (``st.logout``), so coming back needs a
+    new sign-in."""
     session = auth.get_session(st.session_state)
     if session is None:
+        if st.session_state.get(auth.EXPIRED_KEY) == "oidc" and st.user.get("is_logged_in"):
+            st.session_state[auth.EXPIRED_KEY] = "oidc-ended"
+            st.logout()
         show_login()
         st.stop()
     return session
@@ -71,6 +125,7 @@ def _sign_out() -> None:
         audit.log_event(session["user"], session["role"], "sign-out", "sign-out")
     auth.sign_out(st.session_state)
     st.session_state["auth_message"] = "You have signed out."
+    st.session_state[auth.EXPIRED_KEY] = session.get("method", "password")
     if session.get("method") == "oidc":
         st.logout()
 
@@ -205,16 +260,12 @@ def _log_download(ctx: state.Context, page: str, what: str) -> None:
 
 
 def _csv_download(ctx: state.Context, page: str, df: pd.DataFrame, name: str) -> None:
-    """A CSV download of the whole frame, built only when the user clicks (deferred), so a rerun
-    never serialises a large table; the audit log gets one ``download`` entry per file served."""
+    """A CSV download of the whole frame, built only when the user clicks, for this session only
+    (``dashboard.downloads``: no link, session checked and audited on every serve)."""
+    from dashboard import downloads
     stem = _file_stem(ctx, name)
-
-    def build() -> bytes:
-        _log_download(ctx, page, f"{stem}.csv")
-        return df.to_csv(index=False).encode()
-
-    st.download_button("Download CSV", build, file_name=f"{stem}.csv", mime="text/csv",
-                       key=f"dl_{_slug(name)}_csv", on_click="ignore")
+    downloads.offer(ctx, page, "Download CSV", f"{stem}.csv", "text/csv",
+                    lambda: df.to_csv(index=False).encode(), key=f"dl_{_slug(name)}_csv")
 
 
 def _page_of(df: pd.DataFrame, name: str, page_rows: int) -> pd.DataFrame:
@@ -271,22 +322,25 @@ def show_named_table(ctx: state.Context, page: str, name: str, caption: str | No
     except state.SmallCellError as exc:  # a blinded filter below the minimum cell size
         show_small_cell_notice(exc)
         return
+    except Exception as exc:                 # e.g. a model on a filter holding one arm only
+        show_filtered_failure(ctx, spec.description, exc)
+        return
     show_table(ctx, page, df, name, caption or f"{spec.description} (data cut-off {ctx.snapshot.cut_date})")
 
 
 def show_figure(ctx: state.Context, page: str, fig, name: str) -> None:
-    """A plotly figure with PNG and SVG downloads rendered on demand (kaleido + chromium)."""
+    """A plotly figure with PNG and SVG downloads rendered on click (kaleido + chromium), for
+    this session only (``dashboard.downloads``)."""
+    from dashboard import downloads
     st.plotly_chart(fig, width="stretch", key=f"fig_{_slug(name)}",
                     config={"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]})
     stem = _file_stem(ctx, name)
     key = (ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash, ctx.filters.key(), ctx.mask_arms, name)
     cols = st.columns([1, 1, 5])
     for col, fmt, mime in ((cols[0], "png", "image/png"), (cols[1], "svg", "image/svg+xml")):
-        def build(fmt=fmt):
-            _log_download(ctx, page, f"{stem}.{fmt}")
-            return state.figure_bytes(key, fig, fmt)
-        col.download_button(f"Download {fmt.upper()}", build, file_name=f"{stem}.{fmt}", mime=mime,
-                            key=f"dl_{_slug(name)}_{fmt}")
+        with col:
+            downloads.offer(ctx, page, f"Download {fmt.upper()}", f"{stem}.{fmt}", mime,
+                            lambda fmt=fmt: state.figure_bytes(key, fig, fmt), key=f"dl_{_slug(name)}_{fmt}")
 
 
 # --------------------------------------------------------------------------- minimum cell size
@@ -318,3 +372,14 @@ def show_counts_only(ctx: state.Context, exc: state.SmallCellError) -> None:
                f"adverse events, exposure, stages, completeness) need at least "
                f"{state.load_study_config(ctx.snapshot.clinical_dir).min_cell_size} participants under a filter "
                "for blinded roles. Widen the filter (or clear it) in the sidebar to see them.")
+
+
+def show_filtered_failure(ctx: state.Context, what: str, exc: Exception) -> None:
+    """An output that failed on a filtered subset (a model fitted to one subject, a comparison
+    with one arm absent): say so and show the rest of the page. Re-raised when unfiltered (a bug).
+    The exception's message is not shown, only its kind."""
+    if not ctx.filters.active:
+        raise exc
+    n = state.cell_counts(ctx)["randomised"]
+    st.warning(f"{what}: cannot be computed on this filter ({n:,} participant{'' if n == 1 else 's'}; "
+               f"{type(exc).__name__}). Widen the filter to see it.")

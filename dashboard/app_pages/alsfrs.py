@@ -26,5 +26,8 @@ for tab, (label, adapter) in zip(st.tabs([t[0] for t in tables]), tables):
             except state.SmallCellError as exc:   # a blinded filter below the minimum cell size
                 widgets.show_small_cell_notice(exc)
                 continue
+            except Exception as exc:              # e.g. the mixed model on one subject
+                widgets.show_filtered_failure(ctx, label, exc)
+                continue
             widgets.show_table(ctx, PAGE, df, f"alsfrs-{adapter}",
                                f"{label}, ITT (data cut-off {ctx.snapshot.cut_date})")
