@@ -1,8 +1,9 @@
 """Read and write CDISC ADaM deliveries (SAS transport, SAS7BDAT, CSV, Parquet).
 
 ``load_adam_folder`` reads every dataset of a delivery with its formats (SAS dates and datetimes
-become real dates through the variable formats, labels are kept); ``split_allocation`` moves every
-arm variable to the allocation part; ``import_adam`` builds a snapshot from a folder and a study
+become real dates through the variable formats, labels are kept); ``split_allocation`` builds the
+allocation part and strips the arm from the clinical data by name and by value
+(``find_arm_revealing_columns``: any column whose values determine the arm); ``import_adam`` builds a snapshot from a folder and a study
 config; ``export_adam`` writes a snapshot back out as a delivery for QC programmers.
 """
 from __future__ import annotations
@@ -90,11 +91,198 @@ def load_adam_folder(src: str | Path) -> Delivery:
     return delivery
 
 
+# ---------------------------------------------------------------------------- the arm scan
+DETERMINES_PURITY = 0.98      # share of (subject, value) pairs whose value sits in the subject's arm
+DETERMINES_COVERAGE = 0.5     # share of a dataset's subjects the shared values must cover
+TOKEN_AGREEMENT = 0.9         # share of arm-token values that name the subject's own arm
+
+
+@dataclass(frozen=True)
+class ArmFinding:
+    """A column of a dataset that reveals the arm.
+
+    ``rule`` is ``arm_variable`` (the study's ``[columns] arm``/``armcd`` or a standard ADaM arm
+    variable name), ``arm_values`` (it holds the arm codes, labels or masking codes of the
+    subjects' own arms) or ``determines_arm`` (its values, shared by several subjects, each
+    occur in one arm only: knowing the value gives the arm). ``detail`` says how strongly, in
+    counts, never with the arm values themselves."""
+    dataset: str
+    column: str
+    rule: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.dataset}.{self.column} ({self.rule}: {self.detail})"
+
+
+def _norm_text(v) -> str:
+    return " ".join(str(v).split()).casefold()
+
+
+def _arm_tokens(allocation: pd.DataFrame, study: Study) -> dict[str, str]:
+    """normalised arm code / label / masking code -> ARMCD."""
+    tokens: dict[str, str] = {}
+    masked = list(study.masked_labels)
+    for i, (code, label) in enumerate(zip(study.arm_codes, study.arm_labels)):
+        tokens[_norm_text(code)] = str(code)
+        tokens[_norm_text(label)] = str(code)
+        if i < len(masked):
+            tokens[_norm_text(masked[i])] = str(code)
+    for col in ("ARM", "MASKCD"):
+        if col in allocation.columns and "ARMCD" in allocation.columns:
+            pairs = allocation[[col, "ARMCD"]].dropna().drop_duplicates()
+            for value, code in pairs.itertuples(index=False):
+                tokens.setdefault(_norm_text(value), str(code))
+    return tokens
+
+
+def _value_codes(s: pd.Series) -> np.ndarray:
+    """Integer codes of a column's values (-1 missing); text compared case- and space-insensitively."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    if len(uniques) and (s.dtype == object or pd.api.types.is_string_dtype(s)):
+        norm, _ = pd.factorize(pd.Index([_norm_text(u) for u in uniques]))
+        codes = np.where(codes >= 0, norm[np.maximum(codes, 0)], -1)
+    return np.asarray(codes, dtype=np.int64)
+
+
+def find_arm_revealing_columns(datasets: dict[str, pd.DataFrame], allocation: pd.DataFrame, study: Study,
+                               min_subjects: int | None = None) -> list[ArmFinding]:
+    """Every column, in every dataset with the subject variable, whose values reveal the arm.
+
+    A column is flagged when, over the subjects in ``allocation`` (USUBJID, ARMCD, optionally
+    ARM and MASKCD):
+
+    - ``arm_values``: its values that equal an arm code, label or masking code (case- and
+      space-insensitive) name the subject's own arm for at least 90 % of those rows; or
+    - ``determines_arm``: its values determine the arm. Per subject the column's set of
+      non-missing values is taken (a subject whose values are all missing has the value
+      "missing"); only values held by at least two subjects are informative (a value held by one
+      subject says nothing: an identifier such as USUBJID, a kit number or a date is never
+      flagged for being unique per subject). The column is flagged when the informative values
+      cover at least ``min_subjects`` subjects (``[blinding] scan_min_subjects``, default 20)
+      and half of the dataset's subjects, span two arms or more, number two or more, and at
+      least 98 % of (subject, value) pairs sit in the value's majority arm. A constant column
+      (one value in every arm) is therefore not flagged; a two-level column with the arm's
+      split is (it is the arm); SEX, COUNTRY, STRATUM, ONSET, sites, dates and measurements,
+      which occur in every arm, are not.
+
+    The subject variable itself is not scanned. Returns findings in dataset, column order.
+    """
+    subj = study.col("subject")
+    min_subjects = int(study.scan_min_subjects if min_subjects is None else min_subjects)
+    if allocation is None or "USUBJID" not in allocation.columns or "ARMCD" not in allocation.columns:
+        raise ValueError("the arm scan needs an allocation with USUBJID and ARMCD")
+    alloc = allocation.dropna(subset=["USUBJID", "ARMCD"]).drop_duplicates("USUBJID")
+    arm_codes, arm_names = pd.factorize(alloc["ARMCD"].astype(str))
+    arm_of = pd.Series(arm_codes, index=alloc["USUBJID"].astype(str).to_numpy())
+    n_arms = len(arm_names)
+    tokens = _arm_tokens(alloc, study)
+    token_arm = {t: int(np.flatnonzero(arm_names == c)[0]) for t, c in tokens.items() if c in set(arm_names)}
+    findings: list[ArmFinding] = []
+    for name in sorted(datasets):
+        df = datasets[name]
+        if not isinstance(df, pd.DataFrame) or subj not in df.columns or not len(df):
+            continue
+        row_arm = df[subj].astype("string").map(arm_of)
+        keep = row_arm.notna().to_numpy()
+        if not keep.any():
+            continue
+        arms = row_arm.to_numpy()[keep].astype(np.int64)
+        scodes, subjects = pd.factorize(df[subj].astype("string")[keep])
+        n_subj = len(subjects)
+        subj_arm = np.zeros(n_subj, dtype=np.int64)
+        subj_arm[scodes] = arms
+        for col in df.columns:
+            if col == subj:
+                continue
+            s = df[col][keep]
+            finding = _arm_values(name, col, s, arms, token_arm) if (
+                s.dtype == object or pd.api.types.is_string_dtype(s)) else None
+            finding = finding or _determines(name, col, s, scodes, n_subj, subj_arm, n_arms, min_subjects)
+            if finding:
+                findings.append(finding)
+    return findings
+
+
+def _arm_values(name, col, s: pd.Series, arms: np.ndarray, token_arm: dict) -> ArmFinding | None:
+    codes, uniques = pd.factorize(s)
+    if not len(uniques):
+        return None
+    named = np.array([token_arm.get(_norm_text(u), -1) for u in uniques], dtype=np.int64)
+    row_named = np.where(codes >= 0, named[np.maximum(codes, 0)], -1)
+    hit = row_named >= 0
+    if not hit.any():
+        return None
+    agree = float((row_named[hit] == arms[hit]).mean())
+    if agree < TOKEN_AGREEMENT:
+        return None
+    return ArmFinding(name, str(col), "arm_values",
+                      f"{int(hit.sum())} value(s) are arm codes or labels, {agree:.0%} of them the subject's own arm")
+
+
+def _determines(name, col, s: pd.Series, scodes: np.ndarray, n_subj: int, subj_arm: np.ndarray, n_arms: int,
+                min_subjects: int) -> ArmFinding | None:
+    if n_subj < min_subjects or n_arms < 2:
+        return None
+    v = _value_codes(s)
+    present = v >= 0
+    n_values = int(v.max()) + 1 if present.any() else 0
+    missing_code = n_values                       # "all missing" pseudo-value
+    pairs = np.unique(scodes[present].astype(np.int64) * (n_values + 1) + v[present])
+    ps, pv = pairs // (n_values + 1), pairs % (n_values + 1)
+    has_value = np.zeros(n_subj, dtype=bool)
+    has_value[ps] = True
+    none = np.flatnonzero(~has_value)
+    ps = np.concatenate([ps, none])
+    pv = np.concatenate([pv, np.full(len(none), missing_code, dtype=np.int64)])
+    support = np.bincount(pv, minlength=n_values + 1)
+    informative = support[pv] >= 2
+    ps, pv = ps[informative], pv[informative]
+    covered = len(np.unique(ps))
+    if covered < min_subjects or covered < DETERMINES_COVERAGE * n_subj:
+        return None
+    if len(np.unique(pv)) < 2 or len(np.unique(subj_arm[ps])) < 2:
+        return None
+    table = np.bincount(pv * n_arms + subj_arm[ps], minlength=(n_values + 1) * n_arms).reshape(-1, n_arms)
+    purity = table.max(axis=1).sum() / table.sum()
+    if purity < DETERMINES_PURITY:
+        return None
+    n_vals = int((table.sum(axis=1) > 0).sum())
+    return ArmFinding(name, str(col), "determines_arm",
+                      f"{n_vals} value(s) shared by {covered} of {n_subj} subjects; {purity:.1%} of "
+                      f"subject-value pairs fall in a single arm")
+
+
+def _arm_variable_names(study: Study) -> set[str]:
+    return {str(study.col("arm")).upper(), str(study.columns.get("armcd", "ARMCD")).upper()}
+
+
+def is_arm_variable(name: str, study: Study | None = None) -> bool:
+    """Whether ``name`` is an arm variable by name: a standard ADaM/SDTM arm variable
+    (``ARM_VARIABLE``) or the study's ``[columns] arm`` / ``armcd``."""
+    n = str(name).upper()
+    return bool(ARM_VARIABLE.match(n)) or (study is not None and n in _arm_variable_names(study))
+
+
 def split_allocation(datasets: dict[str, pd.DataFrame], study: Study) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Build the allocation from ADSL's arm variable and strip every arm variable from every dataset.
+    """Build the allocation from ADSL's arm variable and strip every arm-revealing column from
+    every dataset (``split_allocation_report`` also says which)."""
+    clinical, allocation, _ = split_allocation_report(datasets, study)
+    return clinical, allocation
+
+
+def split_allocation_report(datasets: dict[str, pd.DataFrame], study: Study
+                            ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, list[ArmFinding]]:
+    """Build the allocation from ADSL's arm variable and strip the arm from the clinical data by
+    name AND by value.
 
     The allocation has USUBJID, RANDNO, ARMCD, ARM (study label), STRATUM and MASKCD. Arm values
     are matched against the study's arm codes and labels; an unknown value is an error naming it.
+    Removed from every dataset (not moved: the allocation keeps its own columns): the study's
+    ``[columns] arm``/``armcd`` and every standard arm variable (``ARM_VARIABLE``; rule
+    ``arm_variable``), and every column ``find_arm_revealing_columns`` flags (``arm_values``,
+    ``determines_arm``: e.g. a TREATMENT or EXTRT the study file does not map).
+    Returns ``(clinical, allocation, removed)``.
     """
     subj = study.col("subject")
     adsl = datasets["adsl"]
@@ -125,13 +313,27 @@ def split_allocation(datasets: dict[str, pd.DataFrame], study: Study) -> tuple[d
     })
     allocation["MASKCD"] = allocation["ARMCD"].map(dict(zip(study.arm_codes, study.masked_labels)))
     allocation = allocation[allocation["ARMCD"].notna()].reset_index(drop=True)
-    clinical = {name: df[[c for c in df.columns if not ARM_VARIABLE.match(c)]].copy()
+    removed = [ArmFinding(name, c, "arm_variable", f"{c} is an arm variable by name"
+                          + (" ([columns] arm)" if c.upper() in _arm_variable_names(study) else ""))
+               for name, df in sorted(datasets.items()) for c in df.columns if is_arm_variable(c, study)]
+    named = {(f.dataset, f.column) for f in removed}
+    stripped = {name: df[[c for c in df.columns if (name, c) not in named]] for name, df in datasets.items()}
+    by_value = find_arm_revealing_columns(stripped, allocation, study)
+    removed += by_value
+    drop = named | {(f.dataset, f.column) for f in by_value}
+    clinical = {name: df[[c for c in df.columns if (name, c) not in drop]].copy()
                 for name, df in datasets.items()}
-    return clinical, allocation
+    return clinical, allocation, sorted(removed, key=lambda f: (f.dataset, f.column))
 
 
-def import_adam(src: str | Path, study_file: str | Path, out: str | Path, created: str | None = None) -> Path:
-    """Build a snapshot (clinical + allocation parts) from an ADaM folder. Returns ``out``."""
+def import_adam(src: str | Path, study_file: str | Path, out: str | Path, created: str | None = None,
+                removed: list | None = None) -> Path:
+    """Build a snapshot (clinical + allocation parts) from an ADaM folder. Returns ``out``.
+
+    Every column stripped from the clinical part as arm-revealing (``split_allocation_report``)
+    is reported: appended to ``removed`` (a list of ``ArmFinding``) when given, and logged as a
+    warning naming dataset, column and rule (``mirocals import`` prints it on stderr)."""
+    import logging
     from data_access.snapshot import write_snapshot
     study = load_study(study_file)
     delivery = load_adam_folder(src)
@@ -141,10 +343,18 @@ def import_adam(src: str | Path, study_file: str | Path, out: str | Path, create
     if "adsl" not in delivery.datasets:
         raise ValueError(f"{src}: no ADSL dataset (adsl.xpt, adsl.sas7bdat, adsl.csv or adsl.parquet)")
     check_mapping(delivery.datasets, study)
-    clinical, allocation = split_allocation(delivery.datasets, study)
+    clinical, allocation, stripped = split_allocation_report(delivery.datasets, study)
+    if removed is not None:
+        removed.extend(stripped)
+    if stripped:
+        logging.getLogger("mirocals.import").warning(
+            "import: removed from the clinical part as arm-revealing: %s", "; ".join(str(f) for f in stripped))
+    labels = {name: {var: lab for var, lab in lbls.items()
+                     if (name, var) not in {(f.dataset, f.column) for f in stripped}}
+              for name, lbls in delivery.labels.items()}
     cut = _latest_date(clinical)
     write_snapshot(out, clinical, allocation, study, cut, source=f"import of {Path(src).resolve().name}",
-                   created=created, sidecars=study_sidecars(study_file, delivery.labels))
+                   created=created, sidecars=study_sidecars(study_file, labels))
     return Path(out)
 
 
@@ -194,9 +404,14 @@ def _latest_date(datasets: dict[str, pd.DataFrame]) -> dt.date:
 def export_adam(data_dir: str | Path, out: str | Path, fmt: str = "xpt",
                 allocation_dir: str | Path | None = None, study: Study | None = None) -> list[Path]:
     """Write a snapshot as an ADaM delivery (arm variables ARM/ARMCD/TRT01P only when the
-    allocation is given). XPT files use SAS dates with the DATE9. format."""
+    allocation is given). XPT files use SAS dates with the DATE9. format.
+
+    Without ``allocation_dir`` no arm is written: arm variables by name (``is_arm_variable``, the
+    study's ``[columns] arm`` included) are dropped even if an old clinical part holds them."""
     from data_access.snapshot import load_datasets
+    from data_access.study import load_snapshot_study
     data_dir = Path(data_dir)
+    study = study if study is not None else load_snapshot_study(data_dir)
     clinical = load_datasets(data_dir / "clinical" if (data_dir / "clinical").is_dir() else data_dir)
     alloc = None
     if allocation_dir is not None:
@@ -205,6 +420,9 @@ def export_adam(data_dir: str | Path, out: str | Path, fmt: str = "xpt",
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, df in sorted(clinical.items()):
+        # never an arm variable from the clinical part (an old snapshot may hold one): the arm is
+        # written only from the allocation, when given
+        df = df[[c for c in df.columns if not is_arm_variable(c, study)]]
         if alloc is not None and "USUBJID" in df.columns:
             df = df.merge(alloc, on="USUBJID", how="left")
             if name == "adsl":

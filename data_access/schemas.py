@@ -289,3 +289,44 @@ def _alsfrs_in_range(df: pd.DataFrame) -> pd.Series:
     bad = hi.notna() & aval.notna() & ((aval < 0) | (aval > hi) | (aval % 1 != 0))
     return ~bad
 
+
+
+# --------------------------------------------------------------------------- the data contract
+# Columns the contract documents (DATASETS.md) beyond those ``build_schemas`` checks.
+CONTRACT_EXTRA = {"adsl": ("DFSGR",)}
+# ADaM/SDTM variables that hold the arm (or the randomisation list): never part of a blinded
+# view's allow-list, whatever a study file maps.
+ARM_NAMES = ("ARM", "ARMCD", "ACTARM", "ACTARMCD", "ARMN", "TRT01P", "TRT01A", "TRT01PN", "TRT01AN",
+             "TRTP", "TRTPN", "TRTA", "TRTAN", "RANDNO", "RANDID", "MASKCD", "BLOCK", "BLKSIZE")
+
+
+def contract_columns(study=None) -> dict[str, frozenset[str]]:
+    """The data contract as an allow-list: dataset -> the column names a blinded view may show.
+
+    The union of the MIROCALS contract (``build_schemas``: ADaM-standard names, plus
+    ``CONTRACT_EXTRA``), the ADaM-level contract of an imported trial (``build_adam_schemas``), the
+    study's mapped columns (``Study.mapped_columns``: ``[columns]`` roles except the arm, strata
+    factors, covariates, subgroups, baseline variables; every dataset) and
+    ``[blinding.allow_columns]`` (dataset -> columns; ``"*"``: every dataset). Key ``"*"`` holds
+    the columns allowed in every dataset. The allocation and arm variables are never allowed; a
+    ``xxDTC`` partial-date text is allowed when its ``xxDT`` is."""
+    out: dict[str, set[str]] = {}
+    for name, cols in build_schemas(None).items():
+        out.setdefault(name, set()).update(c.name for c in cols)
+    for name, cols in CONTRACT_EXTRA.items():
+        out.setdefault(name, set()).update(cols)
+    every: set[str] = set()
+    if study is not None:
+        if not is_mirocals(study):
+            for name, cols in build_adam_schemas(study).items():
+                out.setdefault(name, set()).update(c.name for c in cols)
+        every.update(getattr(study, "mapped_columns", ()))
+        for name, cols in (getattr(study, "allowed_columns", {}) or {}).items():
+            (every if name == "*" else out.setdefault(name, set())).update(cols)
+    out.pop("allocation", None)
+    arm = set(ARM_NAMES)
+    if study is not None:
+        arm |= {str(study.columns.get("arm", "ARM")).upper(), str(study.columns.get("armcd", "ARMCD")).upper()}
+    result = {name: frozenset(c.upper() for c in cols if c.upper() not in arm) for name, cols in out.items()}
+    result["*"] = frozenset(c for c in every if c not in arm)
+    return result

@@ -194,9 +194,16 @@ def write_snapshot(out_dir, clinical: dict[str, pd.DataFrame], allocation: pd.Da
     -------
     dict part name -> manifest (``{"clinical": {...}, "allocation": {...}}``).
 
+    When ``allocation`` is given, the clinical datasets are scanned against it first
+    (``data_access.adam.find_arm_revealing_columns``) and a clinical part holding a column whose
+    values reveal the arm is refused with ``ArmInClinicalError`` (a ``ValueError``) naming the
+    file, the column and the rule; nothing is written.
+
     Both parts are staged in temporary directories first; nothing is replaced until every file
     has been written and every existing part has been checked.
     """
+    if allocation is not None:
+        check_no_arm_in_clinical(clinical, allocation, study)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cut = cut_date.isoformat() if isinstance(cut_date, dt.date) else dt.date.fromisoformat(str(cut_date)).isoformat()
@@ -217,6 +224,31 @@ def write_snapshot(out_dir, clinical: dict[str, pd.DataFrame], allocation: pd.Da
     finally:
         for tmp, _ in staged.values():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+class ArmInClinicalError(ValueError):
+    """A clinical part would hold a column whose values reveal the arm."""
+
+    def __init__(self, findings):
+        self.findings = list(findings)
+        super().__init__("the clinical part would reveal the allocation: " + "; ".join(
+            f"clinical/{f.dataset}.parquet column {f.column} (rule {f.rule}: {f.detail})" for f in self.findings)
+            + ". Remove these columns (mirocals import strips them) before writing the snapshot.")
+
+
+def _scan_study(study):
+    from data_access.study import load_study
+    return study if hasattr(study, "arm_codes") else load_study()
+
+
+def check_no_arm_in_clinical(clinical: dict[str, pd.DataFrame], allocation: pd.DataFrame, study) -> None:
+    """Raise ``ArmInClinicalError`` when a clinical dataset has a column whose values reveal the
+    arm of ``allocation`` (the scan of ``find_arm_revealing_columns``; ``study`` a ``Study`` or a
+    study id, then the MIROCALS mapping)."""
+    from data_access.adam import find_arm_revealing_columns
+    findings = find_arm_revealing_columns(clinical, allocation, _scan_study(study))
+    if findings:
+        raise ArmInClinicalError(findings)
 
 
 # --------------------------------------------------------------------------- reading

@@ -78,6 +78,89 @@ class Study:
         on a filtered subset of fewer than k subjects shows counts only, and names no subject."""
         return int(self.raw.get("blinding", {}).get("min_cell_size", 5))
 
+    # ------------------------------------------------------------ blinding declarations
+    @property
+    def _blinding(self) -> dict:
+        return self.raw.get("blinding", {}) or {}
+
+    @property
+    def arm_revealing_param_codes(self) -> tuple[str, ...]:
+        """Every BDS PARAMCD declared arm-revealing: ``[blinding] arm_revealing_params`` (the
+        Treg family, shown by arm on the unblinded Tregs outputs) plus
+        ``[blinding] arm_revealing_safety_params`` (safety labs that reveal the arm, e.g.
+        eosinophils: shown by arm to unblinded roles among the safety labs). Matched
+        case-insensitively; blinded views withhold their rows."""
+        codes = list(self.arm_revealing_params) + list(self._blinding.get("arm_revealing_safety_params", []))
+        return tuple(dict.fromkeys(str(c) for c in codes))
+
+    @property
+    def arm_revealing_param_patterns(self) -> tuple[str, ...]:
+        """``[blinding] arm_revealing_param_patterns``: regular expressions (Python syntax, searched,
+        e.g. ``(?i)treg|regulatory t``) matched against PARAMCD and PARAM of every BDS dataset;
+        a matching parameter is withheld from blinded views whatever its code."""
+        return tuple(str(p) for p in self._blinding.get("arm_revealing_param_patterns", []))
+
+    @property
+    def arm_revealing_ae_patterns(self) -> tuple[str, ...]:
+        """``[blinding] arm_revealing_ae``: regular expressions searched in the AE term columns
+        (``ae_term_columns``: verbatim term, preferred term, SOC, ...); matching AE rows are
+        withheld from blinded views (MIROCALS: injection-site reactions, influenza-like illness,
+        eosinophilia)."""
+        return tuple(str(p) for p in self._blinding.get("arm_revealing_ae", []))
+
+    @property
+    def ae_term_columns(self) -> tuple[str, ...]:
+        """``[blinding] ae_term_columns``: the AE columns ``arm_revealing_ae`` is matched against
+        (default AETERM, AEDECOD, AELLT, AEHLT, AEHLGT, AEBODSYS, AESOC)."""
+        return tuple(self._blinding.get("ae_term_columns",
+                                        ["AETERM", "AEDECOD", "AELLT", "AEHLT", "AEHLGT", "AEBODSYS", "AESOC"]))
+
+    @property
+    def ae_dataset(self) -> str:
+        """``[blinding] ae_dataset`` (default ``adae``): the dataset ``arm_revealing_ae`` applies to."""
+        return str(self._blinding.get("ae_dataset", "adae"))
+
+    @property
+    def arm_revealing_exposure(self) -> tuple[str, ...]:
+        """``[blinding] arm_revealing_exposure``: exposure variables (columns of any dataset)
+        whose values reveal the arm; withheld from blinded views (MIROCALS: none, EXDOSE is the
+        same for placebo by design)."""
+        return tuple(str(c).upper() for c in self._blinding.get("arm_revealing_exposure", []))
+
+    @property
+    def safe_params(self) -> dict[str, tuple[str, ...]] | None:
+        """``[blinding.safe_params]``: dataset -> the BDS PARAMCDs a blinded view may show. When
+        the study declares it, blinded views are allow-list for every dataset with a PARAMCD
+        column (a dataset it does not name shows no parameter); when it does not (None), every
+        parameter not declared arm-revealing is shown."""
+        safe = self._blinding.get("safe_params")
+        if safe is None:
+            return None
+        return {str(k).lower(): tuple(str(c) for c in v) for k, v in safe.items()}
+
+    @property
+    def allowed_columns(self) -> dict[str, tuple[str, ...]]:
+        """``[blinding.allow_columns]``: dataset -> extra columns a blinded view shows beyond the
+        data contract and the study's mapped columns (key ``"*"``: every dataset)."""
+        extra = self._blinding.get("allow_columns", {}) or {}
+        return {str(k).lower() if k != "*" else "*": tuple(str(c).upper() for c in v) for k, v in extra.items()}
+
+    @property
+    def scan_min_subjects(self) -> int:
+        """``[blinding] scan_min_subjects`` (default 20): a column is judged to determine the arm
+        only when it covers at least this many subjects (below it, chance agreement is likely)."""
+        return int(self._blinding.get("scan_min_subjects", 20))
+
+    @property
+    def mapped_columns(self) -> tuple[str, ...]:
+        """Columns the study file maps by name (``[columns]`` except the arm variables, strata
+        factors, covariates, subgroups, baseline variables): part of a blinded view's allow-list."""
+        arm = {self.columns.get("arm", "ARM").upper(), self.columns.get("armcd", "ARMCD").upper()}
+        names = [v for k, v in self.columns.items() if k not in ("arm", "armcd")]
+        names += list(self.strata_factors) + list(self.covariates) + list(self.subgroups)
+        names += list(self.baseline_variables)
+        return tuple(dict.fromkeys(str(n).upper() for n in names if str(n).upper() not in arm))
+
     @property
     def site_by_id(self) -> dict[str, Site]:
         return {s.id: s for s in self.sites}

@@ -30,11 +30,11 @@ def clinical_frames():
         "TRT01P": ["x", "x", "x", "x"],     # contract violation: an arm variable in the clinical part
     })
     adlb = pd.DataFrame({
-        "USUBJID": ["S2", "S1", "S1", "S3", "S4", "S4", "S2"],
-        "PARAMCD": ["EOS", "TREG", "EOS", "TREGPCT", "EOS", None, "TREG"],
+        "USUBJID": ["S2", "S1", "S1", "S3", "S4", "S4", "S2", "S3", "S1"],
+        "PARAMCD": ["EOS", "TREG", "EOS", "TREGPCT", "EOS", None, "TREG", "CSFPNFH", "CSFPNFH"],
         "ADT": pd.to_datetime(["2018-02-01", "2018-01-10", "2018-01-10", "2018-03-05", "2018-04-01",
-                               "2018-05-01", "2018-03-01"]),
-        "AVAL": [0.2, 61.0, 0.3, 7.5, 0.1, 0.4, 30.0],
+                               "2018-05-01", "2018-03-01", "2018-03-05", "2018-01-10"]),
+        "AVAL": [0.2, 61.0, 0.3, 7.5, 0.1, 0.4, 30.0, 3100.0, 2900.0],
     })
     adtte = pd.DataFrame({"USUBJID": ["S3", "S1", "S2", "S4"], "PARAMCD": ["OS"] * 4,
                           "AVAL": [300.0, 500.0, 640.0, 100.0], "CNSR": [0, 1, 1, 0]})
@@ -113,11 +113,21 @@ def test_blinded_datasets_have_no_arm_columns_or_revealing_rows(clinical_only, s
         assert not set(view.table(name).columns) & set(ARM_COLUMNS), name
         assert not set(view.columns(name)) & set(ARM_COLUMNS), name
     src = clinical_frames()
-    expected = src["adlb"][~src["adlb"]["PARAMCD"].isin(["TREG", "TREGPCT"])].reset_index(drop=True)
+    # allow-list: only the safe parameters of adlb (MIROCALS: CSF-pNfH); Tregs, eosinophils and
+    # rows without a PARAMCD are absent
+    expected = src["adlb"][src["adlb"]["PARAMCD"].eq("CSFPNFH")].reset_index(drop=True)
     got = view.table("adlb")
     pd.testing.assert_frame_equal(got.assign(ADT=got["ADT"].astype("datetime64[ns]")), expected)
     pd.testing.assert_frame_equal(view.table("adtte"), src["adtte"])     # row order kept
     assert list(view.table("adsl").columns) == ["USUBJID", "SITEID", "RANDDT", "AGE"]
+    # the undeclared TARGET of a dataset outside the contract is withheld and named; SITEID
+    # (mapped by the study file) is shown
+    assert list(view.table("sites").columns) == ["SITEID"]
+    withheld = view.withheld
+    assert ("column", "TRT01P", "arm variable") in withheld["adsl"]
+    assert [w[:2] for w in withheld["sites"]] == [("column", "TARGET")]
+    assert {w[1] for w in withheld["adlb"] if w[0] == "param"} == {"EOS", "TREG", "TREGPCT", "(missing)"}
+    assert all(no_arm_token(" ".join(w)) for items in withheld.values() for w in items)
 
 
 def test_blinded_view_attributes(clinical_only, study):
@@ -190,8 +200,8 @@ def test_blinded_repr_and_errors_name_no_arm(snap):
 
 def test_blinded_queries_on_demand(snap):
     view = open_view(snap, "steering")
-    got = view.table("adlb", columns=["USUBJID", "AVAL"], where="AVAL > 0.25")
-    pd.testing.assert_frame_equal(got, pd.DataFrame({"USUBJID": ["S1", "S4"], "AVAL": [0.3, 0.4]}))
+    got = view.table("adlb", columns=["USUBJID", "AVAL"], where="AVAL > 2950")
+    pd.testing.assert_frame_equal(got, pd.DataFrame({"USUBJID": ["S3"], "AVAL": [3100.0]}))
     counts = view.sql("SELECT SITEID, count(*) AS n FROM adsl GROUP BY SITEID ORDER BY SITEID")
     assert counts.to_dict("list") == {"SITEID": ["FR01", "UK01", "UK02"], "n": [2, 1, 1]}
 
@@ -285,7 +295,7 @@ def test_demo_snapshot_blinded_and_unblinded(demo_snapshot, blinded_only_snapsho
         frame = blind.table(name)
         assert not set(frame.columns) & set(ARM_COLUMNS), name
         if "PARAMCD" in frame:
-            assert not set(frame["PARAMCD"].dropna()) & set(study.arm_revealing_params), name
+            assert not set(frame["PARAMCD"].dropna()) & set(study.arm_revealing_param_codes), name
     unblind = open_view(demo_snapshot, "dsmb", allocation_dir=demo_snapshot / "allocation", study=study)
     assert unblind.snapshot_hash == blind.snapshot_hash
     for name in unblind.datasets:
