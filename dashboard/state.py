@@ -426,9 +426,11 @@ def figure_bytes(key: tuple, fig, fmt: str) -> bytes:
 @st.cache_data(max_entries=16, show_spinner="Validating the snapshot...")
 def _cached_validation(view_kind: str, role_class: str, snapshot_hash: str, clinical_dir: str,
                        allocation_dir: str | None) -> pd.DataFrame:
-    from data_access.validate import validate_snapshot
-    if view_kind == "blinded":   # the blinded path never names an allocation
-        return validate_snapshot(clinical_dir, study=load_study_config(clinical_dir))
+    from data_access.validate import validate_blinded, validate_snapshot
+    if view_kind == "blinded":
+        # the blinded path never names an allocation and validates through the blinded view: no
+        # withheld row or column (Treg, eosinophil, arm-revealing AE) reaches a check or a message
+        return validate_blinded(clinical_dir, study=load_study_config(clinical_dir))
     return validate_snapshot(clinical_dir, study=load_study_config(clinical_dir), allocation_dir=allocation_dir)
 
 

@@ -102,7 +102,37 @@ def validate_snapshot(part_dir, study=None, allocation_dir=None) -> pd.DataFrame
     return _sorted(pd.concat([problems, extra], ignore_index=True)) if len(extra) else problems
 
 
-def _manifest_problems(part_dir: Path, datasets: dict) -> pd.DataFrame:
+def validate_blinded(part_dir, study=None, role: str = "steering") -> pd.DataFrame:
+    """Validate a snapshot THROUGH ITS BLINDED VIEW: what a blinded role may see is checked, and
+    nothing else reaches the checks or the messages.
+
+    The datasets are read with ``views.BlindedView`` (no allocation; only the columns of the data
+    contract; only safe parameters, no arm-revealing parameter or AE term: no Treg or eosinophil
+    value can be named by a message). A file the view cannot open is ``file_unreadable``;
+    manifest entries are checked for presence, not row counts (withheld rows are not counted).
+    Same columns as ``validate_snapshot``. ``study`` defaults to the snapshot's own."""
+    from data_access.views import BlindedView, clinical_dir_of
+    part_dir = clinical_dir_of(part_dir)
+    view = BlindedView(part_dir, role, study=study, skip_unreadable=True)
+    try:
+        datasets: dict[str, pd.DataFrame | Exception] = {}
+        files = {name: f"{name}.parquet" for name in list(view.datasets) + list(view.unreadable)}
+        for name, error in view.unreadable.items():
+            datasets[name] = ValueError(error)
+        for name in view.datasets:
+            try:
+                datasets[name] = view.table(name)
+            except Exception as exc:  # noqa: BLE001 - a corrupt file is a finding, not a crash
+                datasets[name] = exc
+        extra = _manifest_problems(part_dir, None)
+        problems = validate_datasets(datasets, study=view.study, files=files)
+    finally:
+        view.close()
+    return _sorted(pd.concat([problems, extra], ignore_index=True)) if len(extra) else problems
+
+
+def _manifest_problems(part_dir: Path, datasets: dict | None) -> pd.DataFrame:
+    """Files listed in the manifest but missing or (``datasets`` given) with another row count."""
     r = _Report({"manifest": "manifest.json"})
     path = part_dir / "manifest.json"
     if path.exists():
@@ -115,6 +145,10 @@ def _manifest_problems(part_dir: Path, datasets: dict) -> pd.DataFrame:
                     continue
                 stem = Path(name).stem
                 r.files[stem] = name
+                if datasets is None:
+                    if not (part_dir / name).is_file():
+                        r.add(stem, "", None, "file_unreadable", "listed in manifest.json but missing")
+                    continue
                 df = datasets.get(stem)
                 if df is None:
                     r.add(stem, "", None, "file_unreadable", "listed in manifest.json but missing")
@@ -149,7 +183,25 @@ def validate_datasets(datasets: dict, study=None, allocation=None, files: dict |
     if "adsl" not in datasets:
         r.add("adsl", "", None, "file_unreadable", "no ADSL dataset: subjects cannot be checked")
     _cross_checks(r, good, study)
+    if isinstance(allocation, pd.DataFrame) and {"USUBJID", "ARMCD"} <= set(allocation.columns):
+        _arm_scan(r, {n: df for n, df in good.items() if n != "allocation"}, allocation, study)
     return r.frame()
+
+
+def _arm_scan(r: _Report, clinical: dict[str, pd.DataFrame], allocation: pd.DataFrame, study) -> None:
+    """Rule ``arm_revealing_column``: a clinical column whose values reveal the arm (the scan that
+    ``mirocals import`` and ``write_snapshot`` run: ``adam.find_arm_revealing_columns``)."""
+    from data_access.adam import find_arm_revealing_columns
+    from data_access.study import load_study
+    try:
+        findings = find_arm_revealing_columns(clinical, allocation, study if study is not None else load_study())
+    except Exception as exc:  # noqa: BLE001 - say the scan could not run, go on
+        r.add("allocation", "", None, "arm_revealing_column", f"the arm scan could not run ({type(exc).__name__}: {exc})")
+        return
+    for f in findings:
+        r.add(f.dataset, f.column, None, "arm_revealing_column",
+              f"column {f.column} reveals the allocation (rule {f.rule}: {f.detail}); the clinical part "
+              f"must not hold it")
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
