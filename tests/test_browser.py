@@ -5,6 +5,7 @@ checks what it shows and saves a screenshot of each to ``test-artifacts/screensh
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -36,16 +37,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A small demo trial served by `streamlit run` on a free port."""
+@contextlib.contextmanager
+def run_server(tmp: Path, env_extra: dict | None = None, n_subjects: int = 80, allocation: bool = True):
+    """`streamlit run dashboard/app.py` on a free port over a small demo trial written under
+    ``tmp``; yields ``(url, audit_log, server_log, proc)``."""
     from data_access.demo import make_demo
-    tmp = tmp_path_factory.mktemp("browser")
-    clinical, allocation = make_demo(tmp / "trial", n_subjects=80)
+    if not (tmp / "trial" / "clinical" / "manifest.json").exists():
+        make_demo(tmp / "trial", n_subjects=n_subjects)
     port = _free_port()
-    env = {**os.environ, "MIROCALS_DATA": str(tmp / "trial"), "MIROCALS_ALLOCATION": str(allocation),
-           "MIROCALS_AUDIT_LOG": str(tmp / "audit.log")}
-    env.pop("MIROCALS_DATABASE_LOCKED", None)
+    env = {**os.environ, "MIROCALS_DATA": str(tmp / "trial"), "MIROCALS_AUDIT_LOG": str(tmp / "audit.log")}
+    if allocation:
+        env["MIROCALS_ALLOCATION"] = str(tmp / "trial" / "allocation")
+    for key in ("MIROCALS_DATABASE_LOCKED", "MIROCALS_INSTANCE", "MIROCALS_IDLE_TIMEOUT"):
+        env.pop(key, None)
+    env.update(env_extra or {})
+    env = {k: v for k, v in env.items() if v is not None}
     server_log = tmp / "server.log"
     log_file = open(server_log, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
@@ -53,22 +59,30 @@ def server(tmp_path_factory):
                             cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start:\n" + server_log.read_text(errors="replace")[-3000:])
-    yield url, tmp / "audit.log", server_log
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log_file.close()
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("streamlit did not start:\n" + server_log.read_text(errors="replace")[-3000:])
+        yield url, tmp / "audit.log", server_log, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log_file.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A small demo trial served by `streamlit run` on a free port."""
+    with run_server(tmp_path_factory.mktemp("browser")) as (url, audit_log, server_log, _):
+        yield url, audit_log, server_log
 
 
 @pytest.fixture(scope="module")
