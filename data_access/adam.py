@@ -95,6 +95,8 @@ def load_adam_folder(src: str | Path) -> Delivery:
 DETERMINES_PURITY = 0.98      # share of (subject, value) pairs whose value sits in the subject's arm
 DETERMINES_COVERAGE = 0.5     # share of a dataset's subjects the shared values must cover
 TOKEN_AGREEMENT = 0.9         # share of arm-token values that name the subject's own arm
+SAMPLE_SUBJECTS = 2000        # large trials: a column clearly mixed on the first 2000 subjects
+SAMPLE_PURITY = 0.9           # (purity below 0.9 over 200+ pairs) is not scanned in full
 
 
 @dataclass(frozen=True)
@@ -134,15 +136,6 @@ def _arm_tokens(allocation: pd.DataFrame, study: Study) -> dict[str, str]:
             for value, code in pairs.itertuples(index=False):
                 tokens.setdefault(_norm_text(value), str(code))
     return tokens
-
-
-def _value_codes(s: pd.Series) -> np.ndarray:
-    """Integer codes of a column's values (-1 missing); text compared case- and space-insensitively."""
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    if len(uniques) and (s.dtype == object or pd.api.types.is_string_dtype(s)):
-        norm, _ = pd.factorize(pd.Index([_norm_text(u) for u in uniques]))
-        codes = np.where(codes >= 0, norm[np.maximum(codes, 0)], -1)
-    return np.asarray(codes, dtype=np.int64)
 
 
 def find_arm_revealing_columns(datasets: dict[str, pd.DataFrame], allocation: pd.DataFrame, study: Study,
@@ -192,23 +185,46 @@ def find_arm_revealing_columns(datasets: dict[str, pd.DataFrame], allocation: pd
         n_subj = len(subjects)
         subj_arm = np.zeros(n_subj, dtype=np.int64)
         subj_arm[scodes] = arms
+        scodes = np.asarray(scodes, dtype=np.int64)
+        sample = scodes < SAMPLE_SUBJECTS if n_subj > 2 * SAMPLE_SUBJECTS else None
         for col in df.columns:
             if col == subj:
                 continue
-            s = df[col][keep]
-            finding = _arm_values(name, col, s, arms, token_arm) if (
-                s.dtype == object or pd.api.types.is_string_dtype(s)) else None
-            finding = finding or _determines(name, col, s, scodes, n_subj, subj_arm, n_arms, min_subjects)
+            s = df[col] if keep.all() else df[col][keep]
+            is_text = s.dtype == object or pd.api.types.is_string_dtype(s)
+            raw_codes = None
+            if is_text:
+                raw_codes, uniques = pd.factorize(s, use_na_sentinel=True)
+                finding = _arm_values(name, col, np.asarray(raw_codes, dtype=np.int64), uniques, arms, token_arm)
+                if finding:
+                    findings.append(finding)
+                    continue
+            if n_subj < min_subjects or n_arms < 2:
+                continue
+            if raw_codes is not None and not len(uniques):
+                v = np.asarray(raw_codes, dtype=np.int64)
+            elif raw_codes is not None:    # text: normalise the distinct values only
+                norm, _ = pd.factorize(pd.Index([_norm_text(u) for u in uniques]))
+                raw_codes = np.asarray(raw_codes, dtype=np.int64)
+                v = np.where(raw_codes >= 0, np.asarray(norm, dtype=np.int64)[np.maximum(raw_codes, 0)], -1)
+            else:
+                v = np.asarray(pd.factorize(s, use_na_sentinel=True)[0], dtype=np.int64)
+            if sample is not None:         # a clearly mixed sample of subjects settles most columns
+                stats = _determines_stats(v[sample], scodes[sample], SAMPLE_SUBJECTS, subj_arm[:SAMPLE_SUBJECTS], n_arms)
+                if stats is not None and stats["pairs"] >= 200 and stats["purity"] < SAMPLE_PURITY:
+                    continue
+            finding = _determines(name, col, v, scodes, n_subj, subj_arm, n_arms, min_subjects)
             if finding:
                 findings.append(finding)
     return findings
 
 
-def _arm_values(name, col, s: pd.Series, arms: np.ndarray, token_arm: dict) -> ArmFinding | None:
-    codes, uniques = pd.factorize(s)
+def _arm_values(name, col, codes: np.ndarray, uniques, arms: np.ndarray, token_arm: dict) -> ArmFinding | None:
     if not len(uniques):
         return None
     named = np.array([token_arm.get(_norm_text(u), -1) for u in uniques], dtype=np.int64)
+    if not (named >= 0).any():
+        return None
     row_named = np.where(codes >= 0, named[np.maximum(codes, 0)], -1)
     hit = row_named >= 0
     if not hit.any():
@@ -220,37 +236,52 @@ def _arm_values(name, col, s: pd.Series, arms: np.ndarray, token_arm: dict) -> A
                       f"{int(hit.sum())} value(s) are arm codes or labels, {agree:.0%} of them the subject's own arm")
 
 
-def _determines(name, col, s: pd.Series, scodes: np.ndarray, n_subj: int, subj_arm: np.ndarray, n_arms: int,
-                min_subjects: int) -> ArmFinding | None:
-    if n_subj < min_subjects or n_arms < 2:
-        return None
-    v = _value_codes(s)
+def _distinct(keys: np.ndarray, size: int) -> np.ndarray:
+    """The distinct non-negative int64 ``keys`` (< ``size``), without sorting when it can."""
+    if size <= 30_000_000:
+        mark = np.zeros(size, dtype=bool)
+        mark[keys] = True
+        return np.flatnonzero(mark)
+    return pd.unique(keys)
+
+
+def _determines_stats(v: np.ndarray, scodes: np.ndarray, n_subj: int, subj_arm: np.ndarray, n_arms: int):
+    """Coverage and purity of a column's informative values (held by 2+ subjects)."""
     present = v >= 0
     n_values = int(v.max()) + 1 if present.any() else 0
-    missing_code = n_values                       # "all missing" pseudo-value
-    pairs = np.unique(scodes[present].astype(np.int64) * (n_values + 1) + v[present])
-    ps, pv = pairs // (n_values + 1), pairs % (n_values + 1)
+    width = n_values + 1                          # code n_values: the "all missing" pseudo-value
+    pairs = _distinct(scodes[present] * width + v[present], n_subj * width)
+    ps, pv = pairs // width, pairs % width
     has_value = np.zeros(n_subj, dtype=bool)
     has_value[ps] = True
     none = np.flatnonzero(~has_value)
     ps = np.concatenate([ps, none])
-    pv = np.concatenate([pv, np.full(len(none), missing_code, dtype=np.int64)])
-    support = np.bincount(pv, minlength=n_values + 1)
+    pv = np.concatenate([pv, np.full(len(none), n_values, dtype=np.int64)])
+    support = np.bincount(pv, minlength=width)
     informative = support[pv] >= 2
     ps, pv = ps[informative], pv[informative]
-    covered = len(np.unique(ps))
+    if not len(ps):
+        return None
+    table = np.bincount(pv * n_arms + subj_arm[ps], minlength=width * n_arms).reshape(-1, n_arms)
+    used = table.sum(axis=1) > 0
+    return {"covered": int(np.count_nonzero(np.bincount(ps, minlength=n_subj))), "values": int(used.sum()),
+            "arms": int((table.sum(axis=0) > 0).sum()), "pairs": int(len(ps)),
+            "purity": float(table.max(axis=1).sum() / table.sum())}
+
+
+def _determines(name, col, v: np.ndarray, scodes: np.ndarray, n_subj: int, subj_arm: np.ndarray, n_arms: int,
+                min_subjects: int) -> ArmFinding | None:
+    stats = _determines_stats(v, scodes, n_subj, subj_arm, n_arms)
+    if stats is None:
+        return None
+    covered = stats["covered"]
     if covered < min_subjects or covered < DETERMINES_COVERAGE * n_subj:
         return None
-    if len(np.unique(pv)) < 2 or len(np.unique(subj_arm[ps])) < 2:
+    if stats["values"] < 2 or stats["arms"] < 2 or stats["purity"] < DETERMINES_PURITY:
         return None
-    table = np.bincount(pv * n_arms + subj_arm[ps], minlength=(n_values + 1) * n_arms).reshape(-1, n_arms)
-    purity = table.max(axis=1).sum() / table.sum()
-    if purity < DETERMINES_PURITY:
-        return None
-    n_vals = int((table.sum(axis=1) > 0).sum())
     return ArmFinding(name, str(col), "determines_arm",
-                      f"{n_vals} value(s) shared by {covered} of {n_subj} subjects; {purity:.1%} of "
-                      f"subject-value pairs fall in a single arm")
+                      f"{stats['values']} value(s) shared by {covered} of {n_subj} subjects; "
+                      f"{stats['purity']:.1%} of subject-value pairs fall in a single arm")
 
 
 def _arm_variable_names(study: Study) -> set[str]:
