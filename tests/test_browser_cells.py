@@ -106,6 +106,7 @@ def test_small_filter_shows_counts_only_in_a_real_browser(demo_server, browser, 
         assert not any(i in text for i in ids), spec.title
         assert page.get_by_test_id("stDataFrame").count() == 0, spec.title
         assert page.locator(".js-plotly-plot").count() == 0, spec.title
+        assert page.get_by_role("button", name=re.compile("^Download")).count() == 0, spec.title
         assert page.get_by_test_id("stDownloadButton").count() == 0, spec.title
         assert "Traceback" not in text
         page.screenshot(path=str(SHOTS / f"investigator_small_cell_{spec.url}.png"), full_page=True)

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.pages_registry import pages_for
 from dashboard.state import Filters, FilteredView, SmallCellError, small_cell_reason
-from test_dashboard_apptest import downloads, rendered_text, sign_in, visit  # noqa: F401 (fixture)
+from test_dashboard_apptest import download_buttons, downloads, rendered_text, sign_in, visit  # noqa: F401 (fixture)
 
 ID_PATTERN = re.compile(r"\b(?:(?:MIR|SCR)-)?[A-Z]{2}\d{2}-\d{4}\b")   # USUBJID, SCRNID, SUBJID
 NOTICE = "fewer than the minimum of 5 for blinded outputs"
@@ -125,7 +125,7 @@ def test_small_filter_gives_counts_only_on_every_page(downloads, demo_snapshot, 
         assert NOTICE in text and "This filter selects 1 participant" in text, page.file
         assert "selects **1** participant" in text, page.file            # the header's count
         assert [m.value for m in at.metric][:1] == ["1"], page.file      # randomised n
-        assert not at.dataframe and not at.get("plotly_chart") and not at.get("download_button"), page.file
+        assert not at.dataframe and not at.get("plotly_chart") and not download_buttons(at), page.file
         assert not ID_PATTERN.search(text), (page.file, ID_PATTERN.search(text))
         assert not any(i in text for i in ids), page.file
         text += "".join(d.decode("utf-8", "replace") for d in downloads)
@@ -175,4 +175,4 @@ def test_page_helpers_show_the_notice_not_the_output():
     at.run()
     assert not at.exception, at.exception
     assert len(at.warning) == 2 and all("selects 1 participant" in w.value for w in at.warning)
-    assert not at.dataframe and not at.get("plotly_chart") and not at.get("download_button")
+    assert not at.dataframe and not at.get("plotly_chart") and not download_buttons(at)
