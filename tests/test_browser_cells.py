@@ -34,7 +34,8 @@ def demo_server(demo_snapshot, tmp_path_factory):
     port = _free_port()
     env = {**os.environ, "MIROCALS_DATA": str(demo_snapshot),
            "MIROCALS_ALLOCATION": str(demo_snapshot / "allocation"), "MIROCALS_AUDIT_LOG": str(tmp / "audit.log")}
-    env.pop("MIROCALS_DATABASE_LOCKED", None)
+    for key in ("MIROCALS_DATABASE_LOCKED", "MIROCALS_INSTANCE", "MIROCALS_IDLE_TIMEOUT", "MIROCALS_STUDY"):
+        env.pop(key, None)                   # the demo instance (mixed), default study and timeout
     server_log = tmp / "server.log"
     log_file = open(server_log, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
