@@ -185,6 +185,9 @@ class SmallCellError(PermissionError):
 _FILTER_COLUMNS = (("countries", "COUNTRY", "country"), ("sites", "SITEID", "site"), ("onsets", "ONSET", "onset"))
 
 
+_POPULATIONS = (("ITTFL", "ITT"), ("SAFFL", "safety"))
+
+
 def _plural(n: int) -> str:
     return f"{n} participant" + ("" if n == 1 else "s")
 
@@ -213,6 +216,12 @@ def small_cell_reason(adsl: pd.DataFrame, filters: Filters, k: int) -> str | Non
     if n < k:
         return (f"This filter selects {_plural(n)}, fewer than the minimum of {k} for blinded outputs: "
                 "counts only.")
+    for flag, population in _POPULATIONS:      # the ITT and safety tables describe their population only
+        if flag in adsl.columns:
+            m = _count_selected(adsl[adsl[flag] == "Y"], filters)
+            if 0 < m < k:
+                return (f"This filter selects {_plural(n)} but {_plural(m)} of the {population} population, "
+                        f"fewer than the minimum of {k} for blinded outputs: counts only.")
     for attr, _col, word in _FILTER_COLUMNS:
         values = getattr(filters, attr)
         if not values:
@@ -263,7 +272,8 @@ class FilteredView:
         shown (always for an unblinded view)."""
         if self._cells is None:
             view = self._view
-            cols = [c for c in ("USUBJID", "COUNTRY", "SITEID", "ONSET") if c in view.columns("adsl")]
+            cols = [c for c in ("USUBJID", "COUNTRY", "SITEID", "ONSET", *(f for f, _ in _POPULATIONS))
+                    if c in view.columns("adsl")]
             adsl = view.table("adsl", columns=cols)
             randomised = _count_selected(adsl, self._filters)
             screened = len(self._subset("screening", view.table("screening"), adsl=adsl)) \

@@ -76,6 +76,15 @@ def test_demo_group_sizes_and_the_rule(adsl):
     assert small_cell_reason(adsl, Filters(sites=("FR01", "FR02")), 5) is None
 
 
+def test_a_population_below_k_is_refused_too():
+    # 6 randomised at a site but 3 in the safety population: the safety tables would describe 3
+    adsl = pd.DataFrame({"USUBJID": [f"S{i}" for i in range(12)], "COUNTRY": ["X"] * 12,
+                         "SITEID": ["A"] * 6 + ["B"] * 6, "ONSET": ["Limb"] * 12,
+                         "ITTFL": ["Y"] * 12, "SAFFL": ["Y"] * 3 + ["N"] * 3 + ["Y"] * 6})
+    assert "3 participants of the safety population" in small_cell_reason(adsl, Filters(sites=("A",)), 5)
+    assert small_cell_reason(adsl, Filters(sites=("B",)), 5) is None
+
+
 def test_blinded_filtered_view_refuses_every_dataset_read_below_k(demo_snapshot):
     from data_access.views import open_view
     blinded = open_view(demo_snapshot / "clinical", "investigator")
