@@ -95,6 +95,7 @@ def load_adam_folder(src: str | Path) -> Delivery:
 DETERMINES_PURITY = 0.98      # share of (subject, value) pairs whose value sits in the subject's arm
 DETERMINES_COVERAGE = 0.5     # share of a dataset's subjects the shared values must cover
 TOKEN_AGREEMENT = 0.9         # share of arm-token values that name the subject's own arm
+TOKEN_MIN_SUBJECTS = 5        # ... over at least this many subjects (fewer: chance, e.g. codes "A"/"B")
 SAMPLE_SUBJECTS = 2000        # large trials: a column clearly mixed on the first 2000 subjects
 SAMPLE_PURITY = 0.9           # (purity below 0.9 over 200+ pairs) is not scanned in full
 
@@ -146,7 +147,8 @@ def find_arm_revealing_columns(datasets: dict[str, pd.DataFrame], allocation: pd
     ARM and MASKCD):
 
     - ``arm_values``: its values that equal an arm code, label or masking code (case- and
-      space-insensitive) name the subject's own arm for at least 90 % of those rows; or
+      space-insensitive), held by at least 5 subjects, name the subject's own arm for at least
+      90 % of those rows; or
     - ``determines_arm``: its values determine the arm. Per subject the column's set of
       non-missing values is taken (a subject whose values are all missing has the value
       "missing"); only values held by at least two subjects are informative (a value held by one
@@ -195,7 +197,8 @@ def find_arm_revealing_columns(datasets: dict[str, pd.DataFrame], allocation: pd
             raw_codes = None
             if is_text:
                 raw_codes, uniques = pd.factorize(s, use_na_sentinel=True)
-                finding = _arm_values(name, col, np.asarray(raw_codes, dtype=np.int64), uniques, arms, token_arm)
+                finding = _arm_values(name, col, np.asarray(raw_codes, dtype=np.int64), uniques, arms, token_arm,
+                                      scodes)
                 if finding:
                     findings.append(finding)
                     continue
@@ -219,7 +222,8 @@ def find_arm_revealing_columns(datasets: dict[str, pd.DataFrame], allocation: pd
     return findings
 
 
-def _arm_values(name, col, codes: np.ndarray, uniques, arms: np.ndarray, token_arm: dict) -> ArmFinding | None:
+def _arm_values(name, col, codes: np.ndarray, uniques, arms: np.ndarray, token_arm: dict,
+                scodes: np.ndarray) -> ArmFinding | None:
     if not len(uniques):
         return None
     named = np.array([token_arm.get(_norm_text(u), -1) for u in uniques], dtype=np.int64)
@@ -227,7 +231,7 @@ def _arm_values(name, col, codes: np.ndarray, uniques, arms: np.ndarray, token_a
         return None
     row_named = np.where(codes >= 0, named[np.maximum(codes, 0)], -1)
     hit = row_named >= 0
-    if not hit.any():
+    if len(np.unique(scodes[hit])) < TOKEN_MIN_SUBJECTS:
         return None
     agree = float((row_named[hit] == arms[hit]).mean())
     if agree < TOKEN_AGREEMENT:

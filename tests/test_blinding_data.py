@@ -210,6 +210,27 @@ def test_what_determines_the_arm(study):
     # one data-entry error does not hide a column that is the arm
     noisy = adsl.assign(SPLIT=adsl["SPLIT"].where(adsl.index != 3, "no"))
     assert "SPLIT" in {f.column for f in find_arm_revealing_columns({"adsl": noisy}, allocation, study)}
+    # an arm code in a couple of rows by coincidence is not "holding the arm"
+    coincidence = adsl.assign(NOTE=[("PBO" if a == "PBO" else None) if i < 4 else None for i, a in enumerate(arm)])
+    assert "NOTE" not in {f.column for f in find_arm_revealing_columns({"adsl": coincidence}, allocation, study)}
+
+
+def test_the_scan_on_a_large_trial(study):
+    """Large trials take the sampled pre-check: still every arm-revealing column, no other."""
+    rng = np.random.default_rng(11)
+    n = 12_000
+    ids = np.array([f"S{i:05d}" for i in range(n)])
+    arm = rng.choice(["IL2LD", "PBO"], n)
+    allocation = pd.DataFrame({"USUBJID": ids, "ARMCD": arm})
+    rows = np.repeat(np.arange(n), 10)                        # a 10-row-per-subject dataset
+    adex = pd.DataFrame({"USUBJID": ids[rows], "CYCLE": np.tile(np.arange(1, 11), n),
+                         "NDOSES": rng.integers(0, 6, len(rows)),
+                         "EXLOT": np.where(arm[rows] == "IL2LD", "A", "B") + rng.integers(0, 40, len(rows)).astype(str),
+                         "ASTDY": rng.integers(0, 600, len(rows)).astype(float)})
+    t0 = time.perf_counter()
+    found = find_arm_revealing_columns({"adex": adex}, allocation, study)
+    assert [(f.column, f.rule) for f in found] == [("EXLOT", "determines_arm")]
+    assert time.perf_counter() - t0 < 10
 
 
 # --------------------------------------------------------------------------- item 5: views
