@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 
 DEFAULT_AUDIT_LOG = Path("audit") / "audit.log"
+# longest value kept per field: whatever a client sends (a 2 MB user name) adds at most this much
+FIELD_MAX = {"user": 64, "role": 32, "page": 64, "action": 32, "snapshot_hash": 128, "detail": 1024}
 _LOCK = threading.Lock()
 
 
@@ -34,10 +36,10 @@ def log_event(user: str, role: str, page: str, action: str, snapshot_hash: str |
     detail : what was downloaded, for instance.
     """
     entry = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
-             "user": user, "role": role, "page": page, "action": action,
-             "snapshot_hash": snapshot_hash}
+             "user": _cap(user, "user"), "role": _cap(role, "role"), "page": _cap(page, "page"),
+             "action": _cap(action, "action"), "snapshot_hash": _cap(snapshot_hash, "snapshot_hash")}
     if detail:
-        entry["detail"] = detail
+        entry["detail"] = _cap(detail, "detail")
     target = Path(path) if path else get_audit_path()
     line = (json.dumps(entry, sort_keys=True) + "\n").encode()
     with _LOCK:
@@ -48,6 +50,14 @@ def log_event(user: str, role: str, page: str, action: str, snapshot_hash: str |
         finally:
             os.close(fd)
     return entry
+
+
+def _cap(value, field: str):
+    """``value`` cut to ``FIELD_MAX[field]`` characters (an ellipsis marks a cut)."""
+    if value is None:
+        return None
+    text, limit = str(value), FIELD_MAX[field]
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 
 def load_events(path: str | Path | None = None, last: int | None = None) -> list[dict]:
