@@ -258,6 +258,7 @@ class BlindedView(_View):
         self._withheld_columns: dict[str, list[tuple[str, str, str]]] = {}
         self._row_rules: dict[str, tuple] = {}
         self._withheld_rows: dict[str, list[tuple[str, str, str]]] | None = None
+        self._visible: dict[str, tuple[str, ...]] = {}
         registered = {}
         for name, path in self._paths.items():
             try:
@@ -307,8 +308,6 @@ class BlindedView(_View):
                 withheld.append(("column", f.name, reason))
             else:
                 kept.append(f)
-        if not hasattr(self, "_visible"):
-            self._visible = {}
         if not kept:
             self._withheld_columns[name] = [("dataset", name, "no column of it is in the data contract")] + withheld
             return None

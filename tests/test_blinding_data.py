@@ -12,7 +12,6 @@ the review wrote it and shows that it fails (real snapshots, real DuckDB, no moc
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import re
 import shutil
 import time
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_access.adam import export_adam, find_arm_revealing_columns, import_adam, split_allocation_report
+from data_access.adam import export_adam, find_arm_revealing_columns, import_adam
 from data_access.snapshot import ArmInClinicalError, load_datasets, write_snapshot
 from data_access.study import DEFAULT_STUDY_FILE, load_study
 from data_access.validate import validate_blinded, validate_snapshot
@@ -90,8 +89,7 @@ def test_import_strips_the_arm_by_value_and_says_what(imported, treatment_delive
     # nothing in the clinical part predicts the arm any more
     clinical, allocation = load_datasets(out / "clinical"), load_datasets(out / "allocation")["allocation"]
     assert find_arm_revealing_columns(clinical, allocation, load_study(treatment_delivery[1])) == []
-    assert allocation["ARMCD"].value_counts().to_dict() == {"IL2LD": 111, "PBO": 109} or \
-        set(allocation["ARMCD"]) == {"IL2LD", "PBO"}
+    assert set(allocation["ARMCD"]) == {"IL2LD", "PBO"} and len(allocation) == len(clinical["adsl"])
     # the variable labels carried beside the datasets do not list a removed column either
     labels = (out / "clinical" / "labels.json").read_text()
     assert "TREATMENT" not in labels and "EXTRT" not in labels
