@@ -294,6 +294,8 @@ def _alsfrs_in_range(df: pd.DataFrame) -> pd.Series:
 # --------------------------------------------------------------------------- the data contract
 # Columns the contract documents (DATASETS.md) beyond those ``build_schemas`` checks.
 CONTRACT_EXTRA = {"adsl": ("DFSGR",)}
+# ADaM identifier variables every dataset may carry.
+CONTRACT_EVERY = ("STUDYID", "USUBJID", "SUBJID", "SITEID")
 # ADaM/SDTM variables that hold the arm (or the randomisation list): never part of a blinded
 # view's allow-list, whatever a study file maps.
 ARM_NAMES = ("ARM", "ARMCD", "ACTARM", "ACTARMCD", "ARMN", "TRT01P", "TRT01A", "TRT01PN", "TRT01AN",
@@ -305,7 +307,7 @@ def contract_columns(study=None) -> dict[str, frozenset[str]]:
 
     The union of the MIROCALS contract (``build_schemas``: ADaM-standard names, plus
     ``CONTRACT_EXTRA``), the ADaM-level contract of an imported trial (``build_adam_schemas``), the
-    study's mapped columns (``Study.mapped_columns``: ``[columns]`` roles except the arm, strata
+    study's mapped columns and the ADaM identifiers ``CONTRACT_EVERY`` (``Study.mapped_columns``: ``[columns]`` roles except the arm, strata
     factors, covariates, subgroups, baseline variables; every dataset) and
     ``[blinding.allow_columns]`` (dataset -> columns; ``"*"``: every dataset). Key ``"*"`` holds
     the columns allowed in every dataset. The allocation and arm variables are never allowed; a
@@ -315,7 +317,7 @@ def contract_columns(study=None) -> dict[str, frozenset[str]]:
         out.setdefault(name, set()).update(c.name for c in cols)
     for name, cols in CONTRACT_EXTRA.items():
         out.setdefault(name, set()).update(cols)
-    every: set[str] = set()
+    every: set[str] = set(CONTRACT_EVERY)
     if study is not None:
         if not is_mirocals(study):
             for name, cols in build_adam_schemas(study).items():
