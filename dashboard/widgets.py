@@ -239,7 +239,10 @@ def show_header(ctx: state.Context, title: str) -> None:
              scope]
     if flt.active:
         parts.append("filtered: " + ", ".join(", ".join(v) for v in flt.key() if v))
-        parts.append(_selected_text(state.cell_counts(ctx)))
+        counts = state.cell_counts(ctx)
+        parts.append(_selected_text(counts))
+        st.sidebar.caption(_selected_text(counts).capitalize()
+                           + (" · counts only" if counts["reason"] and not ctx.unblinded else ""))
     st.caption(" · ".join(parts))
     if ctx.role == "author" and not ctx.unblinded:
         st.caption("Authors see pooled results until database lock is recorded.")

@@ -103,6 +103,8 @@ def test_small_filter_shows_counts_only_in_a_real_browser(demo_server, browser, 
         text = _open(page, spec, "This filter selects 1 participant")
         assert NOTICE in text and "filtered: FR08, Bulbar" in text, spec.title
         assert "the filter selects 1 participant" in text, spec.title
+        assert "The filter selects 1 participant (5 screened) · counts only" in \
+            page.get_by_test_id("stSidebar").inner_text(), spec.title
         assert not ID_PATTERN.search(text), (spec.title, ID_PATTERN.search(text))
         assert not any(i in text for i in ids), spec.title
         assert page.get_by_test_id("stDataFrame").count() == 0, spec.title
