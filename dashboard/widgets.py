@@ -16,7 +16,7 @@ BANNER = ("<div role='alert' style='background:#b00020;color:#fff;padding:0.45re
 
 
 # --------------------------------------------------------------------------- sign-in
-def _client_address() -> str | None:
+def _client_address() -> str:
     """The client's address for sign-in throttling: the peer Streamlit sees, or, behind a
     reverse proxy that sets it (env ``MIROCALS_TRUST_PROXY=1``), the last ``X-Forwarded-For``
     entry (the one the proxy appended)."""
@@ -29,9 +29,12 @@ def _client_address() -> str | None:
         if forwarded.strip():
             return forwarded.split(",")[-1].strip()
     try:
-        return st.context.ip_address
+        address = st.context.ip_address
     except Exception:
-        return None
+        address = None
+    # Streamlit reports localhost as None: one shared bucket, so the per-address throttle always
+    # applies (behind a proxy on the same host, set MIROCALS_TRUST_PROXY=1 to tell clients apart)
+    return address or "local"
 
 
 def _instance_notice() -> None:
