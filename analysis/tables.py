@@ -374,8 +374,8 @@ def _exposure(view, **_):
 
 def _labs(view, paramcd="EOS", **_):
     from analysis.safety import summarize_lab_over_time
-    if paramcd in view.study.arm_revealing_params:
-        view.require_unblinded(f"{paramcd} table")
+    if paramcd.upper() in {c.upper() for c in view.study.arm_revealing_param_codes}:
+        view.require_unblinded(f"{paramcd} table (an arm-revealing parameter, [blinding] in the study file)")
     group_col, _g = _groups(view)
     return summarize_lab_over_time(get_bds(view, "adlb", "SAF", [paramcd]), paramcd, group_col=group_col)
 
