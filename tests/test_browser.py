@@ -166,3 +166,24 @@ def test_unknown_or_restricted_url_shows_sign_in_first(server, browser):
     page.get_by_role("textbox", name="User name").wait_for(timeout=60_000)
     assert "Data cut-off" not in page.inner_text("body")
     page.close()
+
+
+def test_demo_sign_in_page_says_it_is_one_mixed_instance(server, browser):
+    page = browser.new_page()
+    page.goto(server[0])
+    page.get_by_role("textbox", name="User name").wait_for(timeout=60_000)
+    text = page.inner_text("body")
+    assert "one mixed demo instance" in text and "Production runs two instances" in text
+    page.close()
+
+
+def test_blinded_instance_with_an_allocation_serves_only_an_error_page(browser, tmp_path):
+    # the allocation sits beside the data (MIROCALS_ALLOCATION not even set): refused all the same
+    with run_server(tmp_path, {"MIROCALS_INSTANCE": "blinded"}, n_subjects=40, allocation=False) as (url, *_):
+        page = browser.new_page()
+        page.goto(url)
+        page.get_by_text("refuses to serve data").wait_for(timeout=60_000)
+        text = page.inner_text("body")
+        assert "readable from the data path" in text and "Sign in" not in text
+        assert urllib.request.urlopen(f"{url}/_stcore/health", timeout=5).read() == b"ok"
+        page.close()

@@ -172,7 +172,7 @@ def test_a_2mb_user_name_is_logged_truncated(tmp_path, monkeypatch):
 
 def test_the_failure_table_is_bounded(monkeypatch):
     monkeypatch.setattr(auth, "MAX_TRACKED", 50)
-    creds = _creds()
+    creds = _creds(someone="steering")           # cost 4: 500 dummy checks stay fast
     for i in range(500):
         auth.attempt_sign_in(f"name-{i}" + "x" * 100, "x", creds, now=40_000.0 + i, address=f"10.1.{i // 250}.{i % 250}")
     names, addresses = auth.throttle_sizes()
