@@ -74,6 +74,7 @@ class _Failures:
     next_allowed: float = 0.0
     last: float = 0.0
     in_flight: bool = False
+    before: float = 0.0                 # next_allowed before the attempt in flight reserved its slot
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,7 @@ def _reserve(name: str, address: str | None, now: float) -> str | None:
         rec.in_flight = True
         if address:
             rec = _record(_BY_ADDRESS, address, now)
+            rec.before = rec.next_allowed
             rec.count += 1
             rec.next_allowed = now + _address_delay(rec.count)
             rec.in_flight = True
@@ -223,9 +225,9 @@ def _release(name: str, address: str | None, ok: bool) -> None:
         rec = _BY_ADDRESS.get(address) if address else None
         if rec is not None:
             rec.in_flight = False
-            if ok:                            # a success forgives the last recorded failure only
+            if ok:          # a success undoes its own reservation only: it forgives no failure
                 rec.count = max(rec.count - 1, 0)
-                rec.next_allowed = 0.0
+                rec.next_allowed = rec.before
 
 
 def attempt_sign_in(username: str, password: str, credentials: dict, now: float | None = None,

@@ -307,3 +307,16 @@ def test_demo_sign_in_page_says_it_is_one_mixed_instance(clinical_only, monkeypa
     at.run()
     text = " ".join(w.value for w in at.warning)
     assert "one mixed demo instance" in text and "demo accounts" in text and "two instances" in text
+
+
+def test_an_insider_signing_in_between_guesses_does_not_reset_the_address_throttle():
+    creds = _creds(insider="investigator")
+    t, address = 60_000.0, "203.0.113.20"
+    outcomes = []
+    for i in range(8):
+        outcomes.append(auth.attempt_sign_in(f"victim{i}", "guess", creds, now=t, address=address).outcome)
+        t = max(t, auth._BY_ADDRESS[address].next_allowed) + 0.01
+        assert auth.attempt_sign_in("insider", "pw-insider", creds, now=t, address=address).account
+        t += 0.01
+    assert outcomes == ["failed"] * 8
+    assert auth._BY_ADDRESS[address].count == 8          # the successes forgave nothing
