@@ -31,7 +31,9 @@ else:
     from dashboard.instance import startup_problems_cached  # noqa: E402
     from dashboard.pages_registry import pages_for  # noqa: E402
 
-    st.set_page_config(page_title="MIROCALS monitoring", page_icon=":material/monitoring:", layout="wide")
+    # no page_icon: a Material icon favicon is fetched from fonts.gstatic.com, a third-party
+    # request from every dashboard page
+    st.set_page_config(page_title="MIROCALS monitoring", layout="wide")
 
     problems = startup_problems_cached()
     if problems:
