@@ -16,6 +16,8 @@ Production still puts an authenticating reverse proxy in front of every path.
 """
 from __future__ import annotations
 
+import posixpath
+
 from starlette.middleware import Middleware
 
 BLOCKED_EXACT = ("_stcore/metrics", "_stcore/script-health-check")
@@ -32,7 +34,7 @@ def _base_path() -> str:
 
 def is_blocked(path: str, base: str = "") -> bool:
     """Whether an HTTP request path is one the dashboard refuses (404)."""
-    rel = "/" + "/".join(p for p in path.split("/") if p and p != ".")
+    rel = posixpath.normpath("/" + path.lstrip("/")).replace("//", "/")
     base = base.strip("/")
     if base and (rel == f"/{base}" or rel.startswith(f"/{base}/")):
         rel = rel[len(base) + 1:] or "/"

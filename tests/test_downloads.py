@@ -17,7 +17,7 @@ import pytest
 
 from test_browser import CHROMIUM, ARGS, run_server, sign_in, wait_idle  # noqa: F401  (skips without chromium)
 
-pytestmark = pytest.mark.browser
+
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -48,6 +48,20 @@ def _open(page, title: str) -> None:
     wait_idle(page)
 
 
+@pytest.mark.parametrize("path, base, blocked", [
+    ("/_stcore/metrics", "", True), ("/_stcore/metrics/", "", True), ("//_stcore//metrics", "", True),
+    ("/_stcore/./metrics", "", True), ("/static/../_stcore/metrics", "", True), ("/media/abc.csv", "", True), ("/media", "", True),
+    ("/_stcore/upload_file/s/f", "", True), ("/_stcore/agent/openapi.json", "", True),
+    ("/trial/_stcore/metrics", "trial", True), ("/trial/media/x.csv", "/trial/", True),
+    ("/_stcore/health", "", False), ("/_stcore/stream", "", False), ("/", "", False),
+    ("/static/js/index.js", "", False), ("/baseline", "", False), ("/trial/_stcore/health", "trial", False),
+])
+def test_unused_endpoints_are_blocked(path, base, blocked):
+    from dashboard.server import is_blocked
+    assert is_blocked(path, base) is blocked
+
+
+@pytest.mark.browser
 def test_a_dsmb_download_cannot_be_fetched_without_the_session(browser, tmp_path):
     from streamlit.runtime.memory_media_file_storage import _calculate_file_id
     with run_server(tmp_path) as (url, audit_log, _, _proc):
@@ -94,6 +108,7 @@ def test_a_dsmb_download_cannot_be_fetched_without_the_session(browser, tmp_path
         context.close()
 
 
+@pytest.mark.browser
 def test_a_click_after_the_idle_timeout_serves_nothing(browser, tmp_path):
     with run_server(tmp_path, {"MIROCALS_IDLE_TIMEOUT": "6"}, n_subjects=40) as (url, audit_log, _, _proc):
         context = browser.new_context(accept_downloads=True)
