@@ -320,3 +320,48 @@ def test_an_insider_signing_in_between_guesses_does_not_reset_the_address_thrott
         t += 0.01
     assert outcomes == ["failed"] * 8
     assert auth._BY_ADDRESS[address].count == 8          # the successes forgave nothing
+
+
+# --------------------------------------------------------------------------- single sign-on (AppTest)
+def _oidc_app(small_trial, monkeypatch, iat):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.setenv("MIROCALS_DATA", str(small_trial))
+    monkeypatch.setenv("MIROCALS_ALLOCATION", str(small_trial / "allocation"))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                          "client_id": "c", "client_secret": "s",
+                          "server_metadata_url": "https://idp.example.org/.well-known/openid-configuration"}
+    at.user = {"is_logged_in": True, "email": "dsmb.chair@example.org", "name": "Chair", "iat": iat}
+    return at
+
+
+def test_a_fresh_single_sign_on_identity_signs_in(small_trial, monkeypatch):
+    at = _oidc_app(small_trial, monkeypatch, time.time() - 60)
+    at.run()
+    assert not at.exception
+    record = at.session_state[auth.SESSION_KEY]
+    assert record["role"] == "dsmb" and record["method"] == "oidc"
+
+
+def test_an_old_single_sign_on_identity_is_not_signed_in_silently(small_trial, monkeypatch):
+    at = _oidc_app(small_trial, monkeypatch, time.time() - auth.IDLE_TIMEOUT_SECONDS - 60)
+    at.run()
+    assert not at.exception
+    assert auth.SESSION_KEY not in at.session_state or not at.session_state[auth.SESSION_KEY]
+    assert at.button(key="relogin_oidc").label.startswith("Sign in again")
+
+
+def test_after_expiry_the_next_rerun_does_not_sign_the_identity_back_in(small_trial, monkeypatch):
+    at = _oidc_app(small_trial, monkeypatch, time.time() - 60)
+    at.run()
+    assert at.session_state[auth.SESSION_KEY]["method"] == "oidc"
+    at.session_state[auth.SESSION_KEY]["last_seen"] = time.time() - auth.IDLE_TIMEOUT_SECONDS - 1
+    at.run()                                       # expires: st.logout ends the identity
+    assert at.session_state[auth.EXPIRED_KEY] == "oidc-ended"
+    at.run()
+    assert not at.exception and not at.session_state[auth.SESSION_KEY]
+    assert at.button(key="login_oidc").label == "Sign in with single sign-on"    # a new st.login
+    # and even with the identity still present, this session does not map it again
+    at.user = {"is_logged_in": True, "email": "dsmb.chair@example.org", "iat": time.time() - 60}
+    at.run()
+    assert not at.session_state[auth.SESSION_KEY] and at.button(key="relogin_oidc") is not None
