@@ -39,7 +39,8 @@ else:
     if problems:
         st.title("MIROCALS monitoring")
         st.error("This instance refuses to serve data:\n\n" + "\n".join(f"- {p}" for p in problems)
-                 + "\n\nA blinded instance (MIROCALS_INSTANCE=blinded) must have no allocation configured or readable from its data path.")
+                 + "\n\nA blinded instance (MIROCALS_INSTANCE=blinded) must have no allocation configured or "
+                 "readable from its data path; an unblinded one needs its allocation.")
         st.stop()
     session = widgets.require_login()
     widgets.show_sidebar(session)

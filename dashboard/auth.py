@@ -75,6 +75,7 @@ class _Failures:
     last: float = 0.0
     in_flight: bool = False
     before: float = 0.0                 # next_allowed before the attempt in flight reserved its slot
+    refused: int = 0                    # attempts refused since the last one that ran
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,14 @@ class Attempt:
     message: str
     outcome: str
     user: str                           # the name as logged: stripped, printable, capped
+    refused_count: int = 0              # for a refusal: how many in a row for this name/address
+
+    @property
+    def worth_logging(self) -> bool:
+        """Every attempt that ran; refusals only the 1st, 2nd, 4th, 8th, ... in a row (a flood of
+        cheap refused attempts must not flood the audit log)."""
+        n = self.refused_count
+        return self.outcome != "refused" or (n & (n - 1)) == 0
 
 
 _BY_NAME: OrderedDict[str, _Failures] = OrderedDict()
@@ -189,30 +198,37 @@ def _address_delay(count: int) -> float:
     return min(BASE_DELAY_SECONDS * 2 ** (count - ADDRESS_FREE_FAILURES), ADDRESS_LOCK_SECONDS)
 
 
-def _reserve(name: str, address: str | None, now: float) -> str | None:
+def _reserve(name: str, address: str | None, now: float) -> tuple[str | None, int]:
     """Check the throttles and, when allowed, record the attempt as a failure and mark it in
-    flight, all under the lock. Returns a refusal message, or None when the attempt may run."""
+    flight, all under the lock. Returns ``(refusal message or None, refusals in a row)``."""
     with _LOCK:
         _forget_stale(_BY_NAME, now)
         _forget_stale(_BY_ADDRESS, now)
         by_name = _BY_NAME.get(name)
         by_addr = _BY_ADDRESS.get(address) if address else None
-        if (by_name and by_name.in_flight) or (by_addr and by_addr.in_flight):
-            return MESSAGE_BUSY
+        busy = (by_name and by_name.in_flight) or (by_addr and by_addr.in_flight)
         waits = [r.next_allowed - now for r in (by_name, by_addr) if r and now < r.next_allowed]
-        if waits:
-            return f"Too many failed sign-ins: please wait {int(max(waits)) + 1} s before trying again."
+        if busy or waits:
+            blocking = [r for r in (by_name, by_addr) if r and (r.in_flight or now < r.next_allowed)]
+            for r in blocking:
+                r.refused += 1
+            n = max(r.refused for r in blocking)
+            if busy:
+                return MESSAGE_BUSY, n
+            return f"Too many failed sign-ins: please wait {int(max(waits)) + 1} s before trying again.", n
         rec = _record(_BY_NAME, name, now)
         rec.count += 1
         rec.next_allowed = now + _name_delay(rec.count)
         rec.in_flight = True
+        rec.refused = 0
         if address:
             rec = _record(_BY_ADDRESS, address, now)
             rec.before = rec.next_allowed
             rec.count += 1
             rec.next_allowed = now + _address_delay(rec.count)
             rec.in_flight = True
-    return None
+            rec.refused = 0
+    return None, 0
 
 
 def _release(name: str, address: str | None, ok: bool) -> None:
@@ -241,9 +257,9 @@ def attempt_sign_in(username: str, password: str, credentials: dict, now: float 
     raw = (username or "").strip()
     name = safe_name(raw)
     address = safe_name(address) or None if address else None
-    refused = _reserve(name, address, now)
+    refused, in_a_row = _reserve(name, address, now)
     if refused:
-        return Attempt(None, refused, "refused", name)
+        return Attempt(None, refused, "refused", name, in_a_row)
     ok = False
     try:
         users = credentials.get("users", {})

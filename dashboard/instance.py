@@ -5,7 +5,8 @@
   configured (``MIROCALS_ALLOCATION``) or readable under its data path (``MIROCALS_DATA``, its
   sub-folders and its parent's ``allocation/``). Without ``MIROCALS_DATA`` it refuses too: the
   built-in demo trial carries its allocation.
-* ``unblinded``: signs in the DSMB and statisticians (and authors after database lock).
+* ``unblinded``: signs in the DSMB and statisticians (and authors after database lock); refuses
+  to serve without ``MIROCALS_ALLOCATION``.
 * unset (or empty): the demo, one mixed instance that signs in every role.
 
 Production runs two instances (``mirocals serve --blinded`` and ``mirocals serve --unblinded``)
@@ -117,7 +118,11 @@ def startup_problems() -> list[str]:
         kind = instance_kind()
     except InstanceError as exc:
         return [str(exc)]
-    return blinded_problems() if kind == "blinded" else []
+    if kind == "blinded":
+        return blinded_problems()
+    if kind == "unblinded" and not os.environ.get("MIROCALS_ALLOCATION"):
+        return ["an unblinded instance needs its allocation (MIROCALS_ALLOCATION is not set)."]
+    return []
 
 
 _CACHE: dict = {}

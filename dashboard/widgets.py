@@ -78,8 +78,11 @@ def show_login() -> None:
             st.session_state[auth.SESSION_KEY] = auth.make_session(account)
             audit.log_event(account["user"], account["role"], "sign-in", "sign-in")
             st.rerun()
-        action = "sign-in-refused" if attempt.outcome == "refused" else "sign-in-failed"
-        audit.log_event(attempt.user, "", "sign-in", action, detail=auth.safe_name(address) or None)
+        if attempt.worth_logging:
+            action = "sign-in-refused" if attempt.outcome == "refused" else "sign-in-failed"
+            detail = f"from {auth.safe_name(address)}" + (f"; refused {attempt.refused_count} in a row"
+                                                          if attempt.outcome == "refused" else "")
+            audit.log_event(attempt.user, "", "sign-in", action, detail=detail)
         st.error(attempt.message)
     if auth.oidc_configured():
         _show_oidc()

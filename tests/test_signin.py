@@ -270,6 +270,10 @@ def test_blinded_instance_refuses_an_allocation(small_trial, clinical_only, monk
     assert any("readable from the data path" in p for p in instance.startup_problems())
     monkeypatch.delenv("MIROCALS_DATA")                                           # the demo has its allocation
     assert any("MIROCALS_DATA is not set" in p for p in instance.startup_problems())
+    monkeypatch.setenv("MIROCALS_INSTANCE", "unblinded")                          # and the other way round
+    assert any("needs its allocation" in p for p in instance.startup_problems())
+    monkeypatch.setenv("MIROCALS_ALLOCATION", str(small_trial / "allocation"))
+    assert instance.startup_problems() == []
 
 
 def test_blinded_instance_with_an_allocation_shows_only_an_error_page(small_trial, monkeypatch):
@@ -365,3 +369,13 @@ def test_after_expiry_the_next_rerun_does_not_sign_the_identity_back_in(small_tr
     at.user = {"is_logged_in": True, "email": "dsmb.chair@example.org", "iat": time.time() - 60}
     at.run()
     assert not at.session_state[auth.SESSION_KEY] and at.button(key="relogin_oidc") is not None
+
+
+def test_a_flood_of_refused_attempts_logs_a_few_lines_only():
+    creds = _creds(dsmb="dsmb")
+    t = 70_000.0
+    first = auth.attempt_sign_in("dsmb", "guess", creds, now=t, address="192.0.2.50")
+    flood = [auth.attempt_sign_in("dsmb", "guess", creds, now=t + 0.0001 * i, address="192.0.2.50")
+             for i in range(1, 1001)]
+    assert first.worth_logging and {a.outcome for a in flood} == {"refused"}
+    assert [a.refused_count for a in flood if a.worth_logging] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
