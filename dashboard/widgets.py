@@ -69,9 +69,11 @@ def show_login() -> None:
         username = st.text_input("User name", key="login_user", max_chars=auth.NAME_MAX_CHARS)
         password = st.text_input("Password", type="password", key="login_password", max_chars=256)
         submitted = st.form_submit_button("Sign in")
+    credentials = auth.load_credentials()
+    auth.dummy_hash(auth.credentials_cost(credentials))   # made once per process, before any attempt
     if submitted:
         address = _client_address()
-        attempt = auth.attempt_sign_in(username, password, auth.load_credentials(), address=address)
+        attempt = auth.attempt_sign_in(username, password, credentials, address=address)
         if attempt.account:
             account = attempt.account
             st.session_state.pop(auth.EXPIRED_KEY, None)
