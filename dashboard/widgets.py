@@ -158,7 +158,7 @@ def show_sidebar(session: dict) -> None:
     onsets = list(study.strata_levels.get("ONSET", ()))      # an ALS stratum: other trials have none
     if onsets:
         sb.multiselect("Onset", onsets, key="flt_onset", placeholder="All onsets")
-    if auth.is_unblinded_role(session["role"]):
+    if auth.is_unblinded_role(session["role"]) and any(s.allocation_dir for s in snapshots):
         sb.toggle(f"Mask arms ({' / '.join(study.masked_labels)})", key="mask_arms")
 
 

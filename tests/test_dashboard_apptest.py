@@ -340,3 +340,21 @@ def test_fresh_checkout_generates_the_demo_trial_on_first_run(tmp_path, monkeypa
     assert BANNER in text and "Low-dose IL-2" in text
     at = visit(sign_in("steering"), "survival.py")
     assert BANNER not in rendered_text(at) and "Low-dose IL-2" not in rendered_text(at)
+
+
+def test_dsmb_on_a_deployment_without_allocation_gets_pooled_pages(blinded_only_snapshot, monkeypatch):
+    """An unblinded role signed in where no allocation is configured (a blinded deployment or a
+    demo pointed at a clinical-only snapshot) sees pooled pages, not an error for the missing
+    allocation, and never the UNBLINDED banner."""
+    monkeypatch.setenv("MIROCALS_DATA", str(blinded_only_snapshot))
+    monkeypatch.delenv("MIROCALS_ALLOCATION", raising=False)
+    at = sign_in("dsmb")
+    for page in pages_for("dsmb"):
+        if page.file == "audit_log.py":
+            continue
+        visit(at, page.file)
+        text = rendered_text(at)
+        assert "Data cut-off" in text and BANNER not in text, page.file
+        assert "blinded, pooled over arms" in text, page.file
+        for token in ARM_TOKENS:
+            assert token not in text, f"{page.file}: {token!r}"
