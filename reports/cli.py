@@ -1,6 +1,6 @@
 """The ``mirocals`` console command.
 
-Subcommands: demo, cut, import, export, validate, table, report. Each has ``--help``. Exit status: 0 success,
+Subcommands: demo, cut, import, export, validate, table, report, serve. Each has ``--help``. Exit status: 0 success,
 1 validation errors found, 2 usage / blinding / data errors (a clear message on stderr).
 """
 from __future__ import annotations
@@ -154,14 +154,117 @@ def _markdown(table) -> str:
 
 
 def cmd_report(args) -> int:
-    from reports.render import render_report
+    from reports.render import RenderError, ReportRefused, render_report
     to = tuple(t.strip() for t in args.to.split(",") if t.strip())
-    paths = render_report(args.name, data_dir=args.data, allocation_dir=args.allocation, cut=args.cut,
-                          mask_arms=args.mask_arms, out_dir=args.out, to=to, previous_cut=args.previous_cut,
-                          progress=lambda msg: print(f"[{args.name}] {msg}", file=sys.stderr))
+    try:
+        paths = render_report(args.name, data_dir=args.data, allocation_dir=args.allocation, cut=args.cut,
+                              mask_arms=args.mask_arms, out_dir=args.out, to=to, previous_cut=args.previous_cut,
+                              progress=lambda msg: print(f"[{args.name}] {msg}", file=sys.stderr))
+    except ReportRefused as exc:
+        return _fail(f"report {args.name} refused: {exc}")
+    except (ValueError, FileNotFoundError) as exc:
+        return _fail(f"report {args.name}: {exc}")
+    except RenderError as exc:
+        return _fail(f"report {args.name} failed: {exc}", status=1)
     for p in paths:
         print(p)
     return 0
+
+
+# --------------------------------------------------------------------------- serve
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+
+
+def _allocations_reachable(data: Path) -> list[Path]:
+    """Allocation parts readable from a data path: an ``allocation/`` folder (or any folder whose
+    manifest says ``"part": "allocation"``) beside the snapshot or anywhere under ``data``."""
+    import json
+    data = data.resolve()
+    roots = [data]
+    if (data / "manifest.json").exists() or data.name == "clinical":
+        roots.append(data.parent)                 # a clinical/ part: its snapshot root
+    found = []
+    for root in roots:
+        if (root / "allocation").is_dir():
+            found.append(root / "allocation")
+    for manifest in data.rglob("manifest.json"):
+        try:
+            part = json.loads(manifest.read_text()).get("part")
+        except (OSError, ValueError, AttributeError):
+            part = None
+        if part == "allocation" or manifest.parent.name == "allocation" or (manifest.parent / "allocation.parquet").exists():
+            found.append(manifest.parent)
+    found += [p.parent for p in data.rglob("allocation.parquet")]
+    return sorted(set(found))
+
+
+def serve_environment(args, environ=None) -> tuple[dict, str | None]:
+    """(environment for the dashboard, refusal message or None) for ``mirocals serve``."""
+    import os
+    environ = dict(os.environ if environ is None else environ)
+    data = args.data or environ.get("MIROCALS_DATA") or None
+    allocation = args.allocation or environ.get("MIROCALS_ALLOCATION") or None
+    env = {k: v for k, v in environ.items() if k not in ("MIROCALS_ALLOCATION", "MIROCALS_INSTANCE")}
+    if args.blinded:
+        if args.allocation:
+            return env, ("--blinded refuses to start with an allocation (--allocation given): a blinded "
+                         "instance must have no allocation reachable")
+        if allocation:
+            return env, ("--blinded refuses to start: MIROCALS_ALLOCATION is set in the environment "
+                         f"({allocation}); unset it for the blinded instance")
+        if not data:
+            return env, ("--blinded refuses to start on the built-in demo: its allocation sits in "
+                         "./demo_data/allocation. Point --data at a clinical-only snapshot (a copy of the "
+                         "snapshot's clinical/ part with no allocation/ beside or under it)")
+        path = Path(data)
+        if not path.exists():
+            return env, f"--data {data}: no such directory"
+        reachable = _allocations_reachable(path)
+        if reachable:
+            return env, ("--blinded refuses to start: an allocation is readable from the data path ("
+                         + ", ".join(str(p) for p in reachable[:3]) + "). Point --data at a clinical-only "
+                         "snapshot (copy the clinical/ part to a folder with no allocation beside or under it)")
+        env.update(MIROCALS_INSTANCE="blinded", MIROCALS_DATA=str(path.resolve()))
+        return env, None
+    # unblinded
+    if not allocation:
+        return env, "--unblinded needs the allocation (--allocation DIR or MIROCALS_ALLOCATION)"
+    if not Path(allocation).exists():
+        return env, f"--allocation {allocation}: no such directory"
+    if not data:
+        return env, "--unblinded needs the data (--data DIR or MIROCALS_DATA)"
+    if not Path(data).exists():
+        return env, f"--data {data}: no such directory"
+    env.update(MIROCALS_INSTANCE="unblinded", MIROCALS_DATA=str(Path(data).resolve()),
+               MIROCALS_ALLOCATION=str(Path(allocation).resolve()))
+    return env, None
+
+
+def serve_command(args) -> list[str]:
+    """The ``streamlit run`` command line of ``mirocals serve``."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true"]
+    if args.port:
+        cmd += ["--server.port", str(args.port)]
+    if args.address:
+        cmd += ["--server.address", args.address]
+    return cmd
+
+
+def cmd_serve(args) -> int:
+    import os
+    env, refusal = serve_environment(args)
+    if refusal:
+        return _fail(refusal)
+    cmd = serve_command(args)
+    instance = env["MIROCALS_INSTANCE"]
+    print(f"mirocals: starting the {instance} dashboard (data {env['MIROCALS_DATA']}"
+          + (f", allocation {env['MIROCALS_ALLOCATION']}" if instance == "unblinded" else ", no allocation")
+          + f"): {' '.join(cmd[2:])}", file=sys.stderr)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os.chdir(APP.parent.parent)                # .streamlit/config.toml of the project
+    os.execve(sys.executable, cmd, env)        # the process becomes the server (signals reach it)
+    return 0  # pragma: no cover
 
 
 # --------------------------------------------------------------------------- parser
@@ -218,17 +321,45 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--format", default="csv", choices=["csv", "md"])
     t.set_defaults(func=cmd_table)
 
-    r = sub.add_parser("report", help="render a report (dsmb-open, dsmb-closed, manuscript)")
+    r = sub.add_parser(
+        "report", help="render a report (dsmb-open, dsmb-closed, manuscript)",
+        description="Render a report into its own folder OUT/NAME/ (OUT/dsmb-open/, OUT/dsmb-closed/, "
+                    "OUT/manuscript/), marked by a .mirocals-report.json file naming the report; a folder "
+                    "holding another report's outputs is refused (exit 2). dsmb-open is pooled and never "
+                    "opens an allocation. dsmb-closed needs --allocation given explicitly (an allocation "
+                    "beside --data is never used). manuscript needs --allocation and database lock "
+                    "recorded (MIROCALS_DATABASE_LOCKED=1). With --cut the snapshot is cut into a private "
+                    "temporary folder, removed after the render.")
     r.add_argument("name", choices=["dsmb-open", "dsmb-closed", "manuscript"])
-    r.add_argument("--data", required=True)
-    r.add_argument("--allocation")
-    r.add_argument("--cut", type=_date)
-    r.add_argument("--mask-arms", action="store_true")
+    r.add_argument("--data", required=True, help="snapshot root or clinical/ directory")
+    r.add_argument("--allocation", help="allocation directory (dsmb-closed and manuscript; required there, "
+                   "ignored by dsmb-open)")
+    r.add_argument("--cut", type=_date, help="cut the snapshot at this date first (in a private temporary folder)")
+    r.add_argument("--mask-arms", action="store_true", help="label arms Group A / Group B")
     r.add_argument("--previous-cut", type=_date, help="the previous report's data cut-off: the open report "
                    "then lists the changes since it")
-    r.add_argument("--out", required=True)
-    r.add_argument("--to", default="html,pdf")
+    r.add_argument("--out", required=True, help="folder holding the report folders; this report writes OUT/NAME/")
+    r.add_argument("--to", default="html,pdf", help="html, pdf or html,pdf")
     r.set_defaults(func=cmd_report)
+
+    s = sub.add_parser(
+        "serve", help="start one audience's dashboard (--blinded or --unblinded)",
+        description="Start the dashboard for one audience (streamlit run dashboard/app.py) with "
+                    "MIROCALS_INSTANCE, MIROCALS_DATA and MIROCALS_ALLOCATION set. --blinded signs in "
+                    "blinded roles only and refuses to start (exit 2) when an allocation is configured "
+                    "(--allocation, MIROCALS_ALLOCATION) or readable from the data path (an allocation/ "
+                    "beside or under --data; no --data and no MIROCALS_DATA means the built-in demo, whose "
+                    "allocation is in ./demo_data/allocation). --unblinded (dsmb, statistician; authors after "
+                    "database lock) needs --data and --allocation. Production runs both behind an "
+                    "authenticating reverse proxy.")
+    aud = s.add_mutually_exclusive_group(required=True)
+    aud.add_argument("--blinded", action="store_true", help="the blinded instance (no allocation reachable)")
+    aud.add_argument("--unblinded", action="store_true", help="the unblinded instance (needs --allocation)")
+    s.add_argument("--data", help="snapshot root or folder of snapshots (default: env MIROCALS_DATA)")
+    s.add_argument("--allocation", help="allocation directory (--unblinded only; default: env MIROCALS_ALLOCATION)")
+    s.add_argument("--port", type=int, help="port to listen on (default: Streamlit's, 8501)")
+    s.add_argument("--address", help="address to bind (default: Streamlit's)")
+    s.set_defaults(func=cmd_serve)
     return p
 
 

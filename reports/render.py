@@ -87,7 +87,7 @@ def _first_code_line(source: str) -> str:
     return lines[0].strip() if lines else ""
 
 
-def execute(parts, params: dict, workdir: Path, progress, name: str):
+def execute(parts, params: dict, workdir: Path, progress, name: str, kernel_env: dict | None = None):
     """Run the code cells in a fresh kernel, the parameters injected after the cell tagged
     ``parameters`` (papermill-style). Returns {part index: outputs}. A failing cell raises
     ``RenderError`` naming the document, the cell's label and its first line."""
@@ -109,8 +109,8 @@ def execute(parts, params: dict, workdir: Path, progress, name: str):
     client = NotebookClient(nb, kernel_name=kernel_for_this_python(progress), timeout=600,
                             resources={"metadata": {"path": str(workdir)}})
     # the kernel imports THIS checkout's packages (not another install of the project)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(HERE.parent),
-                                                                   os.environ.get("PYTHONPATH", "")) if p)}
+    base = dict(kernel_env if kernel_env is not None else os.environ)
+    env = {**base, "PYTHONPATH": os.pathsep.join(p for p in (str(HERE.parent), base.get("PYTHONPATH", "")) if p)}
     with client.setup_kernel(env=env):
         for k, cell in enumerate(nb.cells):
             if index[k] is None:
@@ -225,16 +225,21 @@ def list_of_captions(md: str) -> str:
 
 
 def render_qmd(qmd: Path, params: dict, out_dir: Path, to=("html", "pdf"), progress=print,
-               meta_defaults: dict | None = None) -> tuple[list[Path], dict]:
+               meta_defaults: dict | None = None, workdir: Path | None = None,
+               kernel_env: dict | None = None) -> tuple[list[Path], dict]:
     """Render one .qmd without Quarto: execute, assemble Markdown, Pandoc to HTML / Typst,
     Typst to PDF. Returns (files written, the report info the document wrote to
-    ``<stem>.meta.json`` (banner, cut date, author, session, stamp, snapshot hash, role))."""
+    ``<stem>.meta.json`` (banner, cut date, author, session, stamp, snapshot hash, role)).
+    ``workdir``: the kernel's working directory (default ``out_dir``); ``kernel_env``: its
+    environment (default this process's)."""
     import pypandoc
     qmd, out_dir = Path(qmd), Path(out_dir)
     stem = qmd.stem
     meta, parts = split_qmd(qmd.read_text())
     progress(f"{qmd.name}: starting kernel")
-    outputs = execute(parts, params, out_dir, progress, qmd.name)
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+    outputs = execute(parts, params, Path(workdir or out_dir), progress, qmd.name, kernel_env)
     body = [src if kind == "markdown" else _output_markdown(outputs.get(i, []))
             for i, (kind, src, _opts) in enumerate(parts)]
     raw = "\n\n".join(body)
@@ -275,58 +280,171 @@ def render_qmd(qmd: Path, params: dict, out_dir: Path, to=("html", "pdf"), progr
     return written, info
 
 
+MARKER = ".mirocals-report.json"
+
+
+class ReportRefused(ValueError):
+    """A report is refused before anything is rendered (missing allocation, database lock not
+    recorded, an output folder that holds another report's outputs). The CLI exits 2."""
+
+
+def database_locked() -> bool:
+    """Whether database lock is recorded: env ``MIROCALS_DATABASE_LOCKED`` (1/true/yes), the same
+    definition the dashboard uses (``dashboard.auth.database_locked``)."""
+    return os.environ.get("MIROCALS_DATABASE_LOCKED", "").strip().lower() in ("1", "true", "yes")
+
+
+def _marker_report(folder: Path) -> str | None:
+    try:
+        return str(json.loads((folder / MARKER).read_text()).get("report"))
+    except (OSError, ValueError, AttributeError):
+        return "an unknown report" if (folder / MARKER).exists() else None
+
+
+def report_folder(out_root, name: str) -> Path:
+    """The report's own folder ``<out_root>/<name>/``, made ready for a render.
+
+    Refused (``ReportRefused``): ``out_root`` that is itself (or lies inside) a report's folder;
+    a ``<name>/`` that is not a folder, holds another report's marker, or holds files without a
+    marker (not written by ``mirocals report``). A folder written by the same report before is
+    emptied first, so no output of an earlier render (other options, other cut) stays beside
+    the new one. The marker file ``.mirocals-report.json`` names the report that wrote it."""
+    root = Path(out_root).resolve()
+    for p in (root, *root.parents):
+        who = _marker_report(p)
+        if who:
+            raise ReportRefused(f"{root} is {'inside ' if p != root else ''}the folder of report {who} ({p}); "
+                                "give --out a folder that holds report folders (each report writes into "
+                                "its own sub-folder)")
+    folder = root / name
+    if folder.exists() or folder.is_symlink():
+        if folder.is_symlink() or not folder.is_dir():
+            raise ReportRefused(f"{folder} exists and is not a folder")
+        who = _marker_report(folder)
+        if who and who != name:
+            raise ReportRefused(f"{folder} holds the outputs of report {who}, not {name}; refusing to write "
+                                "into it")
+        contents = list(folder.iterdir())
+        if contents and not who:
+            raise ReportRefused(f"{folder} holds files not written by 'mirocals report {name}' "
+                                f"({', '.join(sorted(c.name for c in contents)[:5])}); refusing to write into "
+                                "it: move them or choose another --out")
+        for c in contents:                       # the same report's previous render: start clean
+            if c.is_dir() and not c.is_symlink():
+                shutil.rmtree(c)
+            else:
+                c.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    if name in UNBLINDED:
+        folder.chmod(0o700)
+    (folder / MARKER).write_text(json.dumps({"report": name, "written_by": "mirocals report",
+                                             "created": dt.datetime.now(dt.timezone.utc).isoformat(
+                                                 timespec="seconds")}) + "\n")
+    return folder
+
+
+def check_report_inputs(name: str, allocation_dir=None) -> None:
+    """Refuse (``ReportRefused``) what a report may not do: the closed report and the manuscript
+    use only an allocation given explicitly (never one found beside the data); the manuscript is
+    by arm only after database lock is recorded."""
+    if name not in REPORTS:
+        raise ReportRefused(f"unknown report {name!r}: {', '.join(REPORTS)}")
+    if name == "dsmb-open":
+        return
+    if not allocation_dir:
+        raise ReportRefused(f"{name} is by arm and needs the allocation given explicitly (--allocation DIR); "
+                            "an allocation beside the data is never used")
+    if not (Path(allocation_dir) / "manifest.json").exists():
+        raise ReportRefused(f"{name}: {allocation_dir} is not an allocation part (no manifest.json)")
+    if name == "manuscript" and not database_locked():
+        raise ReportRefused("manuscript is by arm and is rendered only after database lock is recorded "
+                            "(MIROCALS_DATABASE_LOCKED=1, the setting the dashboard uses for authors); "
+                            "database lock is not recorded")
+
+
+def _cut_into(work: Path, data_dir: Path, allocation_dir, cut) -> tuple[Path, Path | None]:
+    """Cut the snapshot (and the allocation, when given) into the private folder ``work``."""
+    from data_access.cut import cut_snapshot
+    src = work / "src"
+    src.mkdir()
+    clinical = data_dir / "clinical" if (data_dir / "clinical").is_dir() else data_dir
+    (src / "clinical").symlink_to(clinical.resolve())
+    if allocation_dir:
+        (src / "allocation").symlink_to(Path(allocation_dir).resolve())
+    dst = work / "cut"
+    cut_snapshot(src, str(cut), dst)
+    return dst, (dst / "allocation" if allocation_dir else None)
+
+
 def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False, out_dir="report_out",
                   to=("html", "pdf"), progress=print, previous_cut=None) -> list[Path]:
-    """Render a named report to HTML and/or PDF; returns the files written.
+    """Render a named report into its own folder ``<out_dir>/<name>/``; returns the files written.
 
     Parameters
     ----------
-    name : ``dsmb-open`` (pooled, blinded view; the allocation is never read, whatever is passed),
-        ``dsmb-closed`` or ``manuscript`` (unblinded: need the allocation part).
+    name : ``dsmb-open`` (pooled, blinded view; the allocation is never opened, whatever is
+        passed), ``dsmb-closed`` or ``manuscript`` (by arm: need ``allocation_dir`` given
+        explicitly; the manuscript also needs database lock recorded, ``database_locked()``).
     data_dir : snapshot root (with ``clinical/``) or the clinical part itself.
-    allocation_dir : the allocation part (closed report and manuscript only). Default: the
-        ``allocation/`` folder beside ``clinical/`` when it exists.
-    cut : optional data cut-off date (ISO); the snapshot is cut into ``out_dir`` first.
+    allocation_dir : the allocation part (closed report and manuscript only); never discovered.
+    cut : optional data cut-off date (ISO); the snapshot is cut into a private temporary folder
+        (mode 0700, removed after the render, also on failure), never into ``out_dir``.
     mask_arms : show arms as "Group A" / "Group B".
     previous_cut : the previous report's data cut-off (ISO): the open report lists what changed
         since then.
-    out_dir : where the documents, ``figures/`` and intermediate files go.
+    out_dir : the folder holding report folders; this report writes only into ``out_dir/name``
+        (documents, ``figures/``, ``tables/``, the Markdown and a ``.mirocals-report.json``
+        marker). A folder holding another report's outputs is refused (``ReportRefused``).
     to : any of "html", "pdf".
     progress : called with a short message at each stage.
 
-    With ``quarto`` on PATH the document is rendered by Quarto (``-P key:value``), else by
-    ``render_qmd``. Unblinded renders are appended to the audit log.
+    The kernel runs in the private temporary folder (its working directory and TMPDIR), so
+    nothing a render writes to a relative path or to temporary files is shared with another
+    render. With ``quarto`` on PATH the document is rendered by Quarto (``-P key:value``), else
+    by ``render_qmd``. Unblinded renders are appended to the audit log.
     """
-    if name not in REPORTS:
-        raise ValueError(f"unknown report {name!r}: {', '.join(REPORTS)}")
+    check_report_inputs(name, allocation_dir)
     data_dir = Path(data_dir)
     if name == "dsmb-open":
-        allocation_dir = None                      # the open report never reads the allocation
-    elif allocation_dir is None:
-        beside = (data_dir.parent if data_dir.name == "clinical" else data_dir) / "allocation"
-        if not beside.is_dir():
-            raise ValueError(f"{name} needs the allocation part (--allocation); none given or found beside {data_dir}")
-        allocation_dir = beside
-    out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    params = {"data_dir": str(data_dir.resolve()),
-              "allocation_dir": str(Path(allocation_dir).resolve()) if allocation_dir else None,
-              "cut_date": str(cut) if cut else None, "mask_arms": bool(mask_arms), "out_dir": str(out_dir),
-              "previous_cut": str(previous_cut) if previous_cut else None}
-    qmd = HERE / REPORTS[name]
-    if shutil.which("quarto"):
-        written = _render_with_quarto(qmd, params, out_dir, to, progress)
-        info_path = out_dir / f"{qmd.stem}.meta.json"
-        info = json.loads(info_path.read_text()) if info_path.exists() else {}
-    else:
-        written, info = render_qmd(qmd, params, out_dir, to, progress)
+        allocation_dir = None                      # the open report never opens the allocation
+    folder = report_folder(out_dir, name)
+    work = Path(tempfile.mkdtemp(prefix=f"mirocals-{name}-"))     # mode 0700, this render only
+    try:
+        (work / "tmp").mkdir()
+        if cut:
+            progress(f"cutting the snapshot at {cut} (private temporary folder)")
+            data_dir, allocation_dir = _cut_into(work, data_dir, allocation_dir, cut)
+        params = {"data_dir": str(data_dir.resolve()),
+                  "allocation_dir": str(Path(allocation_dir).resolve()) if allocation_dir else None,
+                  "cut_date": None, "mask_arms": bool(mask_arms), "out_dir": str(folder),
+                  "previous_cut": str(previous_cut) if previous_cut else None}
+        qmd = HERE / REPORTS[name]
+        kernel_env = _kernel_env(work, name)
+        if shutil.which("quarto"):
+            written = _render_with_quarto(qmd, params, folder, to, progress, kernel_env)
+            info_path = folder / f"{qmd.stem}.meta.json"
+            info = json.loads(info_path.read_text()) if info_path.exists() else {}
+        else:
+            written, info = render_qmd(qmd, params, folder, to, progress, workdir=work / "kernel",
+                                       kernel_env=kernel_env)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     if name in UNBLINDED:
         _audit(name, info)
     progress(f"done: {', '.join(p.name for p in written)}")
     return written
 
 
-def _render_with_quarto(qmd, params, out_dir, to, progress):
+def _kernel_env(work: Path, name: str) -> dict:
+    """The kernel's environment: this checkout first on PYTHONPATH, temporary files in the render's
+    private folder; the open report's kernel is given no allocation setting at all."""
+    env = {**os.environ, "TMPDIR": str(work / "tmp"), "TEMP": str(work / "tmp"), "TMP": str(work / "tmp")}
+    if name == "dsmb-open":
+        env.pop("MIROCALS_ALLOCATION", None)
+    return env
+
+
+def _render_with_quarto(qmd, params, out_dir, to, progress, env=None):
     written = []
     for fmt in to:
         target = "typst" if fmt == "pdf" else fmt
@@ -335,7 +453,7 @@ def _render_with_quarto(qmd, params, out_dir, to, progress):
         for k, v in params.items():
             if v is not None:                        # absent -> the parameters cell's default (None)
                 args += ["-P", f"{k}:{str(v).lower() if isinstance(v, bool) else v}"]
-        subprocess.run(args, check=True)
+        subprocess.run(args, check=True, env=env)
         written.append(out_dir / f"{qmd.stem}.{fmt}")
     return written
 

@@ -148,22 +148,26 @@ def _pipe(df: pd.DataFrame, digits: int) -> str:
     return "\n".join(lines)
 
 
-def _cut_if_asked(data_dir, allocation_dir, cut_date, out_dir):
+def _cut_if_asked(data_dir, allocation_dir, cut_date, out_dir=None):
+    """With a cut date (a document rendered by Quarto with ``-P cut_date:...``; ``mirocals report``
+    cuts before the kernel starts), cut into a private temporary folder (mode 0700) removed when
+    the kernel exits, never beside the report (``out_dir`` is not used)."""
     if not cut_date:
         return data_dir, allocation_dir
+    import atexit
+    import shutil
+    import tempfile
     from data_access.cut import cut_snapshot
-    src = Path(out_dir) / "_src"
-    if src.exists():
-        import shutil
-        shutil.rmtree(src)
-    src.mkdir(parents=True)
+    work = Path(tempfile.mkdtemp(prefix="mirocals-cut-"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
+    src = work / "src"
+    src.mkdir()
     clinical = Path(data_dir) / "clinical" if (Path(data_dir) / "clinical").is_dir() else Path(data_dir)
     (src / "clinical").symlink_to(clinical.resolve())
     if allocation_dir:
         (src / "allocation").symlink_to(Path(allocation_dir).resolve())
-    dst = Path(out_dir) / f"_cut_{cut_date}"
-    if not dst.exists():
-        cut_snapshot(src, cut_date, dst)
+    dst = work / "cut"
+    cut_snapshot(src, cut_date, dst)
     return dst, (dst / "allocation" if allocation_dir else None)
 
 
