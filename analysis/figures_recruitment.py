@@ -118,13 +118,66 @@ def plot_site_activation(enrolment_table: pd.DataFrame, cut_date=None,
     return apply_theme(fig, title, subtitle)
 
 
+def select_funnel(funnel_table: pd.DataFrame, site: str | None = None) -> pd.DataFrame:
+    """The pooled funnel (stage, n, reason) out of a ``summarize_funnel`` table.
+
+    A table built ``by_site`` (the ``funnel`` table) holds each site's funnel and then the
+    all-sites funnel (site_id ``"All"``): the all-sites rows are returned, or one site's with
+    ``site``. When the table holds sites only (e.g. filtered to some sites), their counts are
+    added per stage and reason, stages in table order and reasons most frequent first.
+    """
+    if "site_id" not in funnel_table.columns:
+        if site is not None:
+            raise ValueError("site given, but the funnel table has no site_id column")
+        return funnel_table.reset_index(drop=True)
+    wanted = site if site is not None else "All"
+    rows = funnel_table[funnel_table["site_id"].astype(str) == wanted]
+    if len(rows) or site is not None:
+        return rows.drop(columns="site_id").reset_index(drop=True)
+    d = funnel_table.assign(reason=funnel_table["reason"].fillna(""))
+    stages = list(dict.fromkeys(d["stage"]))
+    parts = []
+    for stage in stages:
+        g = d[d["stage"] == stage].groupby("reason", sort=False)["n"].sum()
+        total = pd.DataFrame({"stage": [stage], "n": [int(g.get("", 0))], "reason": [""]})
+        reasons = g.drop("", errors="ignore").sort_index().sort_values(ascending=False, kind="stable")
+        parts += [total, pd.DataFrame({"stage": stage, "n": reasons.astype(int).to_numpy(),
+                                       "reason": reasons.index})]
+    return pd.concat(parts, ignore_index=True)[["stage", "n", "reason"]]
+
+
 def plot_funnel(funnel_table: pd.DataFrame, title: str | None = "Screening and run-in",
-                subtitle: str | None = None) -> go.Figure:
-    """Horizontal bars of the stage totals of ``summarize_funnel``, reasons in the hover text."""
-    totals = funnel_table[funnel_table["reason"].fillna("") == ""]
+                subtitle: str | None = None, site: str | None = None, by_site: bool = False) -> go.Figure:
+    """Horizontal bars of the stage totals of ``summarize_funnel``, reasons in the hover text.
+
+    Parameters
+    ----------
+    funnel_table : ``summarize_funnel`` output, pooled or ``by_site`` (the ``funnel`` table).
+    site : draw this site's funnel instead of the pooled one.
+    by_site : one bar per site and stage (grouped, one trace per site; needs ``site_id``)
+        instead of the pooled bars.
+
+    Each bar is one stage-total row of the table (pooled: the all-sites rows), never a sum of
+    site rows and the all-sites row.
+    """
+    if by_site:
+        if "site_id" not in funnel_table.columns:
+            raise ValueError("by_site needs a funnel table with a site_id column (summarize_funnel(by_site=True))")
+        sites = [s for s in dict.fromkeys(funnel_table["site_id"].astype(str)) if s != "All"]
+        colours = PALETTE + ["#999999", "#AD8BC9", "#7BAFD4", "#B5651D", "#88CCEE", "#44AA99"]
+        fig = go.Figure()
+        for i, s in enumerate(sites):
+            t = select_funnel(funnel_table, s)
+            t = t[t["reason"].fillna("") == ""]
+            fig.add_trace(go.Bar(y=t["stage"], x=t["n"], orientation="h", name=s,
+                                 marker_color=colours[i % len(colours)]))
+        fig.update_layout(barmode="group", yaxis=dict(autorange="reversed", title=None), xaxis_title="Participants")
+        return apply_theme(fig, title, subtitle)
+    table = select_funnel(funnel_table, site)
+    totals = table[table["reason"].fillna("") == ""]
     hover = []
     for stage in totals["stage"]:
-        r = funnel_table[(funnel_table["stage"] == stage) & (funnel_table["reason"].fillna("") != "")]
+        r = table[(table["stage"] == stage) & (table["reason"].fillna("") != "")]
         hover.append("<br>".join(f"{a}: {n}" for a, n in zip(r["reason"], r["n"])) or stage)
     colours = [PALETTE[1] if s in ("Screen failure", "Run-in drop-out") else PALETTE[0] for s in totals["stage"]]
     fig = go.Figure(go.Bar(y=totals["stage"], x=totals["n"], orientation="h", marker_color=colours,
