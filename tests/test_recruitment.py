@@ -340,3 +340,49 @@ def test_changes_since_the_previous_cut_by_hand():
                    "Participants with a serious adverse event": (1, 2, 1)}
     with pytest.raises(ValueError, match="not before"):
         summarize_changes(adsl, "2020-03-31", "2020-03-31")
+
+
+def test_funnel_figure_bars_are_the_funnel_table(screening):
+    """The by-site table holds each site's funnel and the all-sites one: the figure draws the
+    all-sites rows (it used to stack every site on top of them: each bar at twice its value)."""
+    from analysis.figures_recruitment import plot_funnel, select_funnel
+    table = summarize_funnel(screening, by_site=True)
+    pooled = summarize_funnel(screening)
+    totals = pooled[pooled["reason"] == ""]
+    fig = plot_funnel(table)
+    assert len(fig.data) == 1
+    assert list(fig.data[0].y) == list(totals["stage"]) and list(fig.data[0].x) == list(totals["n"])
+    assert list(fig.data[0].x) == [8, 3, 5, 1, 1, 3]
+    assert "SVC < 70%: 2<br>Age: 1" in fig.data[0].hovertext[1]
+    # one site when asked
+    s2 = plot_funnel(table, site="S2")
+    assert list(s2.data[0].x) == [3, 2, 1, 0, 0, 1]
+    # by site when asked: one trace per site, and the sites add up to the pooled bars
+    by_site = plot_funnel(table, by_site=True)
+    assert [t.name for t in by_site.data] == ["S1", "S2", "S3"]
+    assert [sum(v) for v in zip(*(t.x for t in by_site.data))] == list(totals["n"])
+    # a table holding some sites only (no all-sites rows) is pooled by adding its sites
+    pd.testing.assert_frame_equal(select_funnel(table[table["site_id"] != "All"]), pooled, check_dtype=False)
+    s12 = select_funnel(table[table["site_id"].isin(["S1", "S2"])])
+    exp = summarize_funnel(screening[screening["SITEID"].isin(["S1", "S2"])])
+    pd.testing.assert_frame_equal(s12, exp, check_dtype=False)
+
+
+def test_demo_funnel_figure_equals_the_table_and_the_screening_log(blinded_only_snapshot):
+    from analysis.figures_recruitment import plot_funnel
+    from analysis.tables import build_table
+    from data_access.views import open_view
+    table = build_table("funnel", open_view(blinded_only_snapshot, "steering"))
+    fig = plot_funnel(table)
+    rows = table[(table["site_id"] == "All") & (table["reason"] == "")]
+    assert len(fig.data) == 1                            # one bar per stage: nothing stacked on it
+    assert list(zip(fig.data[0].y, fig.data[0].x)) == list(zip(rows["stage"], rows["n"]))
+    bars = dict(zip(fig.data[0].y, fig.data[0].x))
+    s = pd.read_parquet(blinded_only_snapshot / "clinical" / "screening.parquet")
+    out = s["OUTCOME"]
+    assert bars == {"Screened": len(s), "Screen failure": (out == "SCREEN FAILURE").sum(),
+                    "Run-in started": (out != "SCREEN FAILURE").sum(),
+                    "Run-in drop-out": (out == "RUN-IN DROP-OUT").sum(), "In run-in": (out == "IN RUN-IN").sum(),
+                    "Randomised": (out == "RANDOMISED").sum()}
+    stacked = pd.Series(list(fig.data[0].x), index=list(fig.data[0].y)).groupby(level=0).sum()
+    assert stacked["Screened"] == len(s)                 # 377 screened drawn at 377 (was 754)
