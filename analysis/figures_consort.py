@@ -160,9 +160,8 @@ def _group_boxes(t: _Table, group: str) -> list[_Box]:
             follow += [_line(_reason_label(r), k, bullet="    – ") for r, k in t.reasons(stage, group)]
     analysis = [_line(LABELS[s], k, bold=i == 0) for i, s in enumerate(("Analysed (ITT)", "Analysed (primary endpoint)"))
                 if (k := t.n(s, group)) is not None]
-    key = f"{group}"
-    return [_Box(f"consort:alloc:{key}", alloc), _Box(f"consort:follow-up:{key}", follow),
-            _Box(f"consort:analysis:{key}", analysis)]
+    return [_Box(f"consort:alloc:{group}", alloc), _Box(f"consort:follow-up:{group}", follow),
+            _Box(f"consort:analysis:{group}", analysis)]
 
 
 def _arrow(fig, x0, y0, x1, y1):
@@ -241,8 +240,9 @@ def plot_consort(consort: pd.DataFrame, title: str | None = "CONSORT flow diagra
         y = run_in.y1
     randomised.y0 = (run_in.ym if run_in else excluded.ym) + GAP
     y = max(y, randomised.y1) + GAP + PAD
-    col_centres = ([main_xc] if len(groups) == 1 else
+    col_centres = ([min(max(main_xc, col_w / 2), width - col_w / 2)] if len(groups) == 1 else
                    [width * (i + 0.5) / len(groups) for i in range(len(groups))])
+    elbow = col_centres != [main_xc]            # Randomised -> columns through a horizontal line
     box_w = min(col_w, width / len(groups) - GAP) if len(groups) > 1 else col_w
     row_tops = []
     for row in range(3):
@@ -268,11 +268,11 @@ def plot_consort(consort: pd.DataFrame, title: str | None = "CONSORT flow diagra
             _segment(fig, bx, b.ym, b.x0, b.ym)
     # Randomised to each group column
     split = row_tops[0] - GAP / 2 - PAD / 2
-    if len(groups) > 1:
+    if elbow:
         _segment(fig, main_xc, randomised.y1, main_xc, split)
         _segment(fig, min(col_centres + [main_xc]), split, max(col_centres + [main_xc]), split)
     for xc, col in zip(col_centres, columns):
-        _arrow(fig, xc, split if len(groups) > 1 else randomised.y1, xc, col[0].y0)
+        _arrow(fig, xc, split if elbow else randomised.y1, xc, col[0].y0)
         for upper, lower in zip(col, col[1:]):
             _arrow(fig, xc, upper.y1, xc, lower.y0)
 

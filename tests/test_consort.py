@@ -114,7 +114,7 @@ def _assert_layout(fig):
             assert not (crosses and crosses_y), f"connector {(x0, y0, x1, y1)} runs through {name}"
 
 
-def _assert_subcounts(fig, consort):
+def _assert_subcounts(fig):
     """Each box's parts add up to it."""
     boxes = _box_lines(fig)
     n = lambda box, label: next(k for _i, lab, k in boxes[box] if lab == label)
@@ -220,7 +220,7 @@ def test_boxes_do_not_overlap_and_subcounts_add_up(views, which):
     consort = build_table("consort", view)
     fig = plot_consort(consort)
     _assert_layout(fig)
-    _assert_subcounts(fig, consort)
+    _assert_subcounts(fig)
 
 
 def test_screen_failures_and_run_in_drop_outs_apart_with_every_reason(views, demo_snapshot):
@@ -290,7 +290,7 @@ def test_inline_trials_any_number_of_arms(n_arms):
     fig = plot_consort(consort, title=None)
     pd.testing.assert_frame_equal(_figure_rows(fig), _table_rows(consort))
     _assert_layout(fig)
-    _assert_subcounts(fig, consort)
+    _assert_subcounts(fig)
     shown = [label for i, label, _k in _box_lines(fig)["consort:Screen failure"] if i == "•"]
     assert len(shown) == 13 and "Not recorded" in shown      # 12 reasons + a missing one, none cut
 
@@ -315,3 +315,12 @@ def test_old_call_with_max_reasons_still_lists_every_reason():
     screening, adsl = _trial(2)
     fig = plot_consort(summarize_consort(screening, adsl, group_col="ARM"), max_reasons=4)
     assert len([1 for i, _l, _k in _box_lines(fig)["consort:Screen failure"] if i == "•"]) == 13
+
+
+def test_long_labels_widen_the_diagram_and_keep_boxes_apart():
+    screening, adsl = _trial(1)
+    screening.loc[screening["OUTCOME"] == "SCREEN FAILURE", "REASON"] = "A very long exclusion reason " * 4
+    adsl["DCSREAS"] = adsl["DCSREAS"].where(adsl["DCSREAS"].isna(), "OTHER REASON, WRITTEN OUT AT LENGTH " * 3)
+    fig = plot_consort(summarize_consort(screening, adsl))
+    _assert_layout(fig)
+    assert fig.layout.width > 900
