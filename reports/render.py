@@ -408,9 +408,9 @@ def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False
     if name == "dsmb-open":
         allocation_dir = None                      # the open report never opens the allocation
     folder = report_folder(out_dir, name)
-    work = Path(tempfile.mkdtemp(prefix=f"mirocals-{name}-"))     # mode 0700, this render only
+    work = _private_folder(name)                 # mode 0700, this render only
     try:
-        (work / "tmp").mkdir()
+        (work / "t").mkdir()
         if cut:
             progress(f"cutting the snapshot at {cut} (private temporary folder)")
             data_dir, allocation_dir = _cut_into(work, data_dir, allocation_dir, cut)
@@ -435,10 +435,23 @@ def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False
     return written
 
 
+def _private_folder(name: str) -> Path:
+    """A new folder only this user can read (``tempfile.mkdtemp``: mode 0700) for one render's cut,
+    kernel working directory and temporary files. Under the system temporary folder; when that
+    path is long, under /tmp instead: Chromium (static figure export) puts a Unix socket in its
+    temporary folder and fails on a socket path longer than about 107 characters."""
+    base = tempfile.gettempdir()
+    if len(base) > 48 and os.access("/tmp", os.W_OK):
+        base = "/tmp"
+    return Path(tempfile.mkdtemp(prefix=f"mirocals-{name}-", dir=base))
+
+
 def _kernel_env(work: Path, name: str) -> dict:
-    """The kernel's environment: this checkout first on PYTHONPATH, temporary files in the render's
-    private folder; the open report's kernel is given no allocation setting at all."""
-    env = {**os.environ, "TMPDIR": str(work / "tmp"), "TEMP": str(work / "tmp"), "TMP": str(work / "tmp")}
+    """The kernel's environment: this checkout first on PYTHONPATH, temporary files (Chromium's
+    profile for figure export included) in the render's private folder ``work/t``; the open
+    report's kernel is given no allocation setting at all."""
+    tmp = str(work / "t")
+    env = {**os.environ, "TMPDIR": tmp, "TEMP": tmp, "TMP": tmp}
     if name == "dsmb-open":
         env.pop("MIROCALS_ALLOCATION", None)
     return env

@@ -51,11 +51,13 @@ def run(*argv):
 def private_tmp(tmp_path_factory):
     """This module's renders make their private temporary folders here (tempfile.tempdir), so a
     test can see that every one was removed."""
-    root = tmp_path_factory.mktemp("tmpdir")
+    # short (Chromium's socket path limit): /tmp/mrt-XXXXXXXX
+    root = Path(tempfile.mkdtemp(prefix="mrt-", dir="/tmp" if os.access("/tmp", os.W_OK) else None))
     old = tempfile.tempdir
     tempfile.tempdir = str(root)
     yield root
     tempfile.tempdir = old
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +251,7 @@ def test_kernel_runs_in_the_private_folder(tmp_path):
     # the kernel's working directory and TMPDIR are the render's private folder, not --out or /tmp
     from reports.render import _kernel_env, render_qmd
     work = Path(tempfile.mkdtemp(dir=tmp_path))
-    (work / "tmp").mkdir()
+    (work / "t").mkdir()
     qmd = tmp_path / "where.qmd"
     qmd.write_text('---\ntitle: "W"\n---\n\n```{python}\n#| tags: [parameters]\nx = 1\n```\n\n'
                    '```{python}\nimport os, tempfile\nfrom IPython.display import Markdown\n'
@@ -262,4 +264,4 @@ def test_kernel_runs_in_the_private_folder(tmp_path):
     finally:
         os.environ.pop("MIROCALS_ALLOCATION", None)
     md = (tmp_path / "report" / "where.md").read_text()
-    assert f"cwd={work / 'kernel'} tmp={work / 'tmp'} alloc=None" in md
+    assert f"cwd={work / 'kernel'} tmp={work / 't'} alloc=None" in md
