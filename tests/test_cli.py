@@ -188,3 +188,118 @@ def test_changes_agree_with_a_snapshot_cut_at_the_previous_date(blinded_only_sna
     # without --since: exit 2 and what to give
     status, out, err = run("table", "changes", "--data", blinded_only_snapshot, "--view", "blinded")
     assert status == 2 and "--since" in err
+
+
+# --------------------------------------------------------------------------- issue 10: CLI outputs
+ARM_RE = [r"Low-dose IL-2", r"\bIL2LD\b", r"Placebo", r"\bPBO\b", r"Group A\b", r"Group B\b"]
+# Treg, eosinophil, injection-site and influenza-like content reveal the arm (IL-2 raises them)
+REVEALING_RE = [r"(?i)treg", r"(?i)regulatory[ -]t", r"(?i)eosinophil", r"\bEOS\b", r"(?i)injection[ -]?site",
+                r"(?i)influenza[ -]?like"]
+
+
+def _scan(text: str) -> list[str]:
+    import re
+    return [pat for pat in ARM_RE + REVEALING_RE if re.search(pat, text)]
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_every_blinded_table_through_the_cli_names_nothing_arm_revealing(demo_snapshot, name):
+    """Every table asked for with --view blinded, on the demo snapshot with its allocation beside
+    the data AND given with --allocation (ignored by a blinded view), CSV and Markdown: stdout
+    names no arm and carries no Treg, eosinophil, injection-site or influenza-like content; stderr
+    names no arm. A
+    table that is by arm only, or whose whole content is withheld, exits 2 with nothing on stdout."""
+    extra = {"projection": ["--cut", INTERIM], "changes": ["--since", INTERIM]}.get(name, [])
+    for fmt in ("csv", "md"):
+        status, out, err = run("table", name, "--data", demo_snapshot, "--allocation", demo_snapshot / "allocation",
+                               "--view", "blinded", "--format", fmt, *extra)
+        # stdout carries no arm and no revealing content; a refusal on stderr may name the withheld
+        # parameter (withheld content is named as withheld) but never an arm
+        assert _scan(out) == [], (name, fmt, _scan(out), out[:500])
+        assert not [pat for pat in ARM_RE if __import__("re").search(pat, err)], (name, err)
+        if TABLES[name].by_arm_only:
+            assert status == 2 and out == "" and "blind" in err.lower()
+        else:
+            assert status in (0, 2), err
+            if status == 2:
+                assert out == "" and err, name
+
+
+def test_blinded_safety_tables_withhold_revealing_terms_but_keep_the_rest(demo_snapshot):
+    # the AE table is still there, pooled, with its other terms; only the revealing ones are gone
+    status, out, err = run("table", "ae", "--data", demo_snapshot, "--view", "blinded")
+    assert status == 0, err
+    ae = pd.read_csv(io.StringIO(out))
+    assert len(ae) > 5 and set(ae["group"].dropna()) <= {"All", "Total"}
+    assert "Fatigue" in set(ae["pt"])
+
+
+def _scan_export(folder) -> tuple[list, set]:
+    """(token hits in any file's bytes, column names of every exported dataset)."""
+    hits, columns = [], set()
+    for path in sorted(folder.iterdir()):
+        text = path.read_bytes().decode("latin-1")
+        hits += [(path.name, pat) for pat in ARM_RE if __import__("re").search(pat, text)]
+        if path.suffix == ".csv":
+            columns |= set(pd.read_csv(path, nrows=5).columns)
+        elif path.suffix == ".xpt":
+            columns |= {c.upper() for c in pd.read_sas(path, format="xport").columns}
+        elif path.suffix == ".parquet":
+            columns |= set(pd.read_parquet(path).columns)
+    return hits, columns
+
+
+ARM_VARIABLES = {"ARM", "ARMCD", "ACTARM", "ACTARMCD", "TRT01P", "TRT01A", "TRT01PN", "TRT01AN", "TRTP", "TRTA",
+                 "TREATMENT", "EXTRT"}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xpt", "parquet"])
+def test_export_without_allocation_writes_no_arm(demo_snapshot, tmp_path, fmt):
+    status, out, err = run("export", "--data", demo_snapshot, "--format", fmt, "--out", tmp_path / "x")
+    assert status == 0, err
+    files = sorted((tmp_path / "x").iterdir())
+    assert len(files) >= 7 and [str(p) for p in files] == sorted(out.split())
+    hits, columns = _scan_export(tmp_path / "x")
+    assert hits == [] and not (ARM_VARIABLES & columns), (hits, ARM_VARIABLES & columns)
+    # with the allocation the arm is exported (the test sees an arm when there is one)
+    assert run("export", "--data", demo_snapshot, "--allocation", demo_snapshot / "allocation", "--format", fmt,
+               "--out", tmp_path / "y")[0] == 0
+    hits, columns = _scan_export(tmp_path / "y")
+    assert hits and "ARM" in columns
+
+
+def test_import_then_export_of_a_delivery_with_its_own_arm_name(demo_snapshot, tmp_path):
+    """Issue 10 item 1 through the commands: a delivery whose arm is TREATMENT (mapped in its
+    study file) and whose exposure carries EXTRT, imported with ``mirocals import`` and exported
+    with ``mirocals export`` without --allocation: no file carries an arm variable or value, and
+    no column maps onto the arm."""
+    import numpy as np
+    from data_access.study import DEFAULT_STUDY_FILE
+    assert run("export", "--data", demo_snapshot, "--allocation", demo_snapshot / "allocation", "--format", "csv",
+               "--out", tmp_path / "full")[0] == 0
+    src = tmp_path / "delivery"
+    src.mkdir()
+    for path in sorted((tmp_path / "full").glob("*.csv")):
+        df = pd.read_csv(path)
+        if path.stem == "adsl":
+            df = df.rename(columns={"ARM": "TREATMENT"}).drop(columns=["ARMCD", "TRT01P"])
+        elif path.stem == "adex":
+            df["EXTRT"] = np.where(df["ARMCD"].eq("IL2LD"), "Low-dose IL-2", "Placebo")
+            df = df.drop(columns=["ARM", "ARMCD"])
+        else:
+            df = df.drop(columns=[c for c in ("ARM", "ARMCD", "TRT01P") if c in df.columns])
+        df.to_csv(src / path.name, index=False)
+    study_file = tmp_path / "study.toml"
+    study_file.write_text(DEFAULT_STUDY_FILE.read_text().replace('arm = "ARM"', 'arm = "TREATMENT"'))
+    status, out, err = run("import", "--src", src, "--study", study_file, "--out", tmp_path / "snap")
+    assert status == 0, err
+    status, out, err = run("export", "--data", tmp_path / "snap", "--format", "csv", "--out", tmp_path / "x")
+    assert status == 0, err
+    hits, columns = _scan_export(tmp_path / "x")
+    assert hits == [] and not (ARM_VARIABLES & columns), (hits, ARM_VARIABLES & columns)
+    # no exported column maps onto the arm (the import's own by-value scan, run on what was written)
+    from data_access.adam import find_arm_revealing_columns
+    from data_access.study import load_study
+    alloc = pd.read_parquet(tmp_path / "snap" / "allocation" / "allocation.parquet")
+    exported = {p.stem: pd.read_csv(p) for p in (tmp_path / "x").glob("*.csv")}
+    assert find_arm_revealing_columns(exported, alloc, load_study(study_file)) == []

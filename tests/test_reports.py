@@ -19,6 +19,9 @@ pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdfto
 
 
 PREVIOUS = "2019-06-30"     # the "changes" open report lists the changes since this cut-off
+# each render k goes to out/k; the report writes into its own folder out/k/<report name>/
+REPORT_OF = {"open": "dsmb-open", "closed": "dsmb-closed", "manuscript": "manuscript", "again": "dsmb-open",
+             "changes": "dsmb-open", "masked": "dsmb-closed"}
 
 
 def pdf_text(path) -> str:
@@ -42,7 +45,9 @@ def rendered(demo_snapshot, open_root_with_bad_allocation, blinded_only_snapshot
     out = tmp_path_factory.mktemp("reports")
     audit = out / "audit.log"
     old = os.environ.get("MIROCALS_AUDIT_LOG")
+    old_lock = os.environ.get("MIROCALS_DATABASE_LOCKED")
     os.environ["MIROCALS_AUDIT_LOG"] = str(audit)
+    os.environ["MIROCALS_DATABASE_LOCKED"] = "1"            # the manuscript is by arm only after lock
     messages = []
     try:
         # three kernels side by side (each render is mostly one single-threaded kernel)
@@ -66,10 +71,11 @@ def rendered(demo_snapshot, open_root_with_bad_allocation, blinded_only_snapshot
                        for k, (name, data, alloc, prog) in jobs.items()}
             paths = {k: f.result() for k, f in futures.items()}
     finally:
-        if old is None:
-            os.environ.pop("MIROCALS_AUDIT_LOG", None)
-        else:
-            os.environ["MIROCALS_AUDIT_LOG"] = old
+        for var, value in (("MIROCALS_AUDIT_LOG", old), ("MIROCALS_DATABASE_LOCKED", old_lock)):
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
     return out, paths, audit, messages
 
 
@@ -127,7 +133,7 @@ def test_closed_report_by_arm_with_efficacy(rendered, study):
 
 def test_manuscript_figures_in_three_formats(rendered):
     out, paths, _, _ = rendered
-    figs = out / "manuscript" / "figures"
+    figs = out / "manuscript" / REPORT_OF["manuscript"] / "figures"
     for name in ("fig-consort", "fig-km", "fig-alsfrs", "fig-forest"):
         for ext in ("svg", "pdf", "png"):
             assert (figs / f"{name}.{ext}").stat().st_size > 1000, f"{name}.{ext}"
@@ -141,8 +147,8 @@ def test_same_snapshot_gives_identical_tables(rendered):
 
     def tables(md_path):
         return [line for line in md_path.read_text().splitlines() if line.startswith("|")]
-    first = tables(out / "open" / "dsmb_open.md")
-    assert len(first) > 100 and first == tables(out / "again" / "dsmb_open.md")
+    first = tables(out / "open" / REPORT_OF["open"] / "dsmb_open.md")
+    assert len(first) > 100 and first == tables(out / "again" / REPORT_OF["again"] / "dsmb_open.md")
 
 
 def test_open_report_refuses_nothing_but_closed_needs_allocation(blinded_only_snapshot, tmp_path):
@@ -209,7 +215,7 @@ def test_masked_closed_report_names_groups_not_arms(rendered, study):
     # --mask-arms: every by-arm table and figure says Group A / Group B; no arm label or code
     out, paths, _, _ = rendered
     html = next(p for p in paths["masked"] if p.suffix == ".html").read_text()
-    md = (out / "masked" / "dsmb_closed.md").read_text()
+    md = (out / "masked" / REPORT_OF["masked"] / "dsmb_closed.md").read_text()
     for text in (html, md):
         for token in tuple(study.arm_labels) + tuple(study.arm_codes):
             assert token not in text, token
@@ -222,7 +228,7 @@ def test_open_report_data_completeness_agrees_with_the_table(rendered, blinded_o
     from analysis.tables import build_table
     from data_access.views import open_view
     out, _, _, _ = rendered
-    md = (out / "again" / "dsmb_open.md").read_text()
+    md = (out / "again" / REPORT_OF["again"] / "dsmb_open.md").read_text()
     with open_view(blinded_only_snapshot / "clinical", "steering") as view:
         tot = build_table("completeness", view).set_index("site").loc["Total"]
     assert (f"{int(tot['done'])} of {int(tot['expected'])} expected ALSFRS-R visits were done "
@@ -236,7 +242,7 @@ def test_closed_report_survival_by_stratum_and_forest(rendered, demo_snapshot, s
     from analysis.tables import build_table
     from data_access.views import open_view
     out, _, _, _ = rendered
-    md = (out / "closed" / "dsmb_closed.md").read_text()
+    md = (out / "closed" / REPORT_OF["closed"] / "dsmb_closed.md").read_text()
     assert "{#tbl-survival-strata}" in md and "by randomisation stratum (COUNTRY x ONSET) and arm" in md
     with open_view(demo_snapshot / "clinical", "dsmb", allocation_dir=demo_snapshot / "allocation") as view:
         by_stratum = build_table("survival-by-stratum", view)
@@ -274,7 +280,7 @@ def test_closed_report_lists_every_sae_and_death_and_severity_by_arm(rendered, d
     from analysis.tables import build_table
     from data_access.views import open_view
     out, _, _, _ = rendered
-    md = (out / "closed" / "dsmb_closed.md").read_text()
+    md = (out / "closed" / REPORT_OF["closed"] / "dsmb_closed.md").read_text()
     with open_view(demo_snapshot / "clinical", "dsmb", allocation_dir=demo_snapshot / "allocation") as view:
         sae, deaths = build_table("sae", view), build_table("deaths", view)
         sev = build_table("ae-severity", view)
@@ -300,7 +306,7 @@ def test_open_report_projects_recruitment_at_an_interim_cut(blinded_only_snapsho
     interim = "2018-12-31"
     render_report("dsmb-open", blinded_only_snapshot, cut=interim, out_dir=tmp_path / "out", to=("html",),
                   progress=lambda m: None)
-    md = (tmp_path / "out" / "dsmb_open.md").read_text()
+    md = (tmp_path / "out" / "dsmb-open" / "dsmb_open.md").read_text()
     cut_snapshot(blinded_only_snapshot / "clinical", interim, tmp_path / "cut")
     with open_view(tmp_path / "cut", "steering") as view:
         p = build_table("projection", view).iloc[0]
@@ -313,7 +319,7 @@ def test_open_report_projects_recruitment_at_an_interim_cut(blinded_only_snapsho
 
 def test_open_report_says_why_there_is_no_projection_after_recruitment(rendered):
     out, _, _, _ = rendered
-    md = (out / "again" / "dsmb_open.md").read_text()
+    md = (out / "again" / REPORT_OF["again"] / "dsmb_open.md").read_text()
     assert "No recruitment projection: recruitment ended on 2019-09-30 (study file)" in md
 
 
@@ -321,14 +327,14 @@ def test_open_report_lists_changes_since_the_previous_cut(rendered, blinded_only
     from analysis.tables import build_table
     from data_access.views import open_view
     out, _, _, _ = rendered
-    md = (out / "changes" / "dsmb_open.md").read_text()
+    md = (out / "changes" / REPORT_OF["changes"] / "dsmb_open.md").read_text()
     with open_view(blinded_only_snapshot / "clinical", "steering") as view:
         ch = build_table("changes", view, since=PREVIOUS)
     assert "{#tbl-changes}" in md and f"At {PREVIOUS}" in md
     for r in ch.itertuples():
         assert re.search(rf"\|\s*{re.escape(r.item)}\s*\|\s*{r.at_previous}\s*\|\s*{r.at_cut}\s*\|\s*{r.new}\s*\|", md), r
     # without a previous cut-off the report says how to ask for one
-    md_open = (out / "open" / "dsmb_open.md").read_text()
+    md_open = (out / "open" / REPORT_OF["open"] / "dsmb_open.md").read_text()
     assert "No previous report cut-off was given" in md_open and "{#tbl-changes}" not in md_open
 
 
@@ -338,7 +344,7 @@ def test_closed_report_ae_risk_differences(rendered, demo_snapshot):
     from analysis.tables import build_table
     from data_access.views import open_view
     out, _, _, _ = rendered
-    md = (out / "closed" / "dsmb_closed.md").read_text()
+    md = (out / "closed" / REPORT_OF["closed"] / "dsmb_closed.md").read_text()
     with open_view(demo_snapshot / "clinical", "dsmb", allocation_dir=demo_snapshot / "allocation") as view:
         risk = build_table("ae-risk", view)
     assert "{#tbl-ae-risk}" in md and "Low-dose IL-2: n/N (%)" in md
