@@ -421,7 +421,16 @@ def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False
         qmd = HERE / REPORTS[name]
         kernel_env = _kernel_env(work, name)
         if shutil.which("quarto"):
-            written = _render_with_quarto(qmd, params, folder, to, progress, kernel_env)
+            # Quarto runs the kernel beside the document and writes its intermediates there: render
+            # a copy in the private folder, never in the shared reports/ directory
+            doc = work / "doc"
+            doc.mkdir()
+            for f in (qmd, HERE / "_quarto.yml", HERE / "report.css", HERE / "template.typ"):
+                if f.exists():
+                    shutil.copy2(f, doc / f.name)
+            kernel_env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(HERE.parent), kernel_env.get("PYTHONPATH", "")) if p)
+            written = _render_with_quarto(doc / qmd.name, params, folder, to, progress, kernel_env)
             info_path = folder / f"{qmd.stem}.meta.json"
             info = json.loads(info_path.read_text()) if info_path.exists() else {}
         else:
@@ -466,7 +475,7 @@ def _render_with_quarto(qmd, params, out_dir, to, progress, env=None):
         for k, v in params.items():
             if v is not None:                        # absent -> the parameters cell's default (None)
                 args += ["-P", f"{k}:{str(v).lower() if isinstance(v, bool) else v}"]
-        subprocess.run(args, check=True, env=env)
+        subprocess.run(args, check=True, env=env, cwd=str(Path(qmd).parent))
         written.append(out_dir / f"{qmd.stem}.{fmt}")
     return written
 
