@@ -21,9 +21,14 @@ class Report:
 
     def __init__(self, kind: str, data_dir, allocation_dir=None, cut_date=None, mask_arms=False, out_dir="."):
         self.kind = kind
+        allocation_dir = allocation_dir or None     # Quarto passes absent parameters as ""
+        if kind != "dsmb-open":
+            # the same gate as `mirocals report` for a document rendered directly (quarto render -P):
+            # an allocation given explicitly (never the one beside the data), lock for the manuscript
+            from reports.render import check_report_inputs
+            check_report_inputs(kind, allocation_dir)
         self.out_dir = Path(out_dir)
         (self.out_dir / "figures").mkdir(parents=True, exist_ok=True)
-        allocation_dir = allocation_dir or None     # Quarto passes absent parameters as ""
         data_dir = _cut_if_asked(data_dir, allocation_dir if kind != "dsmb-open" else None, cut_date or None,
                                  self.out_dir)
         self.role = {"dsmb-open": "steering", "dsmb-closed": "dsmb", "manuscript": "statistician"}[kind]

@@ -265,3 +265,16 @@ def test_kernel_runs_in_the_private_folder(tmp_path):
         os.environ.pop("MIROCALS_ALLOCATION", None)
     md = (tmp_path / "report" / "where.md").read_text()
     assert f"cwd={work / 'kernel'} tmp={work / 't'} alloc=None" in md
+
+
+def test_documents_rendered_directly_have_the_same_gate(demo_snapshot, tmp_path, monkeypatch):
+    # `quarto render dsmb_closed.qmd -P data_dir:...` without allocation_dir: refused in the document,
+    # before any view is opened (open_view would otherwise take the allocation beside the data)
+    from reports.render import ReportRefused
+    from reports.report_lib import Report
+    monkeypatch.delenv("MIROCALS_DATABASE_LOCKED", raising=False)
+    with pytest.raises(ReportRefused, match="explicitly"):
+        Report("dsmb-closed", str(demo_snapshot), "", None, False, str(tmp_path / "c"))
+    with pytest.raises(ReportRefused, match="database lock"):
+        Report("manuscript", str(demo_snapshot), str(demo_snapshot / "allocation"), None, False, str(tmp_path / "m"))
+    assert not any(tmp_path.iterdir())
