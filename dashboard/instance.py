@@ -22,7 +22,6 @@ KINDS = ("blinded", "unblinded", "demo")
 BLINDED_ROLES = ("steering", "investigator", "author")
 UNBLINDED_ROLES = ("dsmb", "statistician", "author")
 ALL_ROLES = ("steering", "investigator", "dsmb", "statistician", "author")
-SCAN_DEPTH = 3
 
 
 class InstanceError(RuntimeError):
@@ -62,38 +61,11 @@ def allowed_roles() -> tuple[str, ...]:
     return ALL_ROLES
 
 
-def _is_allocation_dir(path: Path) -> bool:
-    if not path.is_dir():
-        return False
-    if path.name == "allocation" and any(path.iterdir()):
-        return True
-    return (path / "allocation.parquet").exists() or (path / "allocation.csv").exists()
-
-
-def readable_allocations(data_root: str | Path, depth: int = SCAN_DEPTH) -> list[Path]:
-    """Allocation folders readable from ``data_root``: itself, its sub-folders (``depth`` levels)
-    and its parent's ``allocation/``."""
-    root = Path(data_root)
-    found: list[Path] = []
-    candidates = [root / "allocation", root.parent / "allocation"]
-    frontier = [root]
-    for _ in range(depth):
-        nxt = []
-        for folder in frontier:
-            try:
-                children = [p for p in folder.iterdir() if p.is_dir()]
-            except OSError:
-                continue
-            candidates += children
-            nxt += children
-        frontier = nxt
-    for path in [root] + candidates:
-        try:
-            if _is_allocation_dir(path) and os.access(path, os.R_OK | os.X_OK) and path not in found:
-                found.append(path)
-        except OSError:
-            continue
-    return found
+def readable_allocations(data_root: str | Path) -> list[Path]:
+    """Allocation folders readable from ``data_root`` (``data_access.snapshot.find_allocations``:
+    itself, the ``allocation/`` beside it, any folder under it)."""
+    from data_access.snapshot import find_allocations
+    return find_allocations(data_root)
 
 
 def blinded_problems(data: str | None = None, allocation: str | None = None) -> list[str]:

@@ -313,3 +313,41 @@ def load_datasets(part_dir, names=None) -> dict[str, pd.DataFrame]:
             raise SnapshotError(f"{path}: listed in the manifest but missing")
         out[name] = pq.read_table(path).to_pandas(date_as_object=False)
     return out
+
+
+def _is_allocation_dir(path: Path) -> bool:
+    """A folder holding an allocation part: ``allocation.parquet``/``.csv``, a manifest that says
+    ``"part": "allocation"``, or a non-empty folder named ``allocation``."""
+    try:
+        if not path.is_dir():
+            return False
+        if (path / "allocation.parquet").exists() or (path / "allocation.csv").exists():
+            return True
+        if (path / MANIFEST).is_file():
+            try:
+                if json.loads((path / MANIFEST).read_text()).get("part") == "allocation":
+                    return True
+            except (OSError, ValueError, AttributeError):
+                pass
+        return path.name == "allocation" and any(path.iterdir())
+    except OSError:
+        return False
+
+
+def find_allocations(data_path) -> list[Path]:
+    """Every allocation part readable from a data path: the path itself, the ``allocation/``
+    beside it (its own and its parent's: a ``clinical/`` part's snapshot root) and any folder
+    anywhere under it. A blinded deployment must find none (``mirocals serve --blinded`` and the
+    dashboard's blinded instance both refuse to serve otherwise)."""
+    root = Path(data_path).resolve()
+    candidates = [root, root / "allocation", root.parent / "allocation"]
+    if root.is_dir():
+        try:
+            candidates += [p for p in root.rglob("*") if p.is_dir()]
+        except OSError:
+            pass
+    found = []
+    for path in candidates:
+        if path not in found and _is_allocation_dir(path) and os.access(path, os.R_OK | os.X_OK):
+            found.append(path)
+    return sorted(found)

@@ -175,29 +175,6 @@ def cmd_report(args) -> int:
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
 
-def _allocations_reachable(data: Path) -> list[Path]:
-    """Allocation parts readable from a data path: an ``allocation/`` folder (or any folder whose
-    manifest says ``"part": "allocation"``) beside the snapshot or anywhere under ``data``."""
-    import json
-    data = data.resolve()
-    roots = [data]
-    if (data / "manifest.json").exists() or data.name == "clinical":
-        roots.append(data.parent)                 # a clinical/ part: its snapshot root
-    found = []
-    for root in roots:
-        if (root / "allocation").is_dir():
-            found.append(root / "allocation")
-    for manifest in data.rglob("manifest.json"):
-        try:
-            part = json.loads(manifest.read_text()).get("part")
-        except (OSError, ValueError, AttributeError):
-            part = None
-        if part == "allocation" or manifest.parent.name == "allocation" or (manifest.parent / "allocation.parquet").exists():
-            found.append(manifest.parent)
-    found += [p.parent for p in data.rglob("allocation.parquet")]
-    return sorted(set(found))
-
-
 def serve_environment(args, environ=None) -> tuple[dict, str | None]:
     """(environment for the dashboard, refusal message or None) for ``mirocals serve``."""
     import os
@@ -219,7 +196,8 @@ def serve_environment(args, environ=None) -> tuple[dict, str | None]:
         path = Path(data)
         if not path.exists():
             return env, f"--data {data}: no such directory"
-        reachable = _allocations_reachable(path)
+        from data_access.snapshot import find_allocations
+        reachable = find_allocations(path)
         if reachable:
             return env, ("--blinded refuses to start: an allocation is readable from the data path ("
                          + ", ".join(str(p) for p in reachable[:3]) + "). Point --data at a clinical-only "

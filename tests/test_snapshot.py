@@ -162,3 +162,18 @@ def test_verify_reports_tampering(tmp_path):
 def test_not_a_snapshot(tmp_path):
     with pytest.raises(SnapshotError, match="not a snapshot"):
         read_manifest(tmp_path)
+
+
+def test_find_allocations_sees_every_allocation_reachable_from_a_data_path(demo_snapshot, tmp_path):
+    """One rule for `mirocals serve --blinded` and the dashboard's blinded instance: the
+    allocation beside a clinical part, one renamed and buried five levels down, and none in a
+    clinical-only copy."""
+    import shutil
+    from data_access.snapshot import find_allocations
+    assert find_allocations(demo_snapshot / "clinical") == [(demo_snapshot / "allocation").resolve()]
+    clean = tmp_path / "clean"
+    shutil.copytree(demo_snapshot / "clinical", clean / "clinical")
+    assert find_allocations(clean) == []
+    deep = clean / "a" / "b" / "c" / "d" / "keys"
+    shutil.copytree(demo_snapshot / "allocation", deep)
+    assert find_allocations(clean) == [deep.resolve()]
