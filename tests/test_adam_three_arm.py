@@ -392,10 +392,11 @@ def test_closed_report_renders_for_the_imported_trial(three_arm, tmp_path):
     """The DSMB closed report renders (HTML and PDF) for the three-arm trial: every comparison
     with the reference arm in the effect table, and a sentence instead of each section the
     delivery cannot support."""
-    status, out, err = run_cli("report", "dsmb-closed", "--data", three_arm, "--out", tmp_path, "--to", "html,pdf")
+    status, out, err = run_cli("report", "dsmb-closed", "--data", three_arm, "--allocation", three_arm / "allocation",
+                               "--out", tmp_path, "--to", "html,pdf")
     assert status == 0, err[-2000:]
-    assert (tmp_path / "dsmb_closed.pdf").read_bytes()[:5] == b"%PDF-"
-    md = (tmp_path / "dsmb_closed.md").read_text()
+    assert (tmp_path / "dsmb-closed" / "dsmb_closed.pdf").read_bytes()[:5] == b"%PDF-"
+    md = (tmp_path / "dsmb-closed" / "dsmb_closed.md").read_text()
     assert "Drug X 10 mg vs Placebo | Difference in restricted mean survival (days) | 118.750" in md  # 255 - 136.25
     assert "Drug X 20 mg vs Placebo | Difference in survival at the landmark | 0.125" in md          # 3/8 - 1/4
     assert "Not available for this snapshot: consort table not available: no screening dataset" in md
@@ -403,7 +404,7 @@ def test_closed_report_renders_for_the_imported_trial(three_arm, tmp_path):
     assert "Traceback" not in md
     assert "Weight (kg): mean (SD)" in md                                   # Table 1 with the SAS labels
     assert "the Cox hazard ratio (Drug X 20 mg vs Placebo) is 0.35" in md                 # unstratified
-    html = (tmp_path / "dsmb_closed.html").read_text()
+    html = (tmp_path / "dsmb-closed" / "dsmb_closed.html").read_text()
     assert "Drug X 10 mg" in html and "<title>EXAMPLE-3 Data Monitoring Committee" in html
 
 
@@ -465,7 +466,7 @@ def test_open_report_renders_pooled_for_the_imported_trial(three_arm, tmp_path):
     for the recruitment sections a delivery without a screening log cannot support."""
     status, out, err = run_cli("report", "dsmb-open", "--data", three_arm, "--out", tmp_path, "--to", "html")
     assert status == 0, err[-2000:]
-    md = (tmp_path / "dsmb_open.md").read_text()
+    md = (tmp_path / "dsmb-open" / "dsmb_open.md").read_text()
     assert "12 participants had been randomised of 12 planned, at 2 of 2 sites" in md
     assert "3 arms; randomisation not stratified. Survival endpoint: ADTTE parameter TTDEATH, landmark day 365" in md
     assert "Participant flow is in Table (not available)" in md

@@ -18,7 +18,8 @@ from dashboard.pages_registry import PAGES, pages_for
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard" / "app.py")
 ARM_TOKENS = ("Low-dose IL-2", "Placebo", "IL2LD", "PBO", "Group A", "Group B")
-TREG_TOKENS = ("TREG", "Treg", "TREGPCT")
+TREG_TOKENS = ("TREG", "Treg", "TREGPCT", "Regulatory T", "Eosinophil", "eosinophil", "Injection site",
+               "injection site", "Influenza like", "influenza-like")   # arm-revealing content
 BANNER = "UNBLINDED - CONFIDENTIAL"
 
 

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.pages_registry import pages_for
 from dashboard.state import Filters, FilteredView, SmallCellError, small_cell_reason
+from data_access.views import BlindingError
 from test_dashboard_apptest import download_buttons, downloads, rendered_text, sign_in, visit  # noqa: F401 (fixture)
 
 ID_PATTERN = re.compile(r"\b(?:(?:MIR|SCR)-)?[A-Z]{2}\d{2}-\d{4}\b")   # USUBJID, SCRNID, SUBJID
@@ -99,7 +100,7 @@ def test_blinded_filtered_view_refuses_every_dataset_read_below_k(demo_snapshot)
     for name, spec in TABLES.items():          # no named table comes out of it
         if spec.by_arm_only:
             continue
-        with pytest.raises((SmallCellError, LookupError)):
+        with pytest.raises((SmallCellError, LookupError, BlindingError)):
             build_table(name, small, since="2019-01-01")
     large = FilteredView(blinded, Filters(sites=("FR08",)))
     assert len(large.table("adsl")) == 6 and large.counts()["reason"] is None
