@@ -9,6 +9,7 @@ session cannot reach a cached object that was built from the allocation.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,33 @@ class Filters:
 
     def key(self) -> tuple:
         return (self.countries, self.sites, self.onsets)
+
+    def site_ids(self, study) -> tuple[str, ...] | None:
+        """The study's sites this filter keeps (list order), or None when it restricts no site
+        (no country or site chosen: every site is in, whatever the onset)."""
+        if not (self.countries or self.sites):
+            return None
+        return tuple(s.id for s in study.sites
+                     if (not self.countries or s.country in self.countries) and (not self.sites or s.id in self.sites))
+
+    def label(self) -> str | None:
+        """The filter in a few words for subtitles and captions ("UK", "FR08", "UK · Bulbar");
+        None when inactive. Sites chosen name the selection (their countries go without saying)."""
+        parts = [", ".join(self.sites or self.countries), ", ".join(self.onsets)]
+        return " · ".join(p for p in parts if p) or None
+
+    def slug(self, max_values: int = 4) -> str | None:
+        """The filter for a file name ("uk", "fr08", "uk-bulbar"; more than ``max_values`` sites:
+        "9-sites"); None when inactive."""
+        def few(values, word):
+            return list(values) if len(values) <= max_values else [f"{len(values)}-{word}"]
+        words = few(self.sites, "sites") if self.sites else few(self.countries, "countries")
+        words += few(self.onsets, "onsets")
+        return re.sub(r"[^a-z0-9]+", "-", "-".join(words).lower()).strip("-") or None
+
+    def not_by_site(self) -> str | None:
+        """The part of the filter a per-site plan or target cannot follow ("onset Bulbar"), or None."""
+        return f"onset {', '.join(self.onsets)}" if self.onsets else None
 
 
 @dataclass(frozen=True)
@@ -262,6 +290,28 @@ class FilteredView:
         self._view, self._filters = view, filters
         self._cache: dict[str, pd.DataFrame] = {}
         self._cells: tuple[int, int | None, str | None] | None = None
+
+    # ----------------------------------------------------------------- the filter, for outputs
+    # what an output needs to apply the filter fully or to say it is trial-wide (read by
+    # ``analysis.tables.site_selection`` with getattr: an unfiltered view has none of them)
+    @property
+    def filters(self) -> Filters:
+        return self._filters
+
+    @property
+    def selected_sites(self) -> tuple[str, ...] | None:
+        """Site ids the filter keeps (the study's list order), None when it restricts no site."""
+        return self._filters.site_ids(self._view.study)
+
+    @property
+    def filter_label(self) -> str | None:
+        """"UK", "FR08", "UK · Bulbar": for figure subtitles and captions."""
+        return self._filters.label()
+
+    @property
+    def filter_not_by_site(self) -> str | None:
+        """The part of the filter no per-site plan or target can follow ("onset Bulbar")."""
+        return self._filters.not_by_site()
 
     def __getattr__(self, name):
         if name in FilteredView._DATA_ATTRS:
