@@ -47,13 +47,12 @@ def serve(ctx, page: str, file_name: str, build: Callable[[], bytes]) -> bytes |
     session = auth.get_session(st.session_state)
     if session is None or session["user"] != ctx.user or session["role"] != ctx.role:
         why = "session expired or signed out" if session is None else "signed in as someone else"
-        audit.log_event(ctx.user, ctx.role, page, "download-refused", snapshot, detail=f"{file_name}: {why}")
+        audit.log_ctx(ctx, page, "download-refused", detail=f"{file_name}: {why}")
         return None
     if ctx.unblinded and not auth.is_unblinded_role(ctx.role):
-        audit.log_event(ctx.user, ctx.role, page, "download-refused", snapshot,
-                        detail=f"{file_name}: role not unblinded on this instance")
+        audit.log_ctx(ctx, page, "download-refused", detail=f"{file_name}: role not unblinded on this instance")
         return None
-    audit.log_event(ctx.user, ctx.role, page, "download", snapshot, detail=file_name)
+    audit.log_ctx(ctx, page, "download", detail=file_name)
     return build()
 
 

@@ -232,8 +232,7 @@ def _log_page_view(ctx: state.Context, page: str) -> None:
         detail.append("filtered: " + "; ".join(", ".join(v) for v in ctx.filters.key() if v))
     if ctx.mask_arms:
         detail.append("arms masked")
-    audit.log_event(ctx.user, ctx.role, page, "view", ctx.snapshot.snapshot_hash,
-                    detail=" · ".join(detail) or None)
+    audit.log_ctx(ctx, page, "view", detail=" · ".join(detail) or None)
 
 
 def show_header(ctx: state.Context, title: str) -> None:
@@ -267,7 +266,7 @@ def _file_stem(ctx: state.Context, name: str) -> str:
 
 
 def _log_download(ctx: state.Context, page: str, what: str) -> None:
-    audit.log_event(ctx.user, ctx.role, page, "download", ctx.snapshot.snapshot_hash, detail=what)
+    audit.log_ctx(ctx, page, "download", detail=what)
 
 
 def _csv_download(ctx: state.Context, page: str, df: pd.DataFrame, name: str) -> None:

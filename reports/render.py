@@ -439,7 +439,7 @@ def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if name in UNBLINDED:
-        _audit(name, info)
+        _audit(name, info, written)
     progress(f"done: {', '.join(p.name for p in written)}")
     return written
 
@@ -480,12 +480,16 @@ def _render_with_quarto(qmd, params, out_dir, to, progress, env=None):
     return written
 
 
-def _audit(name, info):
-    """Append one JSON line per unblinded render to the audit log (append-only)."""
-    path = Path(os.environ.get("MIROCALS_AUDIT_LOG", "audit/audit.log"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    entry = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-             "user": os.environ.get("USER", "unknown"), "role": info.get("role", "statistician"),
-             "action": "render", "report": name, "snapshot": info.get("snapshot_hash", "")}
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
+def _audit(name, info, written=()):
+    """One ``render`` entry per unblinded render in the audit log (``data_access.audit``): the OS
+    user, the role the report's view implies (``cli`` when unknown), the report name, its snapshot
+    hash and cut-off. When the entry cannot be written the documents are removed and
+    ``AuditWriteError`` is raised: an unaudited render is not delivered."""
+    from data_access import audit
+    try:
+        return audit.log_render(name, role=info.get("role"), snapshot_hash=info.get("snapshot_hash") or None,
+                                cut=info.get("cut_date") or None)
+    except audit.AuditWriteError:
+        for p in written:
+            Path(p).unlink(missing_ok=True)
+        raise
