@@ -1,12 +1,14 @@
 """Sign-in throttling, lockout, idle expiry, role mapping and the append-only audit log."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import bcrypt
 import pytest
 
 from dashboard import audit, auth
+from data_access.audit import verify
 
 
 @pytest.fixture(autouse=True)
@@ -108,7 +110,11 @@ def test_audit_log_appends_json_lines_and_never_truncates(tmp_path):
     lines = path.read_text().splitlines()
     assert lines[0] == '{"pre": "existing"}'
     first, second = json.loads(lines[1]), json.loads(lines[2])
-    assert {k: first[k] for k in ("user", "role", "page", "action", "snapshot_hash")} == \
-        {"user": "dsmb", "role": "dsmb", "page": "survival", "action": "view", "snapshot_hash": "abc123"}
+    assert {k: first[k] for k in ("user", "role", "object", "action", "snapshot_hash", "source")} == \
+        {"user": "dsmb", "role": "dsmb", "object": "survival", "action": "view", "snapshot_hash": "abc123",
+         "source": "dashboard"}
     assert first["time"].endswith("+00:00") and second["detail"] == "km.png"
     assert [e["action"] for e in audit.load_events(path, last=2)] == ["view", "download"]
+    # os.open with O_APPEND only: nothing before is rewritten, and the chain starts after the old line
+    assert second["prev"] == hashlib.sha256(lines[1].encode()).hexdigest()
+    assert verify(path).ok
