@@ -71,7 +71,7 @@ def main() -> None:
         print(f"start-up (imports of the analysis modules): {start_up():.2f} s")
         bench(small, "default")
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "reports.cli", "table", "km", "--data", str(small),
+        subprocess.run([sys.executable, "-m", "mirocals", "table", "km", "--data", str(small),
                         "--view", "blinded"], check=True, capture_output=True)
         print(f"one `mirocals table km` process incl. start-up: {time.perf_counter() - t0:.2f} s")
         if not args.skip_large:

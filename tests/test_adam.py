@@ -57,7 +57,7 @@ def test_split_allocation_moves_every_arm_variable(study):
 
 
 def test_demo_round_trips_through_xpt(demo_snapshot, tmp_path, study):
-    from reports.cli import main
+    from mirocals.cli import main
     with redirect_stdout(io.StringIO()):
         assert main(["export", "--data", str(demo_snapshot), "--allocation", str(demo_snapshot / "allocation"),
                      "--format", "xpt", "--out", str(tmp_path / "xpt")]) == 0

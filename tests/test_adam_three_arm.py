@@ -124,7 +124,7 @@ def write_delivery(folder: Path, mutate=None) -> Path:
 
 
 def run_cli(*argv):
-    from reports.cli import main
+    from mirocals.cli import main
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         try:

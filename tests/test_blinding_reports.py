@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.cli import main
+from mirocals.cli import main
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) not installed")
 

@@ -89,7 +89,7 @@ def _browser_texts(browser, tmp: Path) -> dict[str, str]:
 
 
 def _open_report_texts(root: Path, out: Path) -> dict[str, str]:
-    from reports.cli import main
+    from mirocals.cli import main
     assert main(["report", "dsmb-closed", "--data", str(root), "--allocation", str(root / "allocation"),
                  "--out", str(out), "--to", "html"]) == 0
     assert main(["report", "dsmb-open", "--data", str(root), "--out", str(out), "--to", "html,pdf"]) == 0
@@ -110,7 +110,7 @@ def _open_report_texts(root: Path, out: Path) -> dict[str, str]:
 
 def _table_texts(root: Path, capsys) -> dict[str, str]:
     from analysis.tables import TABLES
-    from reports.cli import main
+    from mirocals.cli import main
     seen = {}
     for name, spec in TABLES.items():
         extra = {"projection": ["--cut", "2018-12-31"], "changes": ["--since", "2019-06-30"]}.get(name, [])

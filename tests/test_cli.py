@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis.tables import TABLES
-from reports.cli import main
+from mirocals.cli import main
 from tests.conftest import ARM_TOKENS
 
 EXPECTED_COLUMNS = {

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from reports.cli import main, serve_environment
+from mirocals.cli import main
+from mirocals.serve import serve_environment
 
 
 @pytest.fixture(autouse=True)
@@ -130,7 +131,7 @@ def _free_port() -> int:
 def test_blinded_server_starts_and_answers_health(blinded_only_snapshot, tmp_path):
     port = _free_port()
     mirocals = Path(sys.executable).parent / "mirocals"
-    cmd = [str(mirocals)] if mirocals.exists() else [sys.executable, "-m", "reports.cli"]
+    cmd = [str(mirocals)] if mirocals.exists() else [sys.executable, "-m", "mirocals"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIROCALS_")}
     env["MIROCALS_AUDIT_LOG"] = str(tmp_path / "audit.log")
     t0 = time.perf_counter()
