@@ -28,7 +28,8 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 def plot_cumulative_recruitment(plan_table: pd.DataFrame, projection=None, target: int | None = None,
                                 title: str | None = "Cumulative randomised: actual vs planned",
-                                subtitle: str | None = None) -> go.Figure:
+                                subtitle: str | None = None, target_label: str | None = None,
+                                plan_label: str = "Planned") -> go.Figure:
     """Cumulative randomised (month ends) against the plan, with an optional projection fan.
 
     Parameters
@@ -38,10 +39,12 @@ def plot_cumulative_recruitment(plan_table: pd.DataFrame, projection=None, targe
     projection : optional ``RecruitmentProjection``; its ``fan_`` is drawn as 95% and 80% bands
         and a dashed median, and the projected date to reach its target is annotated.
     target : draw a horizontal target line (default: the projection's target, if any).
+    target_label, plan_label : the target line's text (default "Target N") and the plan's legend
+        name (e.g. "Target 116 (UK sites)", "Planned (scaled to UK sites)" for a site selection).
     """
     fig = go.Figure()
     x = _month_end(plan_table["month"])
-    fig.add_trace(go.Scatter(x=x, y=plan_table["planned_cumulative"], name="Planned", mode="lines",
+    fig.add_trace(go.Scatter(x=x, y=plan_table["planned_cumulative"], name=plan_label, mode="lines",
                              line=dict(color=PLAN_COLOR, dash="dash", width=2)))
     actual = plan_table["actual_cumulative"]
     fig.add_trace(go.Scatter(x=x[actual.notna()], y=actual.dropna(), name="Actual", mode="lines+markers",
@@ -67,7 +70,7 @@ def plot_cumulative_recruitment(plan_table: pd.DataFrame, projection=None, targe
                                showarrow=True, arrowhead=2, ax=-40, ay=-30, font=dict(size=11))
     if target is not None:
         fig.add_hline(y=target, line=dict(color=NEUTRAL, width=1, dash="dot"),
-                      annotation_text=f"Target {target}", annotation_position="top left")
+                      annotation_text=target_label or f"Target {target}", annotation_position="top left")
     fig.update_layout(xaxis_title="Month", yaxis_title="Participants randomised (cumulative)",
                       hovermode="x unified", legend=dict(orientation="h", y=-0.18))
     return apply_theme(fig, title, subtitle)

@@ -182,10 +182,12 @@ def filter_note(name: str, view) -> str | None:
             return (f"Plan and target are trial-wide (planned N {sel.planned_n}): the plan has no split by "
                     f"onset, so the actual curve ({sel.label}) is set against the whole trial's plan.")
         total = sum(int(s.target or 0) for s in view.study.sites)
-        what = "Projection to the target" if name == "projection" else "Plan and target"
-        return (f"{what} for {sel.label} ({len(sel.sites)} of {n_all} sites): {sel.target}, the planned N "
-                f"({sel.planned_n}) times these sites' share of the site targets ({sel.site_targets} of {total}, "
-                f"{sel.share:.1%}); the plan curve is the trial's plan scaled by the same share." + other)
+        share = (f"these sites' share of the site targets ({sel.site_targets} of {total}, {sel.share:.1%})"
+                 if total else f"these sites' share of the sites ({sel.share:.1%})")
+        what = ("Projected to the target" if name == "projection" else "Plan and target scaled to the selection")
+        return (f"{what}. Target for {sel.label} ({len(sel.sites)} of {n_all} sites): {sel.target} of the "
+                f"trial's {sel.planned_n}, {share}; the plan curve is the trial's plan scaled by the same "
+                "share." + other)
     if name in ("enrolment", "activation"):
         if not sel.restricted:
             return (f"Every site; counts are {sel.label} only, targets are the sites' whole targets "

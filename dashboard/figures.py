@@ -9,22 +9,51 @@ from analysis.tables import build_table, get_adsl
 from dashboard import state, widgets
 
 
+def _filter_part(view) -> str:
+    """" · filter: UK" for a view filtered in the sidebar, "" otherwise."""
+    label = getattr(view, "filter_label", None)
+    return f" · filter: {label}" if label else ""
+
+
 def _subtitle(view) -> str:
+    """Cut-off date, active filter and pooled/by arm: every figure's subtitle (and so every export)."""
     pooled = "pooled over arms" if view.blinded else "by arm"
-    return f"Data cut-off {view.cut_date} · {pooled}"
+    return f"Data cut-off {view.cut_date}{_filter_part(view)} · {pooled}"
+
+
+def filter_caption(ctx: state.Context, name: str) -> str | None:
+    """How the output ``name`` (a table name, or "activation") follows the context's filter:
+    applied (the chosen sites only, plan and target scaled) or trial-wide; None unfiltered."""
+    if not ctx.filters.active:
+        return None
+    from analysis.tables import filter_note
+    return filter_note(name, state.get_view(ctx))
 
 
 # --------------------------------------------------------------------------- recruitment
 def fig_cumulative(view):
+    """Actual against the plan; for a view filtered to some sites the plan line and the target are
+    scaled by their share of the site targets (and the subtitle says so); for a filter no plan can
+    follow (onset) they stay trial-wide and the subtitle says that."""
     from analysis.figures_recruitment import plot_cumulative_recruitment
-    from analysis.tables import TableUnavailable, recruitment_projection
-    study = view.study
+    from analysis.tables import TableUnavailable, recruitment_projection, site_selection
+    sel = site_selection(view)
     try:
         projection = recruitment_projection(view)
     except TableUnavailable:                  # recruitment over (or not started): plan and actual only
         projection = None
-    return plot_cumulative_recruitment(build_table("plan", view), projection=projection,
-                                       target=study.planned_n, subtitle=_subtitle(view))
+    subtitle, target_label, plan_label = _subtitle(view), None, "Planned"
+    if sel.restricted:
+        target_label, plan_label = f"Target {sel.target} ({sel.label} sites)", f"Planned ({sel.label} sites)"
+        subtitle += (f"<br>Plan and target scaled to the {sel.label} sites' share of the site targets "
+                     f"({sel.share:.1%} of {sel.planned_n})")
+        if sel.not_by_site:
+            subtitle += f"; {sel.not_by_site}: counts only"
+    elif sel.label:
+        target_label, plan_label = f"Target {sel.target} (trial-wide)", "Planned (trial-wide)"
+        subtitle += "<br>Plan and target trial-wide: the plan has no split by onset"
+    return plot_cumulative_recruitment(build_table("plan", view), projection=projection, target=sel.target,
+                                       subtitle=subtitle, target_label=target_label, plan_label=plan_label)
 
 
 def fig_by_site(view):
@@ -187,7 +216,7 @@ def fig_completeness(view):
     from analysis.figures_quality import plot_completeness
     names = {s.id: s.name for s in view.study.sites}
     return plot_completeness(build_table("completeness", view), site_names=names,
-                             subtitle=f"Data cut-off {view.cut_date} · all randomised · "
+                             subtitle=f"Data cut-off {view.cut_date}{_filter_part(view)} · all randomised · "
                              f"window {view.study.visit_window} days after the target day")
 
 
@@ -196,7 +225,7 @@ def fig_entry_lag(view):
     from analysis.figures_quality import plot_entry_lag
     return plot_entry_lag(build_table("entry-lag", view), dataset=view.study.functional_dataset,
                           late_days=LATE_ENTRY_DAYS, title="ALSFRS-R forms: data-entry lag by site",
-                          subtitle=f"Data cut-off {view.cut_date} · days from visit to data entry")
+                          subtitle=f"Data cut-off {view.cut_date}{_filter_part(view)} · days from visit to data entry")
 
 
 # page -> [(figure name, adapter in this module, unblinded only)]
@@ -248,3 +277,11 @@ def show_figure_of(ctx: state.Context, page: str, name: str, adapter: str) -> No
         widgets.show_filtered_failure(ctx, name, exc)
         return
     widgets.show_figure(ctx, page, fig, name)
+    note = filter_caption(ctx, _FILTER_NOTES[adapter]) if adapter in _FILTER_NOTES else None
+    if note:
+        st.caption(note)
+
+
+# figure adapter -> the output whose filter note its caption shows (recruitment: plan, targets, sites)
+_FILTER_NOTES = {"fig_cumulative": "plan", "fig_by_site": "recruitment", "fig_activation": "activation",
+                 "fig_funnel": "funnel", "fig_balance": "balance"}

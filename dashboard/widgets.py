@@ -261,8 +261,12 @@ def _slug(text: str) -> str:
 
 
 def _file_stem(ctx: state.Context, name: str) -> str:
+    """``mirocals_<output>_<blinded|unblinded>[_<filter>]_<cut date>_<hash>``: the active filter
+    ("uk", "fr08", "uk-bulbar") and the cut date travel with every download."""
     kind = "unblinded" if ctx.unblinded else "blinded"
-    return f"mirocals_{_slug(name)}_{kind}_{ctx.snapshot.cut_date}_{ctx.snapshot.snapshot_hash[:8]}"
+    flt = ctx.filters.slug()
+    return (f"mirocals_{_slug(name)}_{kind}{f'_{flt}' if flt else ''}_{ctx.snapshot.cut_date}_"
+            f"{ctx.snapshot.snapshot_hash[:8]}")
 
 
 def _log_download(ctx: state.Context, page: str, what: str) -> None:
