@@ -51,6 +51,9 @@ def _stop_page() -> None:
         return
     if get_script_run_ctx(suppress_warning=True) is None:
         return
+    # the page view is logged once per view (dashboard.widgets._VIEWED): forget it, so the next
+    # rerun tries to log again and shows nothing either while the log cannot be written
+    st.session_state.pop("_audit_viewed", None)
     st.error("This output cannot be shown: the audit log cannot be written. "
              "Tell the trial statistician.")
     st.stop()

@@ -439,7 +439,7 @@ def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if name in UNBLINDED:
-        _audit(name, info, written)
+        _audit(name, info, folder)
     progress(f"done: {', '.join(p.name for p in written)}")
     return written
 
@@ -480,16 +480,22 @@ def _render_with_quarto(qmd, params, out_dir, to, progress, env=None):
     return written
 
 
-def _audit(name, info, written=()):
+def _audit(name, info, folder=None):
     """One ``render`` entry per unblinded render in the audit log (``data_access.audit``): the OS
     user, the role the report's view implies (``cli`` when unknown), the report name, its snapshot
-    hash and cut-off. When the entry cannot be written the documents are removed and
-    ``AuditWriteError`` is raised: an unaudited render is not delivered."""
+    hash and cut-off. When the entry cannot be written, everything the render put in the report's
+    ``folder`` (documents, figures, tables; the marker stays) is removed and ``AuditWriteError``
+    is raised: an unaudited render is not delivered."""
     from data_access import audit
     try:
         return audit.log_render(name, role=info.get("role"), snapshot_hash=info.get("snapshot_hash") or None,
                                 cut=info.get("cut_date") or None)
     except audit.AuditWriteError:
-        for p in written:
-            Path(p).unlink(missing_ok=True)
+        for c in Path(folder).iterdir() if folder else ():
+            if c.name == MARKER:
+                continue
+            if c.is_dir() and not c.is_symlink():
+                shutil.rmtree(c, ignore_errors=True)
+            else:
+                c.unlink(missing_ok=True)
         raise
