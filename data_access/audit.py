@@ -298,3 +298,25 @@ def head(path: str | Path | None = None) -> str | None:
     finally:
         os.close(fd)
     return None if last is None else _line_hash(last)
+
+
+def main(argv=None) -> int:
+    """``python -m data_access.audit verify [--log PATH] [--head HASH]`` / ``head``: the same as
+    ``mirocals audit verify`` until the command line has it."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m data_access.audit", description="The MIROCALS audit log.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("verify", help="check the hash chain (exit 1 at the first broken entry)")
+    check.add_argument("--log", help="audit log (default: env MIROCALS_AUDIT_LOG or audit/audit.log)")
+    check.add_argument("--head", help="a head hash noted earlier: also detects entries cut from the end")
+    last = sub.add_parser("head", help="print the SHA-256 of the last entry (note it elsewhere)")
+    last.add_argument("--log", help="audit log (default: env MIROCALS_AUDIT_LOG or audit/audit.log)")
+    args = parser.parse_args(argv)
+    if args.command == "verify":
+        return verify_command(args.log, args.head)
+    print(head(args.log) or "")
+    return 0
+
+
+if __name__ == "__main__":                  # pragma: no cover
+    raise SystemExit(main())

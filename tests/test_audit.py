@@ -264,3 +264,18 @@ def test_a_page_whose_view_cannot_be_audited_shows_no_data(deployment, tmp_path,
     at.run()
     assert not at.error and len(at.get("plotly_chart")) > 0
     assert audit.read_entries(tmp_path / "audit.log")[-1]["object"] == "survival"
+
+
+def test_verify_from_the_command_line(tmp_path):
+    import subprocess
+    import sys
+    log = tmp_path / "audit.log"
+    lines = _chained_log(log, 3)
+    run = [sys.executable, "-m", "data_access.audit"]
+    ok = subprocess.run(run + ["verify", "--log", str(log)], capture_output=True, text=True)
+    assert ok.returncode == 0 and "chain intact, 3 lines" in ok.stdout
+    noted = subprocess.run(run + ["head", "--log", str(log)], capture_output=True, text=True).stdout.strip()
+    assert noted == audit.head(log)
+    log.write_text("\n".join([lines[0], lines[2]]) + "\n")
+    bad = subprocess.run(run + ["verify", "--log", str(log)], capture_output=True, text=True)
+    assert bad.returncode == 1 and "broken at line 2" in bad.stdout
