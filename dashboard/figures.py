@@ -44,8 +44,8 @@ def fig_cumulative(view):
         projection = None
     subtitle, target_label, plan_label = _subtitle(view), None, "Planned"
     if sel.restricted:
-        target_label, plan_label = f"Target {sel.target} ({sel.label} sites)", f"Planned ({sel.label} sites)"
-        subtitle += (f"<br>Plan and target scaled to the {sel.label} sites' share of the site targets "
+        target_label, plan_label = f"Target {sel.target} ({sel.label})", f"Planned ({sel.label})"
+        subtitle += (f"<br>Plan and target scaled to {sel.label}: its sites' share of the site targets "
                      f"({sel.share:.1%} of {sel.planned_n})")
         if sel.not_by_site:
             subtitle += f"; {sel.not_by_site}: counts only"

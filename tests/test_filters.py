@@ -95,7 +95,7 @@ def test_figures_follow_the_filter(blinded):
     fig = figures.fig_cumulative(view)
     title = fig.layout.title.text
     assert "filter: UK" in title and "Data cut-off" in title and str(blinded.cut_date) in title
-    assert [a.text for a in fig.layout.annotations] == [f"Target {target} (UK sites)"]
+    assert [a.text for a in fig.layout.annotations] == [f"Target {target} (UK)"]
     assert max(fig.data[0].y) == target
     activation = figures.fig_activation(view)
     names = {study.site_by_id[s].name for s in uk}
@@ -174,3 +174,21 @@ def test_recruitment_page_unfiltered_is_trial_wide(offered_files):
     assert set(enrolment["site_id"]) == {s.id for s in study.sites} | {"Total"}
     assert _frame_with(at, "planned_cumulative")["planned_cumulative"].iloc[-1] == study.planned_n
     assert offered_files and not any("_uk_" in f for f in offered_files)
+
+
+def test_projection_is_to_the_selection_target(tmp_path_factory):
+    """During recruitment the projection of a site selection runs to its scaled target with its
+    own sites' rates; an onset filter has no target of its own, so no projection."""
+    from analysis.tables import TableUnavailable, build_table, recruitment_projection
+    from data_access.demo import make_demo
+    from data_access.views import open_view
+    root = tmp_path_factory.mktemp("recruiting") / "trial"
+    make_demo(root, cut="2018-09-30")
+    with open_view(root / "clinical", "steering") as view:
+        uk, _share, target = _uk_expected(view.study)
+        assert recruitment_projection(view).target == view.study.planned_n
+        projection = recruitment_projection(FilteredView(view, UK))
+        assert projection.target == target and set(projection.sites_["site_id"]) == uk
+        assert build_table("projection", FilteredView(view, UK)) is not None
+        with pytest.raises(TableUnavailable, match="onset"):
+            recruitment_projection(FilteredView(view, Filters(onsets=("Limb",))))
