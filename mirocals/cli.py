@@ -1,11 +1,10 @@
 """mirocals: simulate, import, validate, tabulate, report on and serve the MIROCALS trial monitor.
 
 One function per subcommand (``cmd_demo``, ``cmd_cut``, ``cmd_import``, ``cmd_export``,
-``cmd_validate``, ``cmd_table``, ``cmd_report``, ``cmd_serve``), registered with ``@subcommand``:
-the function's name gives the subcommand, its docstring the ``--help`` text (first line: the
-one-line help; the rest: the description), the decorator's arguments its options.
-``build_parser`` builds the argparse parser from the registry; tests/test_docs.py checks the
-README documents every subcommand and option of it.
+``cmd_validate``, ``cmd_table``, ``cmd_report``, ``cmd_serve``), registered with ``@subcommand``
+(``mirocals.registry``): the function's name gives the subcommand, its docstring the ``--help``
+text, the decorator's arguments its options. ``build_parser`` builds the parser from the
+registry; tests/test_docs.py checks that the README documents every subcommand and option of it.
 
 Exit status: 0 success, 1 validation errors found (``validate``; a report that failed to render),
 2 usage / blinding / data errors (a clear message on stderr).
@@ -14,67 +13,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import inspect
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+from mirocals.registry import SUBCOMMANDS, OneOf, arg, one_of, subcommand
 
-
-# --------------------------------------------------------------------------- registry
-@dataclass(frozen=True)
-class Arg:
-    """One option or positional: ``argparse.add_argument(*flags, **options)``."""
-    flags: tuple[str, ...]
-    options: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class OneOf:
-    """Options of which exactly one must be given (a required mutually exclusive group)."""
-    args: tuple[Arg, ...]
-
-
-@dataclass(frozen=True)
-class Subcommand:
-    """A registered subcommand: ``mirocals NAME``, run by ``func(args) -> exit status``."""
-    name: str
-    func: Callable[[argparse.Namespace], int]
-    arguments: tuple[Arg | OneOf, ...]
-    more_description: Callable[[], str] | None = None
-
-    @property
-    def help(self) -> str:
-        return inspect.getdoc(self.func).split("\n", 1)[0]
-
-    @property
-    def description(self) -> str:
-        doc = inspect.getdoc(self.func).split("\n\n", 1)
-        text = doc[1] if len(doc) > 1 else doc[0]
-        return text + (" " + self.more_description() if self.more_description else "")
-
-
-SUBCOMMANDS: dict[str, Subcommand] = {}
-
-
-def arg(*flags: str, **options) -> Arg:
-    return Arg(flags, options)
-
-
-def one_of(*args: Arg) -> OneOf:
-    return OneOf(args)
-
-
-def subcommand(*arguments: Arg | OneOf, more_description: Callable[[], str] | None = None):
-    """Register ``cmd_NAME`` as ``mirocals NAME`` (``cmd_import`` -> ``import``)."""
-    def register(func):
-        name = func.__name__.removeprefix("cmd_").replace("_", "-")
-        SUBCOMMANDS[name] = Subcommand(name, func, arguments, more_description)
-        return func
-    return register
+__all__ = ["build_parser", "main"]
 
 
 # --------------------------------------------------------------------------- argument types
@@ -377,8 +322,16 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``mirocals`` parser: one subparser per registered subcommand."""
     p = argparse.ArgumentParser(prog="mirocals", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction] = {}
     for command in SUBCOMMANDS.values():
-        s = sub.add_parser(command.name, help=command.help, description=command.description)
+        parent, leaf = sub, command.name
+        if " " in command.name:                      # "audit verify": mirocals audit -> verify
+            group, leaf = command.name.split(" ", 1)
+            if group not in groups:
+                g = sub.add_parser(group, help=f"{group} commands ({group} --help lists them)")
+                groups[group] = g.add_subparsers(dest=f"{group}_command", required=True, metavar="COMMAND")
+            parent = groups[group]
+        s = parent.add_parser(leaf, help=command.help, description=command.description)
         for a in command.arguments:
             if isinstance(a, OneOf):
                 group = s.add_mutually_exclusive_group(required=True)

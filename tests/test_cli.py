@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from contextlib import redirect_stderr, redirect_stdout
 
 import pandas as pd
@@ -150,6 +151,30 @@ def test_validate_exit_status(tmp_path, demo_snapshot):
     for p in planted:
         assert p["rule"] in out
     assert run("validate", tmp_path / "does-not-exist")[0] == 2
+
+
+def test_validate_without_allocation_goes_through_the_blinded_view(tmp_path):
+    # a messy demo with a negative Treg %, eosinophil count and CSF-pNfH: a blinded data manager
+    # (no --allocation) sees the safe lab's problem only; --allocation validates everything
+    root = tmp_path / "messy"
+    assert run("demo", "--out", root, "--messy")[0] == 0
+    adlb = root / "clinical" / "adlb.parquet"
+    lb = pd.read_parquet(adlb)
+    for code, value in (("TREGPCT", -44.9), ("EOS", -7.7), ("CSFPNFH", -1.5)):
+        lb.loc[lb.index[lb["PARAMCD"].eq(code)][0], "AVAL"] = value
+    lb.to_parquet(adlb, index=False)
+    blinded_status, blinded, blinded_err = run("validate", root)
+    full_status, full, full_err = run("validate", root, "--allocation", root / "allocation")
+    assert blinded_status == 1 and full_status == 1
+    assert "AVAL=-44.9" in full and "AVAL=-7.7" in full and "AVAL=-1.5" in full
+    assert "AVAL=-1.5" in blinded                                  # a safe lab is still checked
+    assert "-44.9" not in blinded and "-7.7" not in blinded
+    assert not re.search(r"(?i)TREG|EOS|eosinophil|regulatory t|injection.?site|influenza", blinded)
+    assert "blinded view" in blinded_err and "unblinded" in full_err
+    assert set(blinded.splitlines()) < set(full.splitlines()) | {
+        line for line in blinded.splitlines() if "subject_not_in_adsl" in line}  # withheld rows uncounted
+    csv_status, csv_out, _ = run("validate", root, "--format", "csv")
+    assert csv_status == 1 and "-44.9" not in csv_out and not re.search(r"(?i)TREG|EOS", csv_out)
 
 
 def test_projection_while_recruiting_and_why_not_after(blinded_only_snapshot, study):
