@@ -153,6 +153,19 @@ def test_validate_exit_status(tmp_path, demo_snapshot):
     assert run("validate", tmp_path / "does-not-exist")[0] == 2
 
 
+def test_python_m_mirocals_and_the_console_script_run_the_same_command():
+    import subprocess
+    import sys
+    from pathlib import Path
+    module = subprocess.run([sys.executable, "-m", "mirocals", "validate", "--help"], capture_output=True, text=True)
+    assert module.returncode == 0 and module.stdout.startswith("usage: mirocals validate")
+    script = Path(sys.executable).parent / "mirocals"
+    if script.exists():                                         # installed with pip install -e .
+        assert "from mirocals.cli import main" in script.read_text()
+        same = subprocess.run([str(script), "validate", "--help"], capture_output=True, text=True)
+        assert same.returncode == 0 and same.stdout == module.stdout
+
+
 def test_validate_without_allocation_goes_through_the_blinded_view(tmp_path):
     # a messy demo with a negative Treg %, eosinophil count and CSF-pNfH: a blinded data manager
     # (no --allocation) sees the safe lab's problem only; --allocation validates everything
