@@ -104,7 +104,7 @@ def test_every_page_runs_for_every_role(role, tmp_path, monkeypatch):
         assert "Data cut-off" in text
         assert (BANNER in text) == auth.is_unblinded_role(role), f"{role}/{page.file}"
     events = [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
-    views = {e["page"] for e in events if e["action"] == "view"}
+    views = {e["object"] for e in events if e["action"] == "view"}
     if auth.is_unblinded_role(role):
         assert views == {p.url for p in pages_for(role)}
         assert all(e["user"] == role and e["role"] == role and e["snapshot_hash"] for e in events
@@ -250,7 +250,7 @@ def test_unblinded_views_are_logged_once_per_page_view_and_every_download(tmp_pa
         return [json.loads(x) for x in log.read_text().splitlines() if json.loads(x)["action"] == action]
 
     at = visit(sign_in("dsmb"), "quality.py")
-    assert [e["page"] for e in events("view")] == ["recruitment", "quality"]
+    assert [e["object"] for e in events("view")] == ["recruitment", "quality"]
     # widget-triggered reruns of the same page (a page of a table, plain reruns): no new view
     at.number_input(key="pg_visit-status").set_value(2).run()
     at.run()
@@ -259,11 +259,11 @@ def test_unblinded_views_are_logged_once_per_page_view_and_every_download(tmp_pa
     at.multiselect(key="flt_site").set_value(["FR01"]).run()
     assert not at.exception
     views = events("view")
-    assert len(views) == 3 and views[-1]["page"] == "quality" and "FR01" in views[-1]["detail"]
+    assert len(views) == 3 and views[-1]["object"] == "quality" and "FR01" in views[-1]["detail"]
     # navigation away and back: two more views
     visit(at, "safety.py")
     visit(at, "quality.py")
-    assert [e["page"] for e in events("view")][3:] == ["safety", "quality"]
+    assert [e["object"] for e in events("view")][3:] == ["safety", "quality"]
     # every CSV served is logged as a download (the fixture builds each one as a click would)
     served = [e["detail"] for e in events("download")]
     assert len(served) == len(downloads) and all(d.endswith(".csv") and "unblinded" in d for d in served)

@@ -126,9 +126,9 @@ def test_closed_report_by_arm_with_efficacy(rendered, study):
     # per-arm denominators in the AE table header
     assert re.search(r"Low-dose IL-2\s*\(N=\d+\)", text)
     entries = [json.loads(line) for line in audit.read_text().splitlines()]
-    assert {e["report"] for e in entries} == {"dsmb-closed", "manuscript"}
-    assert sum(e["report"] == "dsmb-closed" for e in entries) == 2            # the plain and the masked render
-    assert all(e["action"] == "render" and e["snapshot"] for e in entries)
+    assert {e["object"] for e in entries} == {"dsmb-closed", "manuscript"}
+    assert sum(e["object"] == "dsmb-closed" for e in entries) == 2            # the plain and the masked render
+    assert all(e["action"] == "render" and e["snapshot_hash"] for e in entries)
 
 
 def test_manuscript_figures_in_three_formats(rendered):
