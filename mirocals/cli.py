@@ -183,6 +183,13 @@ def cmd_table(args) -> int:
             return _fail(str(exc))
         except (ValueError, FileNotFoundError) as exc:
             return _fail(str(exc))
+    if not view.blinded:            # every unblinded output is audited before it is shown
+        from data_access.audit import AuditWriteError, log_cli
+        try:
+            log_cli("table", args.name, role="statistician", snapshot_hash=view.snapshot_hash,
+                    cut=view.cut_date, detail="unblinded" + (", arms masked" if args.mask_arms else ""))
+        except AuditWriteError as exc:
+            return _fail(f"the audit entry could not be written, nothing printed: {exc}")
     if args.format == "md":
         print(table.to_markdown(index=False) if _has_tabulate() else _markdown(table))
     else:
@@ -279,6 +286,22 @@ def cmd_report(args) -> int:
     for p in paths:
         print(p)
     return 0
+
+
+@subcommand(
+    arg("--log", metavar="FILE", help="the audit log (default: env MIROCALS_AUDIT_LOG or audit/audit.log)"),
+    arg("--head", metavar="SHA256", help="the last entry's hash noted earlier (detects entries cut off the end)"),
+    name="audit verify",
+)
+def cmd_audit_verify(args) -> int:
+    """check the audit log's hash chain (exit 1 at the first broken entry)
+
+    Check that no entry of the audit log was edited, removed, inserted or reordered: each entry
+    holds the SHA-256 of the line before it. Exit status 0 when the chain is intact, 1 at the
+    first broken entry (named by its line number). Entries cut off the end are detected only
+    against a hash noted earlier (--head)."""
+    from data_access.audit import verify_command
+    return verify_command(args.log, args.head)
 
 
 @subcommand(

@@ -344,3 +344,29 @@ def test_import_then_export_of_a_delivery_with_its_own_arm_name(demo_snapshot, t
     alloc = pd.read_parquet(tmp_path / "snap" / "allocation" / "allocation.parquet")
     exported = {p.stem: pd.read_csv(p) for p in (tmp_path / "x").glob("*.csv")}
     assert find_arm_revealing_columns(exported, alloc, load_study(study_file)) == []
+
+
+def test_unblinded_tables_are_audited_and_audit_verify_checks_the_chain(demo_snapshot, tmp_path, monkeypatch):
+    """An unblinded `mirocals table` writes one audit entry (OS user, table, snapshot, cut) before
+    it prints; a blinded one writes none; `mirocals audit verify` passes on the real log and
+    fails (exit 1) once an entry is edited."""
+    import json
+    log = tmp_path / "audit.log"
+    monkeypatch.setenv("MIROCALS_AUDIT_LOG", str(log))
+    status, out, err = run("table", "baseline", "--data", demo_snapshot, "--view", "blinded")
+    assert status == 0 and not log.exists()
+    status, out, err = run("table", "treatment-effect", "--data", demo_snapshot, "--view", "unblinded",
+                           "--allocation", demo_snapshot / "allocation")
+    assert status == 0, err
+    entries = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [(e["action"], e["object"], e["source"], e["detail"]) for e in entries] == \
+        [("table", "treatment-effect", "cli", "unblinded")]
+    manifest = json.loads((demo_snapshot / "clinical" / "manifest.json").read_text())
+    assert entries[0]["snapshot_hash"] == manifest["content_hash"] and entries[0]["user"] not in ("", "unknown")
+    assert run("table", "km", "--data", demo_snapshot, "--view", "unblinded",
+               "--allocation", demo_snapshot / "allocation")[0] == 0
+    assert run("audit", "verify", "--log", log)[0] == 0
+    # the first entry edited: the second one's hash of its predecessor no longer matches
+    log.write_text(log.read_text().replace("treatment-effect", "baseline", 1))
+    status, out, err = run("audit", "verify", "--log", log)
+    assert status == 1, out + err
