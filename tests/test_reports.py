@@ -137,6 +137,8 @@ def test_manuscript_figures_in_three_formats(rendered):
     for name in ("fig-consort", "fig-km", "fig-alsfrs", "fig-forest"):
         for ext in ("svg", "pdf", "png"):
             assert (figs / f"{name}.{ext}").stat().st_size > 1000, f"{name}.{ext}"
+    # no title inside a manuscript figure: the caption carries it
+    assert "CONSORT flow diagram" not in (figs / "fig-consort.svg").read_text()
     text = pdf_text(next(p for p in paths["manuscript"] if p.suffix == ".pdf"))
     assert "Table 1: baseline characteristics" in text or "Table 1 baseline" in text.replace(":", "")
     assert "CONSORT" in text
