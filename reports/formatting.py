@@ -10,17 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-METHOD_LABELS = {
-    "logrank": "Log-rank test (unadjusted, primary)",
-    "logrank_stratified": "Log-rank test stratified by country x onset",
-    "cox": "Cox HR (unadjusted)",
-    "cox_stratified": "Cox HR stratified by country x onset",
-    "cox_adjusted": "Cox HR adjusted for prognostic covariates",
-    "landmark_difference": "Difference in survival at the landmark",
-    "rmst_difference": "Difference in restricted mean survival (days)",
-    "alsfrs_slope_difference": "ALSFRS-R slope difference (points/month)",
-    "joint_rank": "Joint rank test (survival, then ALSFRS-R change): win probability",
-}
+from analysis.display import METHOD_LABELS, format_ci, format_median, format_p
 
 
 def compute_fmt(value, digits: int = 1) -> str:
@@ -30,25 +20,6 @@ def compute_fmt(value, digits: int = 1) -> str:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     return f"{value:.{digits}f}"
-
-
-def compute_fmt_p(p) -> str:
-    """p-value: 3 decimals, "<0.001" below."""
-    if p is None or (isinstance(p, float) and np.isnan(p)):
-        return ""
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def compute_fmt_ci(est, lo, hi, digits: int = 2, scale: float = 1.0) -> str:
-    """"est (lo-hi)"; "est" alone when the interval is missing; blank when est is missing."""
-    if est is None or pd.isna(est):
-        return "NE" if not pd.isna(lo) else ""
-    s = f"{est * scale:.{digits}f}"
-    if pd.isna(lo) and pd.isna(hi):
-        return s
-    lo_s = "NE" if pd.isna(lo) else f"{lo * scale:.{digits}f}"
-    hi_s = "NE" if pd.isna(hi) else f"{hi * scale:.{digits}f}"
-    return f"{s} ({lo_s} to {hi_s})"
 
 
 def _order(values, groups) -> list:
@@ -69,14 +40,6 @@ def summarize_by_group_wide(df: pd.DataFrame, index, cell, groups=None, group_co
     return wide.rename(columns=headers or {}).fillna("")
 
 
-def _fmt_median(est, lo, hi) -> str:
-    """Median survival (95% CI) in days; "not reached" when the curve stays above 0.5, with the
-    lower limit when that one is reached (e.g. "not reached (412 to NE)")."""
-    if pd.isna(est):
-        return "not reached" + ("" if pd.isna(lo) else f" ({lo:.0f} to NE)")
-    return compute_fmt_ci(est, lo, hi, 0)
-
-
 def summarize_survival_display(surv: pd.DataFrame, landmark_day: int) -> pd.DataFrame:
     """Survival table: N, deaths, median (95% CI), survival at the landmark (95% CI, %), RMST; with
     a leading Stratum column when the table is by stratum. A group with no one in it shows N 0."""
@@ -85,10 +48,10 @@ def summarize_survival_display(surv: pd.DataFrame, landmark_day: int) -> pd.Data
         row = {"Stratum": r.stratum} if "stratum" in surv.columns else {}
         row.update({"Group": r.group, "N": int(r.n), "Deaths": int(r.events)})
         if r.n:
-            row.update({"Median, days (95% CI)": _fmt_median(r.median, r.median_ci_lower, r.median_ci_upper),
+            row.update({"Median, days (95% CI)": format_median(r.median, r.median_ci_lower, r.median_ci_upper),
                         f"Survival at day {landmark_day}, % (95% CI)":
-                            compute_fmt_ci(r.surv_landmark, r.surv_landmark_ci_lower, r.surv_landmark_ci_upper, 1,
-                                           100),
+                            format_ci(r.surv_landmark, r.surv_landmark_ci_lower, r.surv_landmark_ci_upper, 1, 100,
+                                      missing=""),
                         f"RMST to day {landmark_day}, days (SE)": f"{r.rmst:.0f} ({r.rmst_se:.1f})"})
         rows.append(row)
     return pd.DataFrame(rows).fillna("")
@@ -101,8 +64,8 @@ def summarize_effect_display(te: pd.DataFrame) -> pd.DataFrame:
     for r in te.itertuples(index=False):
         rows.append({**({"Comparison": r.comparison} if several else {}),
                      "Analysis": METHOD_LABELS.get(r.method, r.method.replace("_", " ")),
-                     "Estimate (95% CI)": compute_fmt_ci(r.estimate, r.ci_lower, r.ci_upper, 3),
-                     "Statistic": compute_fmt(r.statistic, 2), "p": compute_fmt_p(r.p_value)})
+                     "Estimate (95% CI)": format_ci(r.estimate, r.ci_lower, r.ci_upper, 3, missing=""),
+                     "Statistic": compute_fmt(r.statistic, 2), "p": format_p(r.p_value, missing="")})
     return pd.DataFrame(rows)
 
 
@@ -149,7 +112,7 @@ def summarize_ae_risk_display(risk: pd.DataFrame) -> pd.DataFrame:
                      "System organ class": r.soc, "Preferred term": "(any)" if r.pt == "All PTs" else r.pt,
                      "Experimental: n/N (%)": f"{r.n_exp}/{r.N_exp} ({r.risk_exp:.1f}%)",
                      "Reference: n/N (%)": f"{r.n_ref}/{r.N_ref} ({r.risk_ref:.1f}%)",
-                     "Difference, % points (95% CI)": compute_fmt_ci(r.difference, r.ci_lower, r.ci_upper, 1)})
+                     "Difference, % points (95% CI)": format_ci(r.difference, r.ci_lower, r.ci_upper, 1, missing="")})
     out = pd.DataFrame(rows)
     if not several and len(risk):                 # name the arms in the headers
         exp, ref = risk["comparison"].iloc[0].split(" vs ", 1)
