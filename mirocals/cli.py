@@ -161,6 +161,9 @@ def _table_names() -> str:
     arg("--since", metavar="DATE", type=_date, help="the previous report's cut-off (table 'changes')"),
     MASK_ARMS,
     arg("--format", default="csv", choices=["csv", "md"], help="CSV or Markdown (default: csv)"),
+    arg("--display", action="store_true",
+        help="the display table people read (labels, estimate (95%% CI), p, %%, not reached) instead of "
+             "the machine table (raw columns, for QC double programming)"),
     more_description=_table_names,
 )
 def cmd_table(args) -> int:
@@ -168,7 +171,8 @@ def cmd_table(args) -> int:
 
     Print a named table for a view (blinded: pooled; unblinded: by arm, needs --allocation) and
     an optional cut. A table a view may not see, or whose data were not delivered, is refused
-    with a message (exit 2)."""
+    with a message (exit 2). With --display, the display table (``analysis.display``, as the
+    dashboard and the reports show it); without, the machine table."""
     from analysis.tables import TABLES, TableUnavailable, build_table
     from data_access.views import BlindingError
     if args.name not in TABLES:
@@ -190,6 +194,9 @@ def cmd_table(args) -> int:
                     cut=view.cut_date, detail="unblinded" + (", arms masked" if args.mask_arms else ""))
         except AuditWriteError as exc:
             return _fail(f"the audit entry could not be written, nothing printed: {exc}")
+    if args.display:
+        from analysis.display import format_display
+        table = format_display(args.name, table, view)
     if args.format == "md":
         print(table.to_markdown(index=False) if _has_tabulate() else _markdown(table))
     else:

@@ -370,3 +370,19 @@ def test_unblinded_tables_are_audited_and_audit_verify_checks_the_chain(demo_sna
     log.write_text(log.read_text().replace("treatment-effect", "baseline", 1))
     status, out, err = run("audit", "verify", "--log", log)
     assert status == 1, out + err
+
+
+def test_display_option_prints_the_display_table_and_without_it_the_machine_table(demo_snapshot):
+    from analysis.display import list_display_problems
+    machine = table(demo_snapshot, "survival-by-stratum", "unblinded")
+    assert "median_ci_lower" in machine.columns                     # the machine table, as before
+    shown = table(demo_snapshot, "survival-by-stratum", "unblinded", "--display").fillna("")
+    assert list(shown.columns[:4]) == ["Stratum", "Arm", "N", "Deaths"]
+    assert "not reached (457 to NE)" in set(shown["Median survival, days (95% CI)"])
+    assert list_display_problems(shown) == []
+    effect = table(demo_snapshot, "treatment-effect", "unblinded", "--display")
+    cox = effect.set_index("Analysis").loc["Cox HR stratified by country x onset"]
+    assert cox["Estimate (95% CI)"] == "0.49 (0.28 to 0.85)" and cox["p"] == "0.011"
+    status, out, _ = run("table", "survival", "--data", demo_snapshot, "--view", "blinded", "--display",
+                         "--format", "md")
+    assert status == 0 and out.startswith("| N") and "None" not in out and "nan" not in out
