@@ -169,7 +169,13 @@ DISPLAY_SPECS: dict[str, DisplaySpec] = {
     # tables a page shows beyond the named registry
     "alsfrs-tbl_alsfrs_domains": _BY_VISIT,
     "alsfrs-tbl_alsfrs_items": _BY_VISIT,
+    "alsfrs-tbl_kings": DisplaySpec(labels={"percent": "Subjects, %"}, percents=("percent",)),
+    "alsfrs-tbl_mitos": DisplaySpec(labels={"percent": "Subjects, %"}, percents=("percent",)),
+    "alsfrs-tbl_slopes": DisplaySpec(ci=(("slope", "ci_lower", "ci_upper", "Slope, points/month (95% CI)", 2, 1.0),),
+                                     labels={"se": "SE"}, digits={"se": 3}),
 }
+# decimals of columns that mean the same in every table (a table's own ``digits`` come first)
+DEFAULT_DIGITS = {"day": 0}
 
 _SNAKE = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)+$")
 
@@ -305,7 +311,7 @@ def _format_column(s: pd.Series, col: str, spec: DisplaySpec) -> pd.Series:
     if pd.api.types.is_integer_dtype(s):
         return s if not s.isna().any() else s.astype(object).map(format_number)      # Int64 with <NA>: "—"
     if pd.api.types.is_float_dtype(s):
-        digits = spec.digits.get(col)
+        digits = spec.digits.get(col, DEFAULT_DIGITS.get(col))
         present = s.dropna()
         if digits is None and len(present) and np.allclose(present, present.round()):
             return s.map(lambda v: MISSING if _missing(v) else str(int(round(v))))

@@ -303,25 +303,22 @@ def _page_of(df: pd.DataFrame, name: str, page_rows: int) -> pd.DataFrame:
 
 def show_table(ctx: state.Context, page: str, df: pd.DataFrame, name: str, caption: str | None = None,
                height: int | None = None, page_rows: int = PAGE_ROWS) -> None:
-    """A table with its CSV download. At most ``page_rows`` rows are sent to the browser at a
-    time (a page selector and a row-range caption appear above longer tables); the CSV download
-    always holds every row and column of ``df``."""
+    """A table with its CSV download. The screen shows the display table of ``df`` (human
+    labels, formatted values); the CSV download is the machine table: every row and column of
+    ``df``, unchanged. At most ``page_rows`` rows are sent to the browser at a time (a page
+    selector and a row-range caption appear above longer tables)."""
     if caption:
         st.caption(caption)
     shown = _page_of(df, name, page_rows)
-    st.dataframe(shown, hide_index=True, width="stretch", height=height or "auto", column_config=_date_columns(df))
+    st.dataframe(_display(ctx, name, shown), hide_index=True, width="stretch", height=height or "auto")
     _csv_download(ctx, page, df, name)
 
 
-def _date_columns(df: pd.DataFrame) -> dict:
-    """Date-time columns that hold dates only (midnight) are shown as YYYY-MM-DD, not with
-    00:00:00 (the CSV writes them as dates already)."""
-    out = {}
-    for col in df.columns:
-        s = df[col]
-        if pd.api.types.is_datetime64_any_dtype(s) and (s.dropna().dt.normalize() == s.dropna()).all():
-            out[col] = st.column_config.DateColumn(format="YYYY-MM-DD")
-    return out
+def _display(ctx: state.Context, name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """What the screen shows of a table: its display table (``analysis.display``: labels, CI,
+    p, %, dates as YYYY-MM-DD, ``—`` for missing); the CSV download keeps the machine table."""
+    from analysis.display import format_display
+    return format_display(name, df, state.load_study_config(ctx.snapshot.clinical_dir))
 
 
 def show_named_table(ctx: state.Context, page: str, name: str, caption: str | None = None, **kwargs) -> None:

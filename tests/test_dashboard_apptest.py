@@ -215,12 +215,12 @@ def test_quality_page_shows_completeness_by_site(role, demo_snapshot):
     import pandas as pd
     at = visit(sign_in(role), "quality.py")
     assert "Expected visits by site" in " ".join(_chart_titles(at))
-    comp = _frame_with(at, "percent_done")
+    comp = _frame_with(at, "Done, % of expected")            # the display table (analysis.display)
     adsl = pd.read_parquet(demo_snapshot / "clinical" / "adsl.parquet")
-    assert list(comp["site"])[-1] == "Total" and set(comp["site"][:-1]) == set(adsl["SITEID"])
-    assert (comp["done"] + comp["missed"] + comp["overdue"] == comp["expected"]).all()
-    assert comp["subjects"].iloc[-1] == len(adsl)
-    assert not set(comp.columns) & {"ARM", "group"}
+    assert list(comp["Site"])[-1] == "Total" and set(comp["Site"][:-1]) == set(adsl["SITEID"])
+    assert (comp["Done"] + comp["Missed"] + comp["Overdue"] == comp["Expected"]).all()
+    assert comp["Subjects"].iloc[-1] == len(adsl)
+    assert not set(comp.columns) & {"ARM", "group", "Arm"}
 
 
 def test_long_tables_are_paginated_and_the_csv_has_every_row(downloads, demo_snapshot):
@@ -229,16 +229,16 @@ def test_long_tables_are_paginated_and_the_csv_has_every_row(downloads, demo_sna
     from dashboard.widgets import PAGE_ROWS
     at = visit(sign_in("steering"), "quality.py")
     n_visits = len(pd.read_parquet(demo_snapshot / "clinical" / "adsl.parquet")) * 10
-    shown = _frame_with(at, "days_since_target")
+    shown = _frame_with(at, "Days since target")             # on screen: the display table
     assert len(shown) == PAGE_ROWS < n_visits
     assert f"Rows 1-{PAGE_ROWS} of {n_visits:,}" in rendered_text(at)
-    csv = next(pd.read_csv(io.BytesIO(d)) for d in downloads if b"days_since_target" in d)
+    csv = next(pd.read_csv(io.BytesIO(d)) for d in downloads if b"days_since_target" in d)   # the machine table
     assert len(csv) == n_visits
     last = -(-n_visits // PAGE_ROWS)
     at.number_input(key="pg_visit-status").set_value(last).run()
-    shown = _frame_with(at, "days_since_target")
+    shown = _frame_with(at, "Days since target")
     assert len(shown) == n_visits - (last - 1) * PAGE_ROWS
-    assert list(shown["USUBJID"]) == list(csv["USUBJID"][(last - 1) * PAGE_ROWS:])
+    assert list(shown["Subject"]) == list(csv["USUBJID"][(last - 1) * PAGE_ROWS:])
     assert f"Rows {(last - 1) * PAGE_ROWS + 1:,}-{n_visits:,} of {n_visits:,}" in rendered_text(at)
 
 
@@ -276,31 +276,31 @@ def test_alsfrs_page_items_by_visit(role, demo_snapshot):
     # subjects with an item-1 score at the baseline visit, counted here from the Parquet file
     import pandas as pd
     at = visit(sign_in(role), "alsfrs.py")
-    items = _frame_with(at, "item")
+    items = _frame_with(at, "Item")
     adsl = pd.read_parquet(demo_snapshot / "clinical" / "adsl.parquet")
     adqs = pd.read_parquet(demo_snapshot / "clinical" / "adqs.parquet")
     itt = set(adsl.loc[adsl["ITTFL"] == "Y", "USUBJID"])
     expected_codes = sorted(c for c in adqs["PARAMCD"].unique() if c.startswith("ALSFR") and c != "ALSFRST")
-    assert sorted(items["item"].unique()) == expected_codes
+    assert sorted(items["Item"].unique()) == expected_codes
     q = adqs[(adqs["PARAMCD"] == "ALSFRS01") & adqs["USUBJID"].isin(itt) & (adqs["AVISITN"] == adqs["AVISITN"].min())]
-    base = items[(items["item"] == "ALSFRS01") & (items["visit"] == items["visit"].iloc[0])]
+    base = items[(items["Item"] == "ALSFRS01") & (items["Visit"] == items["Visit"].iloc[0])]
     assert base["n"].sum() == q["USUBJID"].nunique()
     if role == "steering":
-        assert set(items["group"]) == {"All"}
+        assert "Arm" not in items.columns                  # pooled: the one group "All" is not shown
     else:
-        assert set(items["group"]) == {"Low-dose IL-2", "Placebo"}
+        assert set(items["Arm"]) == {"Low-dose IL-2", "Placebo"}
 
 
 def test_survival_page_forest_for_unblinded_and_strata_for_all(demo_snapshot):
     # steering: the pooled KM and survival within each stratum, no forest plot (subgroup HRs are by arm)
     at = visit(sign_in("steering"), "survival.py")
     assert [t.split("<br>")[0] for t in _chart_titles(at)] == ["Overall survival"]
-    strata = _frame_with(at, "stratum")
-    assert set(strata["group"]) == {"All"} and set(strata["stratum"]) == {"France/Bulbar", "France/Limb",
-                                                                          "UK/Bulbar", "UK/Limb"}
+    strata = _frame_with(at, "Stratum")
+    assert "Arm" not in strata.columns and set(strata["Stratum"]) == {"France/Bulbar", "France/Limb",
+                                                                      "UK/Bulbar", "UK/Limb"}
     import pandas as pd
     adsl = pd.read_parquet(demo_snapshot / "clinical" / "adsl.parquet")
-    assert strata["n"].sum() == (adsl["ITTFL"] == "Y").sum()
+    assert strata["N"].sum() == (adsl["ITTFL"] == "Y").sum()
     # dsmb: the forest plot, overall row first, with the arm labels on the axis
     at = visit(sign_in("dsmb"), "survival.py")
     titles = _chart_titles(at)
@@ -316,16 +316,17 @@ def test_recruitment_changes_since_a_chosen_date(demo_snapshot):
 
     import pandas as pd
 
+    from analysis.display import format_display
     from analysis.tables import build_table
     from data_access.views import open_view
     at = visit(sign_in("steering"), "recruitment.py")
     at.date_input(key="changes_since").set_value(dt.date(2019, 6, 30)).run()
     assert not at.exception
-    shown = _frame_with(at, "at_previous").set_index("item")
+    shown = _frame_with(at, "At the previous cut-off").set_index("Item")
     with open_view(demo_snapshot / "clinical", "steering") as view:
-        expected = build_table("changes", view, since="2019-06-30").set_index("item")
+        expected = format_display("changes", build_table("changes", view, since="2019-06-30"), view).set_index("Item")
     pd.testing.assert_frame_equal(shown, expected, check_dtype=False)
-    assert shown.loc["Randomised", "new"] > 0
+    assert shown.loc["Randomised", "New since the previous cut-off"] > 0
 
 
 def test_fresh_checkout_generates_the_demo_trial_on_first_run(tmp_path, monkeypatch):

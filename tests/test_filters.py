@@ -152,10 +152,10 @@ def test_recruitment_page_with_uk_filter(offered_files, demo_snapshot):
     said = f"Target for UK ({len(uk)} of {len(study.sites)} sites): {target} of the trial's {study.planned_n}"
     assert any(said in e.value for e in at.info), [e.value for e in at.info]
     assert any(said in c.value for c in at.caption)          # the plan table's caption says it too
-    enrolment = _frame_with(at, "target")
-    assert set(enrolment["site_id"]) == uk | {"Total"}
-    plan = _frame_with(at, "planned_cumulative")
-    assert plan["planned_cumulative"].iloc[-1] == target
+    enrolment = _frame_with(at, "Target")                  # the display tables (analysis.display)
+    assert set(enrolment["Site"]) == uk | {"Total"}
+    plan = _frame_with(at, "Planned, cumulative")
+    assert plan["Planned, cumulative"].iloc[-1] == target
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert titles and all("filter: UK" in t for t in titles)
     activation = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
@@ -170,9 +170,9 @@ def test_recruitment_page_unfiltered_is_trial_wide(offered_files):
     study = load_study()
     at = visit(sign_in("steering"), "recruitment.py")
     assert "Target for" not in rendered_text(at) and "filter:" not in rendered_text(at)
-    enrolment = _frame_with(at, "target")
-    assert set(enrolment["site_id"]) == {s.id for s in study.sites} | {"Total"}
-    assert _frame_with(at, "planned_cumulative")["planned_cumulative"].iloc[-1] == study.planned_n
+    enrolment = _frame_with(at, "Target")
+    assert set(enrolment["Site"]) == {s.id for s in study.sites} | {"Total"}
+    assert _frame_with(at, "Planned, cumulative")["Planned, cumulative"].iloc[-1] == study.planned_n
     assert offered_files and not any("_uk_" in f for f in offered_files)
 
 
