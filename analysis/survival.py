@@ -6,8 +6,7 @@ with ADSL columns merged by the caller. ``group_col=None`` pools everyone into t
 ``groups`` fixes the order of the arms (first = experimental, last = reference).
 
 The comparisons (log-rank, Cox, treatment effects, subgroups) live in
-:mod:`analysis.survival_models` and are re-exported here, so
-``from analysis.survival import compute_treatment_effects`` keeps working.
+:mod:`analysis.survival_models`.
 
 Examples
 --------
@@ -279,14 +278,3 @@ def summarize_survival_by_stratum(df, strata_cols, group_col=None, landmark_day=
              .assign(stratum=st) for st in sorted(label.unique())]
     out = pd.concat(parts, ignore_index=True)
     return out[["stratum"] + SURVIVAL_COLUMNS]
-
-
-_MODEL_NAMES = ("compute_logrank", "fit_cox", "compute_treatment_effects", "summarize_subgroups")
-
-
-def __getattr__(name):
-    """Re-export the comparisons from :mod:`analysis.survival_models` (lazily, no import cycle)."""
-    if name in _MODEL_NAMES:
-        from analysis import survival_models
-        return getattr(survival_models, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,8 +20,6 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-ARM_COLUMNS = ("ARM", "ARMCD")
-
 
 class TableUnavailable(LookupError):
     """The snapshot or study lacks what a table needs (the message says what)."""
@@ -254,7 +252,7 @@ def _treatment_effect(view, **_):
     the unstratified rows say so in ``note``), adjusted Cox, landmark and RMST differences, and
     the functional-score slope and joint-rank rows when the snapshot has the functional dataset."""
     view.require_unblinded("treatment-effect table")
-    from analysis.survival import compute_treatment_effects
+    from analysis.survival_models import compute_treatment_effects
     from analysis import alsfrs
     group_col, _g = _groups(view)
     study = view.study
@@ -300,7 +298,7 @@ def _subgroups(view, **_):
 
 
 def _derive_subgroups(view):
-    from analysis.survival import summarize_subgroups
+    from analysis.survival_models import summarize_subgroups
     group_col, _g = _groups(view)
     tte = get_tte(view)
     subgroups = [c for c in view.study.subgroups if c in tte.columns]

@@ -87,7 +87,7 @@ def fig_km(view):
     tte = get_tte(view)
     note = None
     if not view.blinded:
-        from analysis.survival import compute_treatment_effects
+        from analysis.survival_models import compute_treatment_effects
         from analysis.tables import comparisons
         pairs = comparisons(view)
         notes = []

@@ -20,9 +20,9 @@ import pytest
 from scipy import optimize, stats
 
 from analysis.figures_survival import plot_forest, plot_km
-from analysis.survival import (compute_km_ci, compute_logrank, compute_loglog_ci, compute_rmst,
-                               compute_survival_quantile, compute_treatment_effects, fit_km, summarize_at_risk,
-                               summarize_km, summarize_subgroups, summarize_survival)
+from analysis.survival import (compute_km_ci, compute_loglog_ci, compute_rmst, compute_survival_quantile, fit_km,
+                               summarize_at_risk, summarize_km, summarize_survival)
+from analysis.survival_models import compute_logrank, compute_treatment_effects, summarize_subgroups
 
 Z = 1.959963984540054
 MAINTAINED = [(9, 1), (13, 1), (13, 0), (18, 1), (23, 1), (28, 0), (31, 1), (34, 1), (45, 0), (48, 1), (161, 0)]
