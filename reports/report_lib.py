@@ -85,9 +85,14 @@ class Report:
               max_rows: int | None = 60) -> None:
         """Emit a table with a numbered, labelled caption (Quarto syntax ``{#tbl-...}``). Summary
         tables longer than ``max_rows`` are cut with a note naming the full CSV; listings the DSMB
-        must read row by row (SAEs, deaths) pass ``max_rows=None`` and are shown whole."""
+        must read row by row (SAEs, deaths) pass ``max_rows=None`` and are shown whole. The
+        table shown is the display table (``analysis.display.format_display``, the named table
+        ``label`` without its ``tbl-`` prefix): a machine table gets its labels and formats, a
+        table already laid out for display keeps them; the CSV of a cut table is ``df``."""
+        from analysis.display import format_display
         self.n_tables += 1
         shown = df if max_rows is None else df.head(max_rows)
+        shown = format_display(label.removeprefix("tbl-"), shown, self.view)
         note = ""
         if max_rows is not None and len(df) > max_rows:
             (self.out_dir / "tables").mkdir(exist_ok=True)
