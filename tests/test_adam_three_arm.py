@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from contextlib import redirect_stderr, redirect_stdout
 from fractions import Fraction
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import pytest
 from data_access.adam import ARM_VARIABLE
 from data_access.study import load_study
 from data_access.views import open_view
+from test_cli import run as run_cli  # the CLI run in-process: (status, stdout, stderr)
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY_FILE = ROOT / "data_access" / "studies" / "example_three_arm.toml"
@@ -121,17 +121,6 @@ def write_delivery(folder: Path, mutate=None) -> Path:
                            variable_format={"ASTDT": "DATE9."})
     _recode_latin1(folder / "adae.xpt", VERBATIM.values())   # as a SAS session in latin-1 writes it
     return folder
-
-
-def run_cli(*argv):
-    from mirocals.cli import main
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            status = main([str(a) for a in argv])
-        except SystemExit as exc:
-            status = exc.code
-    return status, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

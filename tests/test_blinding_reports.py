@@ -9,7 +9,6 @@ embedded in it, PDF text via pdftotext, SVG, CSV, Markdown, Typst, JSON sidecars
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import re
@@ -17,12 +16,11 @@ import shutil
 import subprocess
 import tempfile
 import time
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 
-from mirocals.cli import main
+from test_cli import run  # the CLI run in-process: (status, stdout, stderr)
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) not installed")
 
@@ -35,16 +33,6 @@ TREG_PATTERNS = [r"(?i)treg", r"(?i)regulatory[ -]t"]
 # injection-site reactions, influenza-like illness): withheld from blinded views
 REVEALING_PATTERNS = [r"(?i)eosinophil", r"\bEOS\b", r"(?i)injection[ -]site",
                       r"(?i)influenza[ -]like"]
-
-
-def run(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            status = main([str(a) for a in argv])
-        except SystemExit as exc:
-            status = exc.code
-    return status, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -38,18 +38,23 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def run_server(tmp: Path, env_extra: dict | None = None, n_subjects: int = 80, allocation: bool = True):
-    """`streamlit run dashboard/app.py` on a free port over a small demo trial written under
-    ``tmp``; yields ``(url, audit_log, server_log, proc)``."""
+def run_server(tmp: Path, env_extra: dict | None = None, n_subjects: int = 80, allocation: bool = True,
+               data: Path | None = None):
+    """`streamlit run dashboard/app.py` on a free port (the demo instance, default study) over
+    ``data``, or else a small demo trial written under ``tmp``; logs go to ``tmp``. Yields
+    ``(url, audit_log, server_log, proc)``."""
     from data_access.demo import make_demo
-    if not (tmp / "trial" / "clinical" / "manifest.json").exists():
-        make_demo(tmp / "trial", n_subjects=n_subjects)
+    if data is None:
+        data = tmp / "trial"
+        if not (data / "clinical" / "manifest.json").exists():
+            make_demo(data, n_subjects=n_subjects)
     port = _free_port()
-    env = {**os.environ, "MIROCALS_DATA": str(tmp / "trial"), "MIROCALS_AUDIT_LOG": str(tmp / "audit.log")}
-    if allocation:
-        env["MIROCALS_ALLOCATION"] = str(tmp / "trial" / "allocation")
-    for key in ("MIROCALS_DATABASE_LOCKED", "MIROCALS_INSTANCE", "MIROCALS_IDLE_TIMEOUT"):
+    env = {**os.environ, "MIROCALS_DATA": str(data), "MIROCALS_AUDIT_LOG": str(tmp / "audit.log")}
+    for key in ("MIROCALS_DATABASE_LOCKED", "MIROCALS_INSTANCE", "MIROCALS_IDLE_TIMEOUT", "MIROCALS_STUDY",
+                "MIROCALS_ALLOCATION"):
         env.pop(key, None)
+    if allocation:
+        env["MIROCALS_ALLOCATION"] = str(data / "allocation")
     env.update(env_extra or {})
     env = {k: v for k, v in env.items() if v is not None}
     server_log = tmp / "server.log"

@@ -8,18 +8,13 @@ chromium through playwright, started as in ``test_browser.py``.
 """
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pandas as pd
 import pytest
 
 from dashboard.pages_registry import pages_for
-from test_browser import ROOT, SHOTS, _free_port, browser, sign_in, wait_idle  # noqa: F401 (fixture)
+from test_browser import SHOTS, browser, run_server, sign_in, wait_idle  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser
 ID_PATTERN = re.compile(r"\b(?:(?:MIR|SCR)-)?[A-Z]{2}\d{2}-\d{4}\b")   # USUBJID, SCRNID, SUBJID
@@ -29,37 +24,9 @@ HEADINGS = {"Baseline": "Baseline characteristics"}
 
 @pytest.fixture(scope="module")
 def demo_server(demo_snapshot, tmp_path_factory):
-    """The default demo trial served by `streamlit run` on a free port."""
-    tmp = tmp_path_factory.mktemp("browser_cells")
-    port = _free_port()
-    env = {**os.environ, "MIROCALS_DATA": str(demo_snapshot),
-           "MIROCALS_ALLOCATION": str(demo_snapshot / "allocation"), "MIROCALS_AUDIT_LOG": str(tmp / "audit.log")}
-    for key in ("MIROCALS_DATABASE_LOCKED", "MIROCALS_INSTANCE", "MIROCALS_IDLE_TIMEOUT", "MIROCALS_STUDY"):
-        env.pop(key, None)                   # the demo instance (mixed), default study and timeout
-    server_log = tmp / "server.log"
-    log_file = open(server_log, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start:\n" + server_log.read_text(errors="replace")[-3000:])
-    yield url, server_log
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log_file.close()
+    """The default demo trial served by `streamlit run` on a free port (the mixed demo instance)."""
+    with run_server(tmp_path_factory.mktemp("browser_cells"), data=demo_snapshot) as (url, _audit, server_log, _):
+        yield url, server_log
 
 
 def _pick(page, label: str, option: str) -> None:

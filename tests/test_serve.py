@@ -3,7 +3,6 @@
 ``/_stcore/health`` and stopped."""
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import signal
@@ -13,29 +12,18 @@ import sys
 import time
 import urllib.request
 from argparse import Namespace
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 
-from mirocals.cli import main
 from mirocals.serve import serve_environment
+from test_cli import run  # the CLI run in-process: (status, stdout, stderr)
 
 
 @pytest.fixture(autouse=True)
 def _no_deployment_env(monkeypatch):
     for var in ("MIROCALS_DATA", "MIROCALS_ALLOCATION", "MIROCALS_INSTANCE"):
         monkeypatch.delenv(var, raising=False)
-
-
-def run(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            status = main([str(a) for a in argv])
-        except SystemExit as exc:
-            status = exc.code
-    return status, out.getvalue(), err.getvalue()
 
 
 def refused(*argv) -> str:
