@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["METHOD_LABELS", "COLUMN_LABELS", "DISPLAY_SPECS", "DisplaySpec", "MISSING", "format_display",
-           "format_p", "format_ci", "format_number", "format_median", "format_percent", "format_header",
+           "format_p", "format_p_phrase", "format_ci", "format_number", "format_median", "format_percent",
+           "format_header",
            "is_snake_case", "list_display_problems"]
 
 MISSING = "—"
@@ -206,6 +207,13 @@ def format_p(p, missing: str = MISSING) -> str:
     if _missing(p):
         return missing
     return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def format_p_phrase(p, name: str = "p", missing: str = MISSING) -> str:
+    """``name = 0.012`` or ``name <0.001`` (the p string of :func:`format_p`, as in the tables),
+    for a note or a label: never ``p=0.000``."""
+    text = format_p(p, missing)
+    return f"{name} {text}" if text.startswith("<") else f"{name} = {text}"
 
 
 def format_ci(est, lo, hi, digits: int = 2, scale: float = 1.0, missing: str = MISSING) -> str:

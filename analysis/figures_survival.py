@@ -23,21 +23,44 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
 
 
-def compute_effect_note(effects: pd.DataFrame, cox_methods=COX_PREFERENCE) -> str:
-    """Panel text "HR x (95% CI a-b)<br>log-rank p=..." from a :func:`compute_treatment_effects` table
-    (the first available Cox method in ``cox_methods``, named in the text when stratified)."""
-    te = effects.set_index("method")
+# How the KM panel note names the HR and the test it shows (the table's rows say the same in
+# analysis.display.METHOD_LABELS).
+NOTE_METHODS = {"cox_stratified": "Cox stratified by country and site of onset",
+                "cox": "Cox unadjusted",
+                "logrank": "unstratified",
+                "logrank_stratified": "stratified by country and site of onset"}
+
+
+def format_effect_note(effects: pd.DataFrame, cox_methods=COX_PREFERENCE, test="logrank",
+                       sep: str = "<br>") -> str:
+    """The Kaplan-Meier panel note from a treatment-effect table (``build_table("treatment-effect")``
+    or :func:`compute_treatment_effects`), e.g. "HR 0.49 (0.28 to 0.85), Cox stratified by country
+    and site of onset; log-rank p = 0.012 (unstratified)": the first Cox method of ``cox_methods``
+    in the table, named, and the ``test`` log-rank p, named. Numbers are formatted by
+    :func:`analysis.display.format_ci` / :func:`analysis.display.format_p`, as the treatment-effect
+    display table shows them. One line per comparison (prefixed with it) when there are several,
+    joined by ``sep``. The dashboard, the closed report and the manuscript all call this."""
+    from analysis.display import format_ci, format_p_phrase
+    if effects is None or not len(effects):
+        return ""
+    blocks = (list(effects.groupby("comparison", sort=False)) if "comparison" in effects.columns
+              else [(None, effects)])
     lines = []
-    for m in cox_methods:
-        if m in te.index and np.isfinite(te.loc[m, "estimate"]):
-            r = te.loc[m]
-            label = "HR, stratified" if m == "cox_stratified" else "HR"
-            lines.append(f"{label} {r['estimate']:.2f} (95% CI {r['ci_lower']:.2f}-{r['ci_upper']:.2f})")
-            break
-    if "logrank" in te.index and np.isfinite(te.loc["logrank", "p_value"]):
-        p = te.loc["logrank", "p_value"]
-        lines.append("log-rank p<0.001" if p < 0.001 else f"log-rank p={p:.3f}")
-    return "<br>".join(lines)
+    for comparison, block in blocks:
+        te = block.set_index("method")
+        parts = []
+        for m in cox_methods:
+            if m in te.index and pd.notna(te.loc[m, "estimate"]):
+                r = te.loc[m]
+                parts.append(f"HR {format_ci(r['estimate'], r['ci_lower'], r['ci_upper'], 2)}, "
+                             f"{NOTE_METHODS.get(m, m)}")
+                break
+        if test in te.index and pd.notna(te.loc[test, "p_value"]):
+            parts.append(f"{format_p_phrase(te.loc[test, 'p_value'], 'log-rank p')} ({NOTE_METHODS.get(test, test)})")
+        if parts:
+            prefix = f"{comparison}: " if comparison is not None and len(blocks) > 1 else ""
+            lines.append(prefix + "; ".join(parts))
+    return sep.join(lines)
 
 
 def _default_times(df, time_col, landmark_day, step=80) -> list[int]:
@@ -63,7 +86,7 @@ def plot_km(df, group_col=None, groups=None, landmark_day=640, times=None, show_
     times : sequence of float, optional
         Times of the at-risk table (default every 80 days to the landmark or the last time).
     annotation : str, optional
-        Panel text, e.g. from :func:`compute_effect_note`.
+        Panel text, e.g. from :func:`format_effect_note`.
     show_events : bool
         Show "n at risk (cumulative events, censored)" rather than n at risk only.
 
@@ -151,6 +174,7 @@ def plot_forest(subgroups: pd.DataFrame, title="Hazard ratio by subgroup", subti
         :data:`analysis.baseline.DEFAULT_LEVELS` (e.g. CSF-pNfH Low before High).
     """
     from analysis.baseline import DEFAULT_LABELS, DEFAULT_LEVELS
+    from analysis.display import format_ci, format_p_phrase
     from analysis.survival_models import OVERALL
     sg = subgroups.reset_index(drop=True)
     factor_labels = DEFAULT_LABELS if factor_labels is None else factor_labels
@@ -164,7 +188,7 @@ def plot_forest(subgroups: pd.DataFrame, title="Hazard ratio by subgroup", subti
         lo.append(r.ci_lower)
         hi.append(r.ci_upper)
         symbol.append("diamond" if r.factor == OVERALL else "square")
-        right.append(f"{r.hr:.2f} ({r.ci_lower:.2f}-{r.ci_upper:.2f})  {r.events_exp}/{r.events_ref}"
+        right.append(f"{format_ci(r.hr, r.ci_lower, r.ci_upper, 2)}  {r.events_exp}/{r.events_ref}"
                      if pd.notna(r.hr) else f"not estimable  {r.events_exp}/{r.events_ref}")
 
     several = "comparison" in sg.columns and sg["comparison"].nunique() > 1     # three or more arms
@@ -177,7 +201,7 @@ def plot_forest(subgroups: pd.DataFrame, title="Hazard ratio by subgroup", subti
         for factor, g in block[block["factor"] != OVERALL].groupby("factor", sort=False):
             p = g["p_interaction"].iloc[0]
             ylab.append(f"<b>{factor_labels.get(factor, factor)}</b>"
-                        + (f" (interaction p={p:.3f})" if pd.notna(p) else ""))
+                        + (f" ({format_p_phrase(p, 'interaction p')})" if pd.notna(p) else ""))
             order = {lev: i for i, lev in enumerate(level_order.get(factor, []))}
             g = g.assign(_o=g["level"].map(lambda v: order.get(v, len(order)))).sort_values("_o", kind="stable")
             for r in g.itertuples(index=False):
@@ -187,7 +211,7 @@ def plot_forest(subgroups: pd.DataFrame, title="Hazard ratio by subgroup", subti
                                error_x=dict(type="data", symmetric=False, array=hi - hr, arrayminus=hr - lo,
                                             color="#000000", thickness=1.5),
                                customdata=np.column_stack([lo, hi]) if len(hr) else None,
-                               hovertemplate="HR %{x:.2f} (%{customdata[0]:.2f}-%{customdata[1]:.2f})<extra></extra>",
+                               hovertemplate="HR %{x:.2f} (%{customdata[0]:.2f} to %{customdata[1]:.2f})<extra></extra>",
                                showlegend=False))
     fig.add_vline(x=1, line=dict(color=PLAN_COLOR, dash="dash", width=1))
     finite = np.concatenate([lo[np.isfinite(lo)], hi[np.isfinite(hi)], [0.5, 2.0]])

@@ -81,25 +81,13 @@ def fig_balance(view):
 
 # --------------------------------------------------------------------------- efficacy and safety
 def fig_km(view):
-    from analysis.figures_survival import plot_km
-    from analysis.tables import get_tte, strata_columns
+    """Kaplan-Meier by arm (pooled when blinded); unblinded, the panel note of
+    ``analysis.figures_survival.format_effect_note`` from the treatment-effect table."""
+    from analysis.figures_survival import format_effect_note, plot_km
+    from analysis.tables import get_tte
     study = view.study
-    tte = get_tte(view)
-    note = None
-    if not view.blinded:
-        from analysis.survival_models import compute_treatment_effects
-        from analysis.tables import comparisons
-        pairs = comparisons(view)
-        notes = []
-        for pair in pairs:                  # each arm against the reference arm
-            te = compute_treatment_effects(tte[tte[view.group_col].isin(pair)], view.group_col,
-                                           strata_columns(view), [], study.landmark_day, pair).set_index("method")
-            cox = te.loc["cox_stratified"] if "cox_stratified" in te.index else te.loc["cox"]
-            prefix = f"{pair[0]} vs {pair[1]}: " if len(pairs) > 1 else ""
-            notes.append(f"{prefix}HR {cox['estimate']:.2f} (95% CI {cox['ci_lower']:.2f}-{cox['ci_upper']:.2f})"
-                         + ("; " if len(pairs) > 1 else "<br>") + f"log-rank p={te.loc['logrank', 'p_value']:.3f}")
-        note = "<br>".join(notes)
-    return plot_km(tte, view.group_col, view.arm_levels if view.group_col else None, study.landmark_day,
+    note = None if view.blinded else format_effect_note(build_table("treatment-effect", view))
+    return plot_km(get_tte(view), view.group_col, view.arm_levels if view.group_col else None, study.landmark_day,
                    annotation=note, subtitle=_subtitle(view))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.display import METHOD_LABELS, format_ci, format_median, format_p
+from analysis.display import format_ci, format_median
 
 
 def compute_fmt(value, digits: int = 1) -> str:
@@ -57,16 +57,20 @@ def summarize_survival_display(surv: pd.DataFrame, landmark_day: int) -> pd.Data
     return pd.DataFrame(rows).fillna("")
 
 
-def summarize_effect_display(te: pd.DataFrame) -> pd.DataFrame:
-    """Treatment-effect table: readable method, estimate (95% CI), statistic, p."""
-    rows = []
-    several = "comparison" in te.columns and te["comparison"].nunique() > 1   # three or more arms
-    for r in te.itertuples(index=False):
-        rows.append({**({"Comparison": r.comparison} if several else {}),
-                     "Analysis": METHOD_LABELS.get(r.method, r.method.replace("_", " ")),
-                     "Estimate (95% CI)": format_ci(r.estimate, r.ci_lower, r.ci_upper, 3, missing=""),
-                     "Statistic": compute_fmt(r.statistic, 2), "p": format_p(r.p_value, missing="")})
-    return pd.DataFrame(rows)
+def summarize_effect_display(te: pd.DataFrame, view=None) -> pd.DataFrame:
+    """Treatment-effect table: the display table of ``analysis.display.format_display``
+    ("treatment-effect"), the same strings the dashboard and ``mirocals table treatment-effect
+    --display`` show; the Comparison column first when there are several comparisons (three or
+    more arms), left to the caption when there is one; the Note column only when a row has one."""
+    from analysis.display import format_display
+    out = format_display("treatment-effect", te, view)
+    if "Comparison" in out.columns:
+        comparison = out.pop("Comparison")
+        if comparison.nunique() > 1:
+            out.insert(0, "Comparison", comparison)
+    if "Note" in out.columns and out["Note"].map(lambda v: str(v).strip() in ("", "—")).all():
+        out = out.drop(columns="Note")
+    return out.reset_index(drop=True)
 
 
 def summarize_visits_display(df: pd.DataFrame, groups=None, change: bool = False) -> pd.DataFrame:

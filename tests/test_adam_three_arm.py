@@ -386,13 +386,13 @@ def test_closed_report_renders_for_the_imported_trial(three_arm, tmp_path):
     assert status == 0, err[-2000:]
     assert (tmp_path / "dsmb-closed" / "dsmb_closed.pdf").read_bytes()[:5] == b"%PDF-"
     md = (tmp_path / "dsmb-closed" / "dsmb_closed.md").read_text()
-    assert "Drug X 10 mg vs Placebo | Difference in restricted mean survival (days) | 118.750" in md  # 255 - 136.25
-    assert "Drug X 20 mg vs Placebo | Difference in survival at the landmark | 0.125" in md          # 3/8 - 1/4
+    assert "Drug X 10 mg vs Placebo | Difference in restricted mean survival (days) | 118.75" in md  # 255 - 136.25
+    assert "Drug X 20 mg vs Placebo | Difference in survival at the landmark | 0.12" in md           # 3/8 - 1/4
     assert "Not available for this snapshot: consort table not available: no screening dataset" in md
     assert "Not available for this snapshot: alsfrs table not available: no adqs dataset" in md
     assert "Traceback" not in md
     assert "Weight (kg): mean (SD)" in md                                   # Table 1 with the SAS labels
-    assert "the Cox hazard ratio (Drug X 20 mg vs Placebo) is 0.35" in md                 # unstratified
+    assert "Drug X 20 mg vs Placebo: HR 0.35 (" in md and ", Cox unadjusted; log-rank p" in md   # unstratified
     html = (tmp_path / "dsmb-closed" / "dsmb_closed.html").read_text()
     assert "Drug X 10 mg" in html and "<title>EXAMPLE-3 Data Monitoring Committee" in html
 

@@ -284,7 +284,7 @@ def test_subgroups_interaction_p_and_forest(aml):
     beta, _ = efron_fit(f["AVAL"], 1 - f["CNSR"], (f["ARM"] == "Nonmaintained").astype(float))
     assert np.log(sg.loc[0, "hr"]) == pytest.approx(beta[0], abs=1e-4)
     fig = plot_forest(sg)
-    assert fig.layout.xaxis.type == "log" and "interaction p=" in " ".join(fig.layout.yaxis.ticktext)
+    assert fig.layout.xaxis.type == "log" and "interaction p " in " ".join(fig.layout.yaxis.ticktext)
     # the overall row is the unadjusted Cox model of everyone: R coxph on aml, HR 2.498 (0.9159-6.813)
     with_all = summarize_subgroups(df, "ARM", ["SEX"], ("Nonmaintained", "Maintained"), overall=True)
     first = with_all.iloc[0]
