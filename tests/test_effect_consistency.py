@@ -137,7 +137,24 @@ def test_closed_report_html_and_pdf_show_the_cli_strings(cli_table, report):
         pytest.skip("pdftotext is not installed")
     pdf = subprocess.run(["pdftotext", str(pdf_file), "-"], capture_output=True, text=True, check=True).stdout
     flat = _squash(pdf)
-    for method, est, p in _rows(cli_table):
-        assert _squash(est) in flat, (method, est)
-        assert _squash(p) in flat, (method, p)
+    start = flat.index(_squash("Treatment effect estimates"))     # the table's caption (Typst: above it)
+    for method, est, p in _rows(cli_table):                       # each row reads label, estimate, statistic, p
+        at = flat.find(_squash(method), start)
+        assert at >= 0, method
+        row = flat[at + len(_squash(method)):][:60]
+        assert row.startswith(_squash(est)) and _squash(p) in row, (method, est, p, row)
     assert _squash(f"HR {cox[EST]}, Cox stratified by country and site of onset") in flat
+
+
+def test_effect_note_small_p_and_several_comparisons():
+    nan = float("nan")
+    te = pd.DataFrame({"method": ["logrank", "cox", "logrank", "cox_stratified", "cox"],
+                       "estimate": [nan, 0.5, nan, 0.4883, 0.5018], "ci_lower": [nan, 0.3, nan, 0.281, 0.29],
+                       "ci_upper": [nan, 0.8, nan, 0.848, 0.86], "p_value": [0.0004, 0.003, 0.01234, 0.01, 0.02],
+                       "comparison": ["A vs P", "A vs P", "B vs P", "B vs P", "B vs P"]})
+    assert format_effect_note(te) == (
+        "A vs P: HR 0.50 (0.30 to 0.80), Cox unadjusted; log-rank p <0.001 (unstratified)<br>"
+        "B vs P: HR 0.49 (0.28 to 0.85), Cox stratified by country and site of onset; "
+        "log-rank p = 0.012 (unstratified)")
+    assert format_effect_note(te[te["comparison"] == "B vs P"].drop(columns="comparison")).startswith("HR 0.49 (")
+    assert format_effect_note(te.iloc[:0]) == ""
