@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["METHOD_LABELS", "COLUMN_LABELS", "DISPLAY_SPECS", "DisplaySpec", "MISSING", "format_display",
+__all__ = ["METHOD_LABELS", "STRATUM_WORDS", "format_strata", "format_method", "COLUMN_LABELS", "DISPLAY_SPECS", "DisplaySpec", "MISSING", "format_display",
            "format_p", "format_p_phrase", "format_ci", "format_number", "format_median", "format_percent",
            "format_header",
            "is_snake_case", "list_display_problems"]
@@ -27,15 +27,38 @@ MISSING = "—"
 
 METHOD_LABELS = {
     "logrank": "Log-rank test (unadjusted, primary)",
-    "logrank_stratified": "Log-rank test stratified by country x onset",
+    "logrank_stratified": "Log-rank test stratified by the randomisation strata",
     "cox": "Cox HR (unadjusted)",
-    "cox_stratified": "Cox HR stratified by country x onset",
+    "cox_stratified": "Cox HR stratified by the randomisation strata",
     "cox_adjusted": "Cox HR adjusted for prognostic covariates",
     "landmark_difference": "Difference in survival at the landmark",
     "rmst_difference": "Difference in restricted mean survival (days)",
     "alsfrs_slope_difference": "ALSFRS-R slope difference (points/month)",
     "joint_rank": "Joint rank test (survival, then ALSFRS-R change): win probability",
 }
+
+# Randomisation strata factors in words (a factor not listed is shown by its own name, lower case).
+STRATUM_WORDS = {"COUNTRY": "country", "ONSET": "site of onset", "REGION": "region", "SEX": "sex"}
+
+
+def format_strata(study=None) -> str:
+    """The study's randomisation strata in words ("country and site of onset" for MIROCALS;
+    "the randomisation strata" when no study is given)."""
+    factors = list(getattr(study, "strata_factors", ()) or ())
+    if not factors:
+        return "the randomisation strata"
+    words = [STRATUM_WORDS.get(str(f).upper(), str(f).lower()) for f in factors]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def format_method(code, study=None) -> str:
+    """A method code in words; the stratified methods name the study's strata
+    (``cox_stratified`` -> "Cox HR stratified by country and site of onset")."""
+    text = str(code)
+    if study is not None and text in ("cox_stratified", "logrank_stratified"):
+        return METHOD_LABELS[text].replace("the randomisation strata", format_strata(study))
+    return METHOD_LABELS.get(text, text)
+
 
 # Headers shared by every table (a table's own labels in DISPLAY_SPECS come first).
 COLUMN_LABELS = {
@@ -385,6 +408,8 @@ def format_display(name: str, dataset: pd.DataFrame, view_or_study=None) -> pd.D
     out = out.drop(columns=[c for c in spec.drop if c in out.columns and
                             not (c == "look" and "label" not in out.columns)])
     headers = _merge_ci(out, spec, landmark)
+    if "method" in out.columns and study is not None:       # stratified methods name the strata
+        out["method"] = out["method"].map(lambda v: MISSING if _missing(v) else format_method(v, study))
     for col in out.columns:
         if col in headers:
             continue

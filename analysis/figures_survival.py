@@ -25,14 +25,14 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 # How the KM panel note names the HR and the test it shows (the table's rows say the same in
 # analysis.display.METHOD_LABELS).
-NOTE_METHODS = {"cox_stratified": "Cox stratified by country and site of onset",
+NOTE_METHODS = {"cox_stratified": "Cox stratified by {strata}",
                 "cox": "Cox unadjusted",
                 "logrank": "unstratified",
-                "logrank_stratified": "stratified by country and site of onset"}
+                "logrank_stratified": "stratified by {strata}"}
 
 
 def format_effect_note(effects: pd.DataFrame, cox_methods=COX_PREFERENCE, test="logrank",
-                       sep: str = "<br>") -> str:
+                       sep: str = "<br>", study=None) -> str:
     """The Kaplan-Meier panel note from a treatment-effect table (``build_table("treatment-effect")``
     or :func:`compute_treatment_effects`), e.g. "HR 0.49 (0.28 to 0.85), Cox stratified by country
     and site of onset; log-rank p = 0.012 (unstratified)": the first Cox method of ``cox_methods``
@@ -40,9 +40,10 @@ def format_effect_note(effects: pd.DataFrame, cox_methods=COX_PREFERENCE, test="
     :func:`analysis.display.format_ci` / :func:`analysis.display.format_p`, as the treatment-effect
     display table shows them. One line per comparison (prefixed with it) when there are several,
     joined by ``sep``. The dashboard, the closed report and the manuscript all call this."""
-    from analysis.display import format_ci, format_p_phrase
+    from analysis.display import format_ci, format_p_phrase, format_strata
     if effects is None or not len(effects):
         return ""
+    strata = format_strata(study)          # ``study``: its strata named (default: "the randomisation strata")
     blocks = (list(effects.groupby("comparison", sort=False)) if "comparison" in effects.columns
               else [(None, effects)])
     lines = []
@@ -53,10 +54,10 @@ def format_effect_note(effects: pd.DataFrame, cox_methods=COX_PREFERENCE, test="
             if m in te.index and pd.notna(te.loc[m, "estimate"]):
                 r = te.loc[m]
                 parts.append(f"HR {format_ci(r['estimate'], r['ci_lower'], r['ci_upper'], 2)}, "
-                             f"{NOTE_METHODS.get(m, m)}")
+                             f"{NOTE_METHODS.get(m, m).format(strata=strata)}")
                 break
         if test in te.index and pd.notna(te.loc[test, "p_value"]):
-            parts.append(f"{format_p_phrase(te.loc[test, 'p_value'], 'log-rank p')} ({NOTE_METHODS.get(test, test)})")
+            parts.append(f"{format_p_phrase(te.loc[test, 'p_value'], 'log-rank p')} ({NOTE_METHODS.get(test, test).format(strata=strata)})")
         if parts:
             prefix = f"{comparison}: " if comparison is not None and len(blocks) > 1 else ""
             lines.append(prefix + "; ".join(parts))

@@ -86,7 +86,7 @@ def fig_km(view):
     from analysis.figures_survival import format_effect_note, plot_km
     from analysis.tables import get_tte
     study = view.study
-    note = None if view.blinded else format_effect_note(build_table("treatment-effect", view))
+    note = None if view.blinded else format_effect_note(build_table("treatment-effect", view), study=view.study)
     return plot_km(get_tte(view), view.group_col, view.arm_levels if view.group_col else None, study.landmark_day,
                    annotation=note, subtitle=_subtitle(view))
 

@@ -381,7 +381,7 @@ def test_display_option_prints_the_display_table_and_without_it_the_machine_tabl
     assert "not reached (457 to NE)" in set(shown["Median survival, days (95% CI)"])
     assert list_display_problems(shown) == []
     effect = table(demo_snapshot, "treatment-effect", "unblinded", "--display")
-    cox = effect.set_index("Analysis").loc["Cox HR stratified by country x onset"]
+    cox = effect.set_index("Analysis").loc["Cox HR stratified by country and site of onset"]
     assert cox["Estimate (95% CI)"] == "0.49 (0.28 to 0.85)" and cox["p"] == "0.011"
     status, out, _ = run("table", "survival", "--data", demo_snapshot, "--view", "blinded", "--display",
                          "--format", "md")

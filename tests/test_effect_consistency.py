@@ -15,8 +15,12 @@ import subprocess
 import pandas as pd
 import pytest
 
-from analysis.display import METHOD_LABELS
+from analysis.display import METHOD_LABELS, format_method
+from data_access.study import load_study
+
 from analysis.figures_survival import format_effect_note
+
+LABEL = {code: format_method(code, load_study()) for code in METHOD_LABELS}   # MIROCALS: its strata named
 
 SEED = 11
 EST, P, METHOD = "Estimate (95% CI)", "p", "Analysis"
@@ -75,7 +79,7 @@ def _squash(text: str) -> str:
 
 def test_cli_display_strings(cli_table):
     assert len(cli_table) >= 5
-    assert set(cli_table[METHOD]) <= set(METHOD_LABELS.values())
+    assert set(cli_table[METHOD]) <= set(LABEL.values())
     for method, est, p in _rows(cli_table):
         assert p != "0.000" and re.fullmatch(r"<0\.001|[01]\.\d{3}|—", p), (method, p)
         assert re.fullmatch(r"—|-?\d+\.\d{2}( \((-?\d+\.\d{2}|NE) to (-?\d+\.\d{2}|NE)\))?", est), (method, est)
@@ -85,9 +89,9 @@ def test_effect_note_names_the_hr_and_the_test(cli_table, seed11):
     from analysis.tables import build_table
     from data_access.views import open_view
     view = open_view(seed11, "dsmb", allocation_dir=seed11 / "allocation")
-    note = format_effect_note(build_table("treatment-effect", view))
-    cox = cli_table.set_index(METHOD).loc[METHOD_LABELS["cox_stratified"]]
-    logrank = cli_table.set_index(METHOD).loc[METHOD_LABELS["logrank"]]
+    note = format_effect_note(build_table("treatment-effect", view), study=view.study)
+    cox = cli_table.set_index(METHOD).loc[LABEL["cox_stratified"]]
+    logrank = cli_table.set_index(METHOD).loc[LABEL["logrank"]]
     assert note.startswith(f"HR {cox[EST]}, Cox stratified by country and site of onset; ")
     assert f"log-rank p {logrank[P]}" in note or f"log-rank p = {logrank[P]}" in note
     assert note.endswith("(unstratified)") and "0.000" not in note
@@ -109,10 +113,10 @@ def test_survival_page_shows_the_cli_strings(cli_table, seed11, monkeypatch):
     notes = [t for t in texts if t.startswith("HR ")]
     assert len(notes) == 1, texts
     # the forest plot's overall row (unadjusted Cox of everyone) reads as the table's Cox row
-    unadjusted = cli_table.set_index(METHOD).loc[METHOD_LABELS["cox"], EST]
+    unadjusted = cli_table.set_index(METHOD).loc[LABEL["cox"], EST]
     assert any(t.startswith(f"{unadjusted}  ") for t in texts), (unadjusted, texts)
-    cox = cli_table.set_index(METHOD).loc[METHOD_LABELS["cox_stratified"]]
-    logrank = cli_table.set_index(METHOD).loc[METHOD_LABELS["logrank"]]
+    cox = cli_table.set_index(METHOD).loc[LABEL["cox_stratified"]]
+    logrank = cli_table.set_index(METHOD).loc[LABEL["logrank"]]
     assert notes[0].startswith(f"HR {cox[EST]}, Cox stratified by country and site of onset; ")
     assert logrank[P] in notes[0] and "(unstratified)" in notes[0]
 
@@ -127,7 +131,7 @@ def test_closed_report_html_and_pdf_show_the_cli_strings(cli_table, report):
         cells = row[0].split(" | ")
         assert est in cells and p in cells, (method, est, p, row[0])
     # the KM note (in the summary sentence and on the figure) is the stratified Cox row's string
-    cox = cli_table.set_index(METHOD).loc[METHOD_LABELS["cox_stratified"]]
+    cox = cli_table.set_index(METHOD).loc[LABEL["cox_stratified"]]
     plain = re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", "", text)))
     assert f"HR {cox[EST]}, Cox stratified by country and site of onset" in plain
     svg = (folder / "figures" / "fig-km.svg").read_text()
@@ -154,7 +158,12 @@ def test_effect_note_small_p_and_several_comparisons():
                        "comparison": ["A vs P", "A vs P", "B vs P", "B vs P", "B vs P"]})
     assert format_effect_note(te) == (
         "A vs P: HR 0.50 (0.30 to 0.80), Cox unadjusted; log-rank p <0.001 (unstratified)<br>"
-        "B vs P: HR 0.49 (0.28 to 0.85), Cox stratified by country and site of onset; "
+        "B vs P: HR 0.49 (0.28 to 0.85), Cox stratified by the randomisation strata; "
         "log-rank p = 0.012 (unstratified)")
+    # the study's own strata are named: MIROCALS, and a trial stratified by region alone
+    from types import SimpleNamespace
+    assert "Cox stratified by country and site of onset;" in format_effect_note(
+        te, study=SimpleNamespace(strata_factors=("COUNTRY", "ONSET")))
+    assert "Cox stratified by region;" in format_effect_note(te, study=SimpleNamespace(strata_factors=("REGION",)))
     assert format_effect_note(te[te["comparison"] == "B vs P"].drop(columns="comparison")).startswith("HR 0.49 (")
     assert format_effect_note(te.iloc[:0]) == ""

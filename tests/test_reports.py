@@ -119,7 +119,7 @@ def test_closed_report_by_arm_with_efficacy(rendered, study):
     for section in ("Efficacy: survival", "Efficacy: ALSFRS-R", "Regulatory T cells", "Group-sequential monitoring"):
         assert section in text, section
     assert re.search(r"Figure \d+\s+Kaplan-Meier estimate of survival by arm", text)
-    assert "Cox HR stratified by country x onset" in text and "Log-rank test" in text
+    assert "Cox HR stratified by country and site of onset" in text and "Log-rank test" in text
     assert re.search(r"Survival at day 640", text)
     assert re.search(r"Table \d+\s+Treg count", text)
     assert re.search(r"Figure \d+\s+Treg count by visit and arm", text)

@@ -1,4 +1,4 @@
-"""Stratum balance: randomised subjects by stratum (country x onset) and site."""
+"""Stratum balance: randomised subjects by randomisation stratum and site."""
 from dashboard import widgets
 from dashboard.figures import filter_caption, show_page_figures
 
