@@ -109,7 +109,7 @@ class Report:
         fig.update_layout(width=width, height=height or fig.layout.height or 500, font_family=FIG_FONT)
         base = self.out_dir / "figures" / label
         for fmt in formats:
-            fig.write_image(f"{base}.{fmt}", scale=300 / 96 if fmt == "png" else 1)
+            _write_image(fig, f"{base}.{fmt}", scale=300 / 96 if fmt == "png" else 1)
         display(Markdown(f"![{self.caption(caption, population)}](figures/{label}.svg){{#{label} width=100%}}\n"))
 
     def text(self, md: str) -> None:
@@ -117,6 +117,27 @@ class Report:
 
 
 FIG_FONT = "Liberation Sans"
+
+
+def _write_image(fig, path: str, scale: float, attempts: int = 3) -> None:
+    """``fig.write_image`` through kaleido, tried again (after restarting its browser) when the
+    browser side fails: kaleido 1.x can run its export script before its page has loaded
+    ("ReferenceError: kaleido_scopes is not defined", seen once in a clean CI run)."""
+    import time
+    for attempt in range(1, attempts + 1):
+        try:
+            fig.write_image(path, scale=scale)
+            return
+        except Exception as exc:            # kaleido raises its own errors (JavascriptError, ...)
+            if attempt == attempts or "kaleido" not in f"{type(exc).__module__} {exc}".lower():
+                raise
+            try:
+                import kaleido
+                kaleido.stop_sync_server(silence_warnings=True)
+            except Exception:
+                pass
+            time.sleep(attempt)
+            _start_figure_server()
 
 
 def _start_figure_server() -> None:

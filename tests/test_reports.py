@@ -354,3 +354,34 @@ def test_closed_report_ae_risk_differences(rendered, demo_snapshot):
         cells = (rf"{r.n_exp}/{r.N_exp} \({r.risk_exp:.1f}%\)\s*\|\s*{r.n_ref}/{r.N_ref} \({r.risk_ref:.1f}%\)\s*\|\s*"
                  rf"{r.difference:.1f} \({r.ci_lower:.1f} to {r.ci_upper:.1f}\)")
         assert re.search(cells, md), (r.soc, r.pt)
+
+
+def test_figure_export_retries_a_kaleido_browser_failure(tmp_path, monkeypatch):
+    """kaleido's browser can run its export before its page has loaded ('kaleido_scopes is not
+    defined', seen once in a clean CI run): the export is tried again and the file is written;
+    any other error is not retried."""
+    import plotly.graph_objects as go
+    from kaleido._kaleido_tab._errors import JavascriptError
+    from reports.report_lib import _write_image
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 0]))
+    real, calls = go.Figure.write_image, []
+
+    def flaky(self, path, **kw):
+        calls.append(path)
+        if len(calls) == 1:
+            raise JavascriptError("ReferenceError: kaleido_scopes is not defined")
+        return real(self, path, **kw)
+
+    monkeypatch.setattr(go.Figure, "write_image", flaky)
+    _write_image(fig, str(tmp_path / "f.svg"), scale=1)
+    assert len(calls) == 2 and (tmp_path / "f.svg").read_text().startswith("<svg")
+
+    def broken(self, path, **kw):
+        calls.append(path)
+        raise ValueError("bad figure")
+
+    monkeypatch.setattr(go.Figure, "write_image", broken)
+    calls.clear()
+    with pytest.raises(ValueError):
+        _write_image(fig, str(tmp_path / "g.svg"), scale=1)
+    assert len(calls) == 1
