@@ -17,20 +17,13 @@ from streamlit.testing.v1 import AppTest
 from dashboard.pages_registry import pages_for
 from dashboard.state import Filters, FilteredView, SmallCellError, small_cell_reason
 from data_access.views import BlindingError
-from test_dashboard_apptest import download_buttons, downloads, rendered_text, sign_in, visit  # noqa: F401 (fixture)
+from test_dashboard_apptest import (_deployment, download_buttons, downloads, rendered_text,  # noqa: F401 (fixtures)
+                                   sign_in, visit)
 
 ID_PATTERN = re.compile(r"\b(?:(?:MIR|SCR)-)?[A-Z]{2}\d{2}-\d{4}\b")   # USUBJID, SCRNID, SUBJID
 NOTICE = "fewer than the minimum of 5 for blinded outputs"
 SMALL = {"flt_site": ["FR08"], "flt_onset": ["Bulbar"]}       # one subject in the demo
 LARGE = {"flt_site": ["FR08"]}                                # six subjects
-
-
-@pytest.fixture(autouse=True)
-def _deployment(demo_snapshot, monkeypatch):
-    monkeypatch.setenv("MIROCALS_DATA", str(demo_snapshot))
-    monkeypatch.setenv("MIROCALS_ALLOCATION", str(demo_snapshot / "allocation"))
-    monkeypatch.delenv("MIROCALS_DATABASE_LOCKED", raising=False)
-    monkeypatch.delenv("MIROCALS_CREDENTIALS", raising=False)
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, ARGS, run_server, sign_in, wait_idle  # noqa: F401  (skips without chromium)
-
+from test_browser import browser, run_server, sign_in, wait_idle  # noqa: F401  (fixture; skips without chromium)
 
 
 
@@ -31,15 +30,6 @@ def _get(url: str) -> tuple[int, bytes]:
 
 def _events(audit_log: Path, action: str) -> list[dict]:
     return [e for e in map(json.loads, audit_log.read_text().splitlines()) if e["action"] == action]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def _open(page, title: str) -> None:
