@@ -128,7 +128,7 @@ def test_entry_lag_needs_an_entry_date(adsl, adqs):
 
 def test_late_entry_threshold_matches_validation():
     from analysis.completeness import LATE_ENTRY_DAYS
-    from data_access.validate import LATE_ENTRY_DAYS as VALIDATION_DAYS
+    from data_access.validate_rules import LATE_ENTRY_DAYS as VALIDATION_DAYS
     assert LATE_ENTRY_DAYS == VALIDATION_DAYS
 
 

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from data_access.snapshot import write_snapshot
-from data_access.validate import COLUMNS, format_problems, has_errors, validate_datasets, validate_snapshot
+from data_access.validate import format_problems, has_errors, validate_datasets, validate_snapshot
+from data_access.validate_dataset import COLUMNS
 
 D = pd.Timestamp
 S1, S2, S3 = "MIR-FR01-0001", "MIR-FR01-0002", "MIR-UK01-0001"
