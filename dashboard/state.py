@@ -165,7 +165,8 @@ def _load_study_config(study_file: str, data_dir: str):
 def _blinded_view(clinical_dir: str, view_kind: str, role_class: str, snapshot_hash: str, role: str):
     """A blinded view. Takes no allocation argument at all, so it cannot read the allocation."""
     assert view_kind == "blinded" and role_class == "blinded"
-    from data_access.views import BlindedView, clinical_dir_of
+    from data_access.view_blinded import BlindedView
+    from data_access.views import clinical_dir_of
     # built directly (not through open_view): an unblinded role on a deployment without an
     # allocation gets the pooled view too, instead of an error for the missing allocation
     view = BlindedView(clinical_dir_of(clinical_dir), role, study=load_study_config(clinical_dir))

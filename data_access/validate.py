@@ -83,12 +83,13 @@ def validate_blinded(part_dir, study=None, role: str = "steering") -> pd.DataFra
     """Validate a snapshot THROUGH ITS BLINDED VIEW: what a blinded role may see is checked, and
     nothing else reaches the checks or the messages.
 
-    The datasets are read with ``views.BlindedView`` (no allocation; only the columns of the data
+    The datasets are read with ``view_blinded.BlindedView`` (no allocation; only the columns of the data
     contract; only safe parameters, no arm-revealing parameter or AE term: no Treg or eosinophil
     value can be named by a message). A file the view cannot open is ``file_unreadable``;
     manifest entries are checked for presence, not row counts (withheld rows are not counted).
     Same columns as ``validate_snapshot``. ``study`` defaults to the snapshot's own."""
-    from data_access.views import BlindedView, clinical_dir_of
+    from data_access.view_blinded import BlindedView
+    from data_access.views import clinical_dir_of
     part_dir = clinical_dir_of(part_dir)
     view = BlindedView(part_dir, role, study=study, skip_unreadable=True)
     try:

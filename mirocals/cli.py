@@ -174,7 +174,7 @@ def cmd_table(args) -> int:
     with a message (exit 2). With --display, the display table (``analysis.display``, as the
     dashboard and the reports show it); without, the machine table."""
     from analysis.tables import TABLES, TableUnavailable, build_table
-    from data_access.views import BlindingError
+    from data_access.view_base import BlindingError
     if args.name not in TABLES:
         return _fail(f"unknown table {args.name!r}; tables: {', '.join(TABLES)}")
     role = "steering" if args.view == "blinded" else "statistician"

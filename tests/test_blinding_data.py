@@ -25,7 +25,8 @@ from data_access.adam import export_adam, find_arm_revealing_columns, import_ada
 from data_access.snapshot import ArmInClinicalError, load_datasets, write_snapshot
 from data_access.study import DEFAULT_STUDY_FILE, load_study
 from data_access.validate import validate_blinded, validate_snapshot
-from data_access.views import BlindingError, open_view
+from data_access.view_base import BlindingError
+from data_access.views import open_view
 
 ARM_TOKENS = ("Low-dose IL-2", "Placebo", "IL2LD", "PBO", "Group A", "Group B")
 REVEALING_TEXT = re.compile(r"(?i)eosinophil|regulatory t|treg|injection.?site|influenza")

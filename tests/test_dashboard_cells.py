@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.pages_registry import pages_for
 from dashboard.state import Filters, FilteredView, SmallCellError, small_cell_reason
-from data_access.views import BlindingError
+from data_access.view_base import BlindingError
 from test_dashboard_apptest import (_deployment, download_buttons, downloads, rendered_text,  # noqa: F401 (fixtures)
                                    sign_in, visit)
 

@@ -9,7 +9,8 @@ import pytest
 from analysis.display import (METHOD_LABELS, format_ci, format_display, format_header, format_median,
                               format_p, format_percent, is_snake_case, list_display_problems)
 from analysis.tables import TABLES, TableUnavailable, build_table
-from data_access.views import BlindingError, open_view
+from data_access.view_base import BlindingError
+from data_access.views import open_view
 
 
 @pytest.fixture(scope="module")

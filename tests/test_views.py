@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from data_access.snapshot import read_manifest, write_snapshot
-from data_access.views import (ARM_COLUMNS, AllocationMissingError, BlindedView, BlindingError,
-                               DatasetNotFound, UnblindedView, open_view)
+from data_access.view_base import ARM_COLUMNS, AllocationMissingError, BlindingError, DatasetNotFound
+from data_access.view_blinded import BlindedView
+from data_access.view_unblinded import UnblindedView
+from data_access.views import open_view
 
 needs_simulator = pytest.mark.skipif(importlib.util.find_spec("data_access.simulate") is None,
                                      reason="data_access.simulate has not landed yet")
