@@ -195,7 +195,7 @@ def write_snapshot(out_dir, clinical: dict[str, pd.DataFrame], allocation: pd.Da
     dict part name -> manifest (``{"clinical": {...}, "allocation": {...}}``).
 
     When ``allocation`` is given, the clinical datasets are scanned against it first
-    (``data_access.adam.find_arm_revealing_columns``) and a clinical part holding a column whose
+    (``data_access.arm_scan.find_arm_revealing_columns``) and a clinical part holding a column whose
     values reveal the arm is refused with ``ArmInClinicalError`` (a ``ValueError``) naming the
     file, the column and the rule; nothing is written.
 
@@ -245,7 +245,7 @@ def check_no_arm_in_clinical(clinical: dict[str, pd.DataFrame], allocation: pd.D
     """Raise ``ArmInClinicalError`` when a clinical dataset has a column whose values reveal the
     arm of ``allocation`` (the scan of ``find_arm_revealing_columns``; ``study`` a ``Study`` or a
     study id, then the MIROCALS mapping)."""
-    from data_access.adam import find_arm_revealing_columns
+    from data_access.arm_scan import find_arm_revealing_columns
     findings = find_arm_revealing_columns(clinical, allocation, _scan_study(study))
     if findings:
         raise ArmInClinicalError(findings)

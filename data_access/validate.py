@@ -168,8 +168,8 @@ def validate_datasets(datasets: dict, study=None, allocation=None, files: dict |
 
 def _arm_scan(r: ProblemReport, clinical: dict[str, pd.DataFrame], allocation: pd.DataFrame, study) -> None:
     """Rule ``arm_revealing_column``: a clinical column whose values reveal the arm (the scan that
-    ``mirocals import`` and ``write_snapshot`` run: ``adam.find_arm_revealing_columns``)."""
-    from data_access.adam import find_arm_revealing_columns
+    ``mirocals import`` and ``write_snapshot`` run: ``arm_scan.find_arm_revealing_columns``)."""
+    from data_access.arm_scan import find_arm_revealing_columns
     from data_access.study import load_study
     try:
         findings = find_arm_revealing_columns(clinical, allocation, study if study is not None else load_study())

@@ -10,7 +10,8 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from data_access.adam import ARM_VARIABLE, load_adam_folder, split_allocation
+from data_access.adam import load_adam_folder, split_allocation
+from data_access.arm_scan import ARM_VARIABLE
 from data_access.study import load_study
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from data_access.adam import ARM_VARIABLE
+from data_access.arm_scan import ARM_VARIABLE
 from data_access.study import load_study
 from data_access.views import open_view
 from test_cli import run as run_cli  # the CLI run in-process: (status, stdout, stderr)

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_access.adam import export_adam, find_arm_revealing_columns, import_adam
+from data_access.adam import export_adam, import_adam
+from data_access.arm_scan import find_arm_revealing_columns
 from data_access.snapshot import ArmInClinicalError, load_datasets, write_snapshot
 from data_access.study import DEFAULT_STUDY_FILE, load_study
 from data_access.validate import validate_blinded, validate_snapshot

@@ -339,7 +339,7 @@ def test_import_then_export_of_a_delivery_with_its_own_arm_name(demo_snapshot, t
     hits, columns = _scan_export(tmp_path / "x")
     assert hits == [] and not (ARM_VARIABLES & columns), (hits, ARM_VARIABLES & columns)
     # no exported column maps onto the arm (the import's own by-value scan, run on what was written)
-    from data_access.adam import find_arm_revealing_columns
+    from data_access.arm_scan import find_arm_revealing_columns
     from data_access.study import load_study
     alloc = pd.read_parquet(tmp_path / "snap" / "allocation" / "allocation.parquet")
     exported = {p.stem: pd.read_csv(p) for p in (tmp_path / "x").glob("*.csv")}
