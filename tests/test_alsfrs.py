@@ -9,8 +9,9 @@ import pytest
 Z975 = 1.959963984540054
 
 from analysis.figures_alsfrs import plot_alsfrs_change, plot_domains, plot_spaghetti, plot_stages
-from analysis.alsfrs import (compute_joint_rank, compute_joint_scores, derive_kings_stage, derive_mitos_stage,
-                             fit_alsfrs_slopes, summarize_alsfrs_by_visit, summarize_stages)
+from analysis.alsfrs import derive_kings_stage, derive_mitos_stage, summarize_alsfrs_by_visit, summarize_stages
+from analysis.alsfrs_models import fit_alsfrs_slopes
+from analysis.joint_rank import compute_joint_rank, compute_joint_scores
 
 ITEMS = ["ALSFRS01", "ALSFRS02", "ALSFRS03", "ALSFRS04", "ALSFR05A", "ALSFRS06", "ALSFRS07", "ALSFRS08",
          "ALSFRS09", "ALSFRS10", "ALSFRS11", "ALSFRS12"]
@@ -197,7 +198,7 @@ def test_joint_rank_from_datasets_hand_example():
 def test_win_probability_ci_two_by_two_hand_example():
     # survivors only, changes T = [3, 5], P = [1, 4]: T wins 3 of 4 pairs (theta = 0.75);
     # components T: 1/2, 1; P: 1, 1/2 -> var = 0.125/2 + 0.125/2 = 0.125
-    from analysis.alsfrs_models import compute_win_probability_ci
+    from analysis.joint_rank import compute_win_probability_ci
     lo, hi = compute_win_probability_ci([0.5, 1.0], [1.0, 0.5])
     se = np.sqrt(0.125) / (0.75 * 0.25)
     assert (lo, hi) == pytest.approx((1 / (1 + np.exp(-(np.log(3) - Z975 * se))),
