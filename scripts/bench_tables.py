@@ -28,8 +28,8 @@ def start_up() -> float:
     import importlib
     t0 = time.perf_counter()
     for name in ("analysis.survival", "analysis.survival_models", "analysis.alsfrs", "analysis.alsfrs_models",
-                 "analysis.baseline", "analysis.recruitment", "analysis.safety", "analysis.sequential",
-                 "analysis.completeness"):
+                 "analysis.joint_rank", "analysis.baseline", "analysis.recruitment", "analysis.recruitment_projection",
+                 "analysis.safety", "analysis.sequential", "analysis.completeness"):
         importlib.import_module(name)
     return time.perf_counter() - t0
 

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from scipy import optimize, stats
 
-from analysis.recruitment import (compute_nb_loglik, fit_gamma_rates, fit_recruitment_projection,
-                                  summarize_balance, summarize_consort, summarize_cumulative_vs_plan,
+from analysis.recruitment import (summarize_balance, summarize_consort, summarize_cumulative_vs_plan,
                                   summarize_enrolment, summarize_funnel, summarize_recruitment_by_month)
+from analysis.recruitment_projection import compute_nb_loglik, fit_gamma_rates, fit_recruitment_projection
 
 D = pd.Timestamp
 SITES = [
