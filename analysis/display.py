@@ -1,6 +1,7 @@
-"""Display tables: what people read, from the machine tables ``analysis.tables.build_table`` returns.
+"""Display tables: what people read, from the machine tables ``analysis.outputs.build_table`` returns.
 
-``format_display(name, dataset, view)`` turns a named table (or any table a page shows) into its
+``format_table(dataset, spec, view)`` turns a machine table (an output's, by its ``DisplaySpec``,
+through ``analysis.outputs.display_table``; or any table a page shows, by the shared rules) into its
 display form: human headers with units, estimates with their CI as ``0.49 (0.28 to 0.85)``,
 p-values as ``0.012`` / ``<0.001``, proportions and percentages as ``74.1 %``, a median not
 reached as ``not reached`` (``not reached (457 to NE)`` when its lower limit is), ``—`` for
@@ -8,7 +9,8 @@ anything missing or not applicable, dates as YYYY-MM-DD, methods in words and st
 place of ADaM codes. The machine table is left untouched (the CSV for QC double programming).
 
 Pure: no Streamlit, no I/O. The dashboard, the reports and ``mirocals table NAME --display`` all
-call this one function. Per-table specifics live in one dict, :data:`DISPLAY_SPECS`.
+reach it through ``analysis.outputs.display_table``; each output's specifics are its
+``DisplaySpec``, in the output's definition (``analysis/outputs/``).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["METHOD_LABELS", "STRATUM_WORDS", "format_strata", "format_method", "COLUMN_LABELS", "DISPLAY_SPECS", "DisplaySpec", "MISSING", "format_display",
+__all__ = ["METHOD_LABELS", "STRATUM_WORDS", "format_strata", "format_method", "COLUMN_LABELS", "DisplaySpec", "MISSING", "format_table",
            "format_p", "format_p_phrase", "format_ci", "format_number", "format_median", "format_percent",
            "format_header",
            "is_snake_case", "list_display_problems"]
@@ -94,7 +96,21 @@ class DisplaySpec:
     columns as integers); ``drop``: columns not shown; ``codes``: columns whose values are
     variable codes (shown with their labels); ``sentence_case``: upper-case codes shown as words
     (SEVERE -> Severe, not due -> Not due); ``yes_no``: Y/N and True/False shown as yes/no;
-    ``first``: columns moved to the front."""
+    ``first``: columns moved to the front; ``blank_repeats``: columns whose value is shown once,
+    on the first of the rows that repeat it (a system organ class over its preferred terms).
+
+    Arms side by side (a by-arm machine table has one row per ``group``): ``arms="cell"`` puts
+    the ``index`` columns as rows and one column per arm holding ``cell`` (a template over the
+    formatted columns, e.g. ``"{n_subjects} ({percent}) [{n_events}]"``, described for the
+    footnote by ``cell_label``); ``arms="rows"`` puts each value column as a row (``index``
+    columns first) and one column per arm. Arm headers carry the arm's N in the output's
+    population ("Low-dose IL-2 (N=110)"); a pooled table has one column, "All participants".
+    ``spread`` names the column spread over the columns (default ``group``, the arm);
+    ``hide_empty``: columns left out when no row has a value (a notes column);
+    ``hide_constant``: columns left out when every row has the same value (one comparison: the
+    footnote names it); ``compose``: (column, template, header) triples: the column becomes the
+    template over the formatted columns (``"{n_exp}/{N_exp} ({risk_exp})"``), and the other
+    columns the template names are left out."""
     labels: dict = field(default_factory=dict)
     ci: tuple = ()
     pairs: tuple = ()
@@ -107,97 +123,17 @@ class DisplaySpec:
     sentence_case: tuple = ()
     yes_no: tuple = ()
     first: tuple = ()
+    blank_repeats: tuple = ()
+    arms: str | None = None
+    index: tuple = ()
+    cell: str | None = None
+    cell_label: str | None = None
+    spread: str = "group"
+    hide_empty: tuple = ()
+    hide_constant: tuple = ()
+    compose: tuple = ()
 
 
-_SURVIVAL = DisplaySpec(
-    labels={"n": "N", "events": "Deaths"},
-    ci=(("median", "median_ci_lower", "median_ci_upper", "Median survival, days (95% CI)", 0, 1.0),
-        ("surv_landmark", "surv_landmark_ci_lower", "surv_landmark_ci_upper",
-         "Survival at day {landmark}, % (95% CI)", 1, 100.0)),
-    pairs=(("rmst", "rmst_se", "RMST to day {landmark}, days (SE)", 0),),
-    drop=("landmark_day",))
-_BY_VISIT = DisplaySpec(labels={"n": "n", "mean_change": "Mean change from baseline", "se_change": "SE of change"})
-_VISITS = DisplaySpec(labels={"visit_day": "Target day", "target_date": "Target date",
-                              "window_end": "Window closes", "assessment_date": "Assessment date",
-                              "days_since_target": "Days since target"}, sentence_case=("status",))
-_AE = DisplaySpec(percents=("percent",), digits={"percent": 1}, sentence_case=("severity",),
-                  labels={"severity": "Worst severity"})
-
-DISPLAY_SPECS: dict[str, DisplaySpec] = {
-    "baseline": DisplaySpec(),
-    "at-risk": DisplaySpec(labels={"n_at_risk": "At risk", "n_events": "Deaths (cumulative)",
-                                   "n_censored": "Censored (cumulative)"}),
-    "km": DisplaySpec(labels={"n_at_risk": "At risk", "n_events": "Deaths (cumulative)",
-                              "n_censored": "Censored (cumulative)"},
-                      ci=(("survival", "ci_lower", "ci_upper", "Survival, % (95% CI, log-log)", 1, 100.0),)),
-    "survival": _SURVIVAL,
-    "survival-by-stratum": _SURVIVAL,
-    "treatment-effect": DisplaySpec(
-        labels={"method": "Analysis", "statistic": "Statistic", "p_value": "p"},
-        ci=(("estimate", "ci_lower", "ci_upper", "Estimate (95% CI)", 2, 1.0),),
-        p_values=("p_value",), digits={"statistic": 2}),
-    "subgroups": DisplaySpec(
-        labels={"factor": "Subgroup", "level": "Level", "n": "N", "events_exp": "Deaths, experimental arm",
-                "events_ref": "Deaths, reference arm", "p_interaction": "Interaction p"},
-        ci=(("hr", "ci_lower", "ci_upper", "Hazard ratio (95% CI)", 2, 1.0),),
-        p_values=("p_interaction",), codes=("factor",)),
-    "sequential": DisplaySpec(
-        labels={"label": "Look", "information_fraction": "Information fraction",
-                "cumulative_alpha": "Cumulative alpha spent", "alpha_spent": "Alpha spent at this look",
-                "boundary_z": "Boundary z", "nominal_p": "Nominal p (one-sided)", "events": "Deaths",
-                "observed_z": "Observed z", "crossed": "Boundary crossed", "date": "Date"},
-        digits={"information_fraction": 2, "cumulative_alpha": 4, "alpha_spent": 4, "boundary_z": 3,
-                "nominal_p": 4, "observed_z": 3},
-        drop=("look",), yes_no=("crossed",), first=("label",)),
-    "enrolment": DisplaySpec(),
-    "recruitment": DisplaySpec(labels={"cumulative_randomised": "Randomised, cumulative"}),
-    "plan": DisplaySpec(labels={"actual_cumulative": "Randomised, cumulative",
-                                "planned_cumulative": "Planned, cumulative"}),
-    "changes": DisplaySpec(labels={"at_previous": "At the previous cut-off", "at_cut": "At this cut-off",
-                                   "new": "New since the previous cut-off"}),
-    "projection": DisplaySpec(
-        labels={"cut_date": "Data cut-off", "projected_date": "Projected date (median)",
-                "lower80": "80% prediction interval, from", "upper80": "80% prediction interval, to",
-                "lower95": "95% prediction interval, from", "upper95": "95% prediction interval, to",
-                "prob_reached": "Probability of reaching the target by the planned end"},
-        proportions=("prob_reached",)),
-    "funnel": DisplaySpec(),
-    "consort": DisplaySpec(),
-    "balance": DisplaySpec(),
-    "alsfrs": _BY_VISIT,
-    "ae": _AE,
-    "ae-risk": DisplaySpec(
-        labels={"n_exp": "Experimental arm, n", "N_exp": "Experimental arm, N", "n_ref": "Reference arm, n",
-                "N_ref": "Reference arm, N", "risk_exp": "Experimental arm, %", "risk_ref": "Reference arm, %"},
-        ci=(("difference", "ci_lower", "ci_upper", "Difference, % points (95% CI, Newcombe)", 1, 1.0),),
-        percents=("risk_exp", "risk_ref"), digits={"risk_exp": 1, "risk_ref": 1}),
-    "ae-severity": _AE,
-    "sae": DisplaySpec(sentence_case=("severity", "relationship", "outcome"), yes_no=("treatment_emergent",)),
-    "deaths": DisplaySpec(labels={"randomised": "Randomised", "death_date": "Date of death",
-                                  "fatal_ae": "Fatal adverse event"}),
-    "exposure": DisplaySpec(labels={"n": "N", "mean": "Cycles received, mean", "sd": "SD",
-                                    "median": "Median", "min": "Min", "max": "Max"}),
-    "labs": DisplaySpec(digits={c: 3 for c in ("mean", "sd", "median", "q1", "q3")}),
-    "tregs": DisplaySpec(digits={c: 1 for c in ("mean", "sd", "median", "q1", "q3")}),
-    "visit-status": _VISITS,
-    "overdue-visits": _VISITS,
-    "completeness": DisplaySpec(labels={"subjects": "Subjects", "expected": "Expected", "done": "Done",
-                                        "missed": "Missed", "overdue": "Overdue", "not_due": "Not due",
-                                        "not_expected": "Not expected", "percent_done": "Done, % of expected"},
-                                percents=("percent_done",), digits={"percent_done": 1}),
-    "entry-lag": DisplaySpec(labels={"records": "Records", "median_lag": "Median lag, days",
-                                     "p90_lag": "90th percentile lag, days", "max_lag": "Maximum lag, days",
-                                     "late": "Entered late, n", "percent_late": "Entered late, %"},
-                             percents=("percent_late",),
-                             digits={"percent_late": 1, "median_lag": 1, "p90_lag": 1, "max_lag": 1}),
-    # tables a page shows beyond the named registry
-    "alsfrs-tbl_alsfrs_domains": _BY_VISIT,
-    "alsfrs-tbl_alsfrs_items": _BY_VISIT,
-    "alsfrs-tbl_kings": DisplaySpec(labels={"percent": "Subjects, %"}, percents=("percent",)),
-    "alsfrs-tbl_mitos": DisplaySpec(labels={"percent": "Subjects, %"}, percents=("percent",)),
-    "alsfrs-tbl_slopes": DisplaySpec(ci=(("slope", "ci_lower", "ci_upper", "Slope, points/month (95% CI)", 2, 1.0),),
-                                     labels={"se": "SE"}, digits={"se": 3}),
-}
 # decimals of columns that mean the same in every table (a table's own ``digits`` come first)
 DEFAULT_DIGITS = {"day": 0}
 
@@ -359,7 +295,8 @@ def _merge_ci(out: pd.DataFrame, spec: DisplaySpec, landmark) -> dict:
             continue
         fmt = (lambda e, l, h: format_median(e, l, h, digits)) if est == "median" else \
               (lambda e, l, h, d=digits, k=scale: format_ci(e, l, h, d, k))
-        out[est] = [fmt(e, l, h) for e, l, h in zip(out[est], out[lo], out[hi])]
+        nobody = out["n"].eq(0).tolist() if "n" in out.columns else [False] * len(out)   # no one: no median
+        out[est] = [MISSING if none else fmt(e, l, h) for e, l, h, none in zip(out[est], out[lo], out[hi], nobody)]
         out.drop(columns=[lo, hi], inplace=True)
         headers[est] = header
     for value, se, header, digits in spec.pairs:
@@ -372,38 +309,48 @@ def _merge_ci(out: pd.DataFrame, spec: DisplaySpec, landmark) -> dict:
     return headers
 
 
-def format_display(name: str, dataset: pd.DataFrame, view_or_study=None) -> pd.DataFrame:
-    """The display table of a table ``name`` (a key of ``analysis.tables.TABLES``, or any name:
-    then only the shared rules apply).
+ALL_PARTICIPANTS = "All participants"
+
+
+def format_table(dataset: pd.DataFrame, spec: DisplaySpec | None = None, view_or_study=None,
+                 arm_counts: dict | None = None, baseline: bool = False) -> pd.DataFrame:
+    """The display table of a machine table, by the rules of ``spec`` (the output's
+    ``display``; ``analysis.outputs.display_table`` is what callers use).
 
     Parameters
     ----------
-    name : str
-        The table's name; its specifics come from :data:`DISPLAY_SPECS`.
     dataset : pandas.DataFrame
-        The machine table, as ``build_table`` returns it (not modified). A table already in
-        display form passes through with its headers and values unchanged.
+        The machine table (not modified). A table already in display form passes through with
+        its headers and values unchanged.
+    spec : DisplaySpec, optional
+        The output's display rules (default: only the shared rules).
     view_or_study : view or Study, optional
         For the landmark day, the variable labels a delivery carries and the study's labels.
+    arm_counts : dict, optional
+        N per group (arm, "Total", "All") in the output's population, for the arm headers.
+    baseline : bool
+        The table is Table 1's long form (``summarize_baseline``): laid out by ``format_table1``.
 
     Returns
     -------
     pandas.DataFrame
-        Same rows; human headers; every value a display string except whole-number columns
-        (kept as integers so they still sort and add up). No ``None``, ``NaT`` or ``nan``; a
-        ``group`` column that is "All" on every row (a blinded, pooled table) is dropped.
+        Human headers; every value a display string except whole-number columns of a table not
+        laid out by arm (kept as integers so they still sort and add up). No ``None``, ``NaT`` or
+        ``nan``; a pooled table's one group is headed "All participants" (by arm) or dropped.
     """
     if not isinstance(dataset, pd.DataFrame):
-        raise TypeError(f"format_display needs a DataFrame, got {type(dataset).__name__}")
-    spec = DISPLAY_SPECS.get(name, DisplaySpec())
+        raise TypeError(f"format_table needs a DataFrame, got {type(dataset).__name__}")
+    spec = spec or DisplaySpec()
     study = _study_of(view_or_study)
     variables = _variable_labels(view_or_study)
-    if name == "baseline" and {"variable", "level", "statistic", "group", "value"} <= set(dataset.columns):
+    if baseline and {"variable", "level", "statistic", "group", "value"} <= set(dataset.columns):
         from analysis.baseline import format_table1
-        dataset = format_table1(dataset, labels=variables)
+        dataset = format_table1(dataset.assign(group=dataset["group"].replace({"All": ALL_PARTICIPANTS})),
+                                labels=variables)
     out = dataset.copy()
     landmark = _landmark(out, study)
-    if "group" in out.columns and len(out) and out["group"].astype(str).eq("All").all():
+    by_arm = bool(spec.arms) and spec.spread in out.columns and len(out)
+    if not by_arm and "group" in out.columns and len(out) and out["group"].astype(str).eq("All").all():
         out = out.drop(columns="group")            # pooled: the one group says nothing
     out = out.drop(columns=[c for c in spec.drop if c in out.columns and
                             not (c == "look" and "label" not in out.columns)])
@@ -411,7 +358,7 @@ def format_display(name: str, dataset: pd.DataFrame, view_or_study=None) -> pd.D
     if "method" in out.columns and study is not None:       # stratified methods name the strata
         out["method"] = out["method"].map(lambda v: MISSING if _missing(v) else format_method(v, study))
     for col in out.columns:
-        if col in headers:
+        if col in headers or (by_arm and col == spec.spread):
             continue
         if col in spec.codes:
             out[col] = out[col].map(lambda v: MISSING if _missing(v) else variables.get(str(v), str(v)))
@@ -421,10 +368,70 @@ def format_display(name: str, dataset: pd.DataFrame, view_or_study=None) -> pd.D
             out[col] = out[col].map(lambda v: "(any)" if v == "All PTs" else _format_text(v))
         else:
             out[col] = _format_column(out[col], col, spec)
-    out = out[[c for c in spec.first if c in out.columns] + [c for c in out.columns if c not in spec.first]]
+    for col, template, header in spec.compose:
+        names = re.findall(r"\{(\w+)\}", template)
+        if set(names) <= set(out.columns):
+            out[col] = [template.format(**dict(zip(names, r))) for r in out[names].itertuples(index=False)]
+            out = out.drop(columns=[c for c in names if c != col])
+            headers[col] = header
+    out = out.drop(columns=[c for c in spec.hide_empty if c in out.columns
+                            and out[c].map(lambda v: str(v).strip() in ("", MISSING)).all()]
+                   + [c for c in spec.hide_constant if c in out.columns and len(out) and out[c].nunique() == 1])
     labels = {**spec.labels, **headers}
+    if by_arm:
+        out = _arms_side_by_side(out, spec, labels, landmark, arm_counts or {})
+    out = out[[c for c in spec.first if c in out.columns] + [c for c in out.columns if c not in spec.first]]
+    _blank_repeats(out, [c for c in spec.blank_repeats if c in out.columns])
     out.columns = [format_header(c, labels, landmark) for c in out.columns]
     return out.reset_index(drop=True)
+
+
+def _blank_repeats(out: pd.DataFrame, columns: list) -> None:
+    """Show each value of a hierarchy of columns (SOC, then PT) once: a cell is blanked when it and
+    every column above it in the hierarchy repeat the row before."""
+    same = pd.Series(True, index=out.index)
+    original = out[columns].copy()
+    for col in columns:
+        same &= original[col].eq(original[col].shift())
+        out.loc[same, col] = ""
+
+
+def _arm_header(group, arm_counts: dict) -> str:
+    name = ALL_PARTICIPANTS if str(group) == "All" else str(group)
+    n = arm_counts.get(group)
+    return name if n is None else f"{name} (N={n})"
+
+
+def _arms_side_by_side(out: pd.DataFrame, spec: DisplaySpec, labels: dict, landmark, arm_counts: dict) -> pd.DataFrame:
+    """One column per arm (in the machine table's order): ``cell`` per index row, or (``arms="rows"``)
+    each value column as a row named by its header. Cells no arm has are ``—``."""
+    index = [c for c in spec.index if c in out.columns]
+    spread = spec.spread
+    groups = list(dict.fromkeys(out[spread]))
+    values = [c for c in out.columns if c not in index and c != spread]
+    d = out.copy()
+    if spec.arms == "rows":
+        d = d.melt(id_vars=index + [spread], value_vars=values, var_name="_statistic", value_name="_cell")
+        d["_statistic"] = d["_statistic"].map(lambda c: format_header(c, labels, landmark))
+        rows = index + ["_statistic"]
+    else:
+        template = spec.cell or " ".join("{" + c + "}" for c in values)
+        d["_cell"] = [template.format(**{k: ("" if _missing(v) else v) for k, v in zip(d.columns, r)})
+                      for r in d.itertuples(index=False, name=None)]
+        rows = index
+    keys = d.drop_duplicates(rows)[rows]
+    if spec.arms == "rows" and index:          # each index value's statistics together, in column order
+        order = {k: i for i, k in enumerate(dict.fromkeys(d["_statistic"]))}
+        keys = keys.assign(_first=keys.groupby(index, sort=False).ngroup(),
+                           _stat=keys["_statistic"].map(order)).sort_values(["_first", "_stat"])[rows]
+    wide = d.pivot_table(index=rows, columns=spread, values="_cell", aggfunc="first", sort=False)
+    wide = keys.merge(wide.reset_index(), on=rows, how="left")
+    wide = wide[rows + [g for g in groups if g in wide.columns]]
+    wide.columns = [c if c in rows or spread != "group" else _arm_header(c, arm_counts) for c in wide.columns]
+    wide = wide.rename(columns={"_statistic": "Statistic"}).fillna(MISSING)
+    for c in wide.columns[len(rows):]:
+        wide[c] = wide[c].map(lambda v: MISSING if str(v).strip() in ("", "nan") else str(v))   # one type
+    return wide
 
 
 _MACHINE_VALUES = {"None", "NaT", "nan", "NaN", "<NA>"}

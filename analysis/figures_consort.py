@@ -1,7 +1,7 @@
 """CONSORT 2025 flow diagram drawn from the ``consort`` table (one row per stage, group, reason).
 
 Every number in the diagram is one row of the table (``analysis.recruitment.summarize_consort``,
-``analysis.tables.build_table("consort", view)``); the diagram computes no count of its own.
+``analysis.outputs.build_table("consort", view)``); the diagram computes no count of its own.
 
 Layout (plot units are pixels at the figure's natural size, y pointing down)::
 

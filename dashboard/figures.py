@@ -1,10 +1,10 @@
 """Figures shown on each page: thin adapters from a view to the analysis layer's ``plot_*``
-functions (the same functions the reports call) fed by the named tables of ``analysis.tables``.
+functions (the same functions the reports call) fed by the named tables of ``analysis.outputs``.
 Each adapter takes the view only, so ``state.get_result`` caches it per snapshot hash, view kind,
 role and filters."""
 from __future__ import annotations
 
-from analysis.tables import build_table, get_adsl
+from analysis.outputs import build_table, get_adsl
 
 from dashboard import state, widgets
 
@@ -26,7 +26,7 @@ def filter_caption(ctx: state.Context, name: str) -> str | None:
     applied (the chosen sites only, plan and target scaled) or trial-wide; None unfiltered."""
     if not ctx.filters.active:
         return None
-    from analysis.tables import filter_note
+    from analysis.outputs import filter_note
     return filter_note(name, state.get_view(ctx))
 
 
@@ -36,7 +36,7 @@ def fig_cumulative(view):
     scaled by their share of the site targets (and the subtitle says so); for a filter no plan can
     follow (onset) they stay trial-wide and the subtitle says that."""
     from analysis.figures_recruitment import plot_cumulative_recruitment
-    from analysis.tables import TableUnavailable, recruitment_projection, site_selection
+    from analysis.outputs import TableUnavailable, recruitment_projection, site_selection
     sel = site_selection(view)
     try:
         projection = recruitment_projection(view)
@@ -84,7 +84,7 @@ def fig_km(view):
     """Kaplan-Meier by arm (pooled when blinded); unblinded, the panel note of
     ``analysis.figures_survival.format_effect_note`` from the treatment-effect table."""
     from analysis.figures_survival import format_effect_note, plot_km
-    from analysis.tables import get_tte
+    from analysis.outputs import get_tte
     study = view.study
     note = None if view.blinded else format_effect_note(build_table("treatment-effect", view), study=view.study)
     return plot_km(get_tte(view), view.group_col, view.arm_levels if view.group_col else None, study.landmark_day,
@@ -96,7 +96,7 @@ def fig_forest(view):
     table refuses a blinded view)."""
     from analysis.baseline import variable_labels
     from analysis.figures_survival import plot_forest
-    from analysis.tables import comparisons
+    from analysis.outputs import comparisons
     sg = build_table("subgroups", view)
     pairs = comparisons(view)
     if len(pairs) > 1:                         # one block per arm against the reference arm
@@ -114,7 +114,7 @@ def fig_alsfrs_change(view):
 
 def fig_spaghetti(view):
     from analysis.figures_alsfrs import plot_spaghetti
-    from analysis.tables import get_bds
+    from analysis.outputs import get_bds
     study = view.study
     adqs = get_bds(view, study.functional_dataset, paramcds=[study.functional_total])
     return plot_spaghetti(adqs, view.group_col, paramcd=study.functional_total, subtitle=_subtitle(view))
@@ -122,20 +122,17 @@ def fig_spaghetti(view):
 
 def fig_kings(view):
     from analysis.figures_alsfrs import plot_stages
-    from dashboard.results import tbl_kings
-    return plot_stages(tbl_kings(view), title="King's stage by visit (5 = death)", subtitle=_subtitle(view))
+    return plot_stages(build_table("kings", view), title="King's stage by visit (5 = death)", subtitle=_subtitle(view))
 
 
 def fig_mitos(view):
     from analysis.figures_alsfrs import plot_stages
-    from dashboard.results import tbl_mitos
-    return plot_stages(tbl_mitos(view), title="MiToS stage by visit (5 = death)", subtitle=_subtitle(view))
+    return plot_stages(build_table("mitos", view), title="MiToS stage by visit (5 = death)", subtitle=_subtitle(view))
 
 
 def fig_domains(view):
     from analysis.figures_alsfrs import plot_domains
-    from dashboard.results import tbl_alsfrs_domains
-    return plot_domains(tbl_alsfrs_domains(view), subtitle=_subtitle(view))
+    return plot_domains(build_table("alsfrs-domains", view), subtitle=_subtitle(view))
 
 
 # --------------------------------------------------------------------------- safety
@@ -146,7 +143,7 @@ def _lab_dataset(study) -> str:
 def _require_labs(view, params=None) -> None:
     """``TableUnavailable`` (shown as a note) when the snapshot has no lab dataset or no such
     parameters are configured."""
-    from analysis.tables import TableUnavailable
+    from analysis.outputs import TableUnavailable
     name = _lab_dataset(view.study)
     if name not in view.datasets:
         raise TableUnavailable(f"no laboratory dataset ({name}) in this snapshot")
@@ -159,7 +156,7 @@ def _lab_table(view, params) -> tuple:
     the panel titles ("Eosinophils (10^9/L)")."""
     import pandas as pd
     from analysis.safety import summarize_lab_over_time
-    from analysis.tables import get_bds
+    from analysis.outputs import get_bds
     study = view.study
     lab = get_bds(view, _lab_dataset(study), "SAF", params)
     group_col = view.group_col
@@ -252,7 +249,7 @@ def show_figure_of(ctx: state.Context, page: str, name: str, adapter: str) -> No
     instead when the snapshot lacks its data (``TableUnavailable``) or a blinded filter is below
     the minimum cell size (``state.SmallCellError``: the notice, no figure, no download)."""
     import streamlit as st
-    from analysis.tables import TableUnavailable
+    from analysis.outputs import TableUnavailable
     try:
         fig = state.get_result(ctx, f"dashboard.figures.{adapter}")
     except TableUnavailable as exc:  # the snapshot lacks the data: say so, show the rest

@@ -294,7 +294,7 @@ class FilteredView:
 
     # ----------------------------------------------------------------- the filter, for outputs
     # what an output needs to apply the filter fully or to say it is trial-wide (read by
-    # ``analysis.tables.site_selection`` with getattr: an unfiltered view has none of them)
+    # ``analysis.outputs.site_selection`` with getattr: an unfiltered view has none of them)
     @property
     def filters(self) -> Filters:
         return self._filters
@@ -353,7 +353,15 @@ class FilteredView:
     def table(self, name: str, columns=None, where: str | None = None) -> pd.DataFrame:
         self._check_cells()
         if columns is not None or where is not None:
-            return self._subset(name, self._view.table(name, columns=columns, where=where))
+            # the columns the filter reads are read too (and dropped after): a column subset
+            # without COUNTRY or USUBJID must not come back unfiltered
+            columns = [columns] if isinstance(columns, str) else columns
+            present = self._view.columns(name)
+            extra = [] if columns is None else [
+                c for c in (("COUNTRY", "SITEID", "ONSET", "USUBJID") if name in ("adsl", "screening") else ("USUBJID",))
+                if c in present and c not in columns]
+            frame = self._view.table(name, columns=None if columns is None else [*columns, *extra], where=where)
+            return self._subset(name, frame).drop(columns=extra)
         if name not in self._cache:
             self._cache[name] = self._subset(name, self._view.table(name))
         return self._cache[name]
@@ -420,14 +428,14 @@ def check_cell_size(ctx: Context) -> None:
 @st.cache_data(max_entries=512, show_spinner=False)
 def _cached_table(name: str, view_kind: str, role_class: str, snapshot_hash: str, filters_key: tuple,
                   view_args: tuple, times: tuple | None = None, since: str | None = None) -> pd.DataFrame:
-    from analysis.tables import build_table
+    from analysis.outputs import build_table
     view = get_view(_context_from(view_kind, role_class, snapshot_hash, filters_key, view_args))
     return build_table(name, view, times=list(times) if times else None, since=since)
 
 
 def table_unavailable(ctx: Context, name: str) -> str | None:
     """Why the named table cannot be built for this snapshot (``TableUnavailable``), or None."""
-    from analysis.tables import TableUnavailable, check_available
+    from analysis.outputs import TableUnavailable, check_available
     try:
         check_available(name, get_view(ctx))
     except TableUnavailable as exc:
@@ -436,13 +444,31 @@ def table_unavailable(ctx: Context, name: str) -> str | None:
 
 
 def get_table(ctx: Context, name: str, times=None, since=None) -> pd.DataFrame:
-    """A named table (``analysis.tables.build_table``) for the context, cached per snapshot hash,
+    """A named table (``analysis.outputs.build_table``) for the context, cached per snapshot hash,
     view kind, role, filters and arguments (``since``: ISO date, for ``changes``). Raises
     ``SmallCellError`` for a blinded filter below the minimum cell size."""
     check_cell_size(ctx)
     return _cached_table(name, ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash,
                          ctx.filters.key(), _view_args(ctx), tuple(times) if times else None,
                          str(since) if since else None)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _cached_display(name: str, view_kind: str, role_class: str, snapshot_hash: str, filters_key: tuple,
+                    view_args: tuple, times: tuple | None = None, since: str | None = None):
+    from analysis.outputs import display_table, footnotes
+    machine = _cached_table(name, view_kind, role_class, snapshot_hash, filters_key, view_args, times, since)
+    view = get_view(_context_from(view_kind, role_class, snapshot_hash, filters_key, view_args))
+    return display_table(name, machine, view), footnotes(name, view)
+
+
+def get_display(ctx: Context, name: str, times=None, since=None) -> tuple[pd.DataFrame, list[str]]:
+    """The display table and footnotes of output ``name`` (``analysis.outputs.display_table`` and
+    ``footnotes``: the same the reports and ``mirocals table --display`` show), cached like
+    ``get_table``. Raises ``SmallCellError`` for a blinded filter below the minimum cell size."""
+    check_cell_size(ctx)
+    return _cached_display(name, ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash, ctx.filters.key(),
+                           _view_args(ctx), tuple(times) if times else None, str(since) if since else None)
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)

@@ -302,31 +302,36 @@ def _page_of(df: pd.DataFrame, name: str, page_rows: int) -> pd.DataFrame:
 
 
 def show_table(ctx: state.Context, page: str, df: pd.DataFrame, name: str, caption: str | None = None,
-               height: int | None = None, page_rows: int = PAGE_ROWS) -> None:
-    """A table with its CSV download. The screen shows the display table of ``df`` (human
-    labels, formatted values); the CSV download is the machine table: every row and column of
-    ``df``, unchanged. At most ``page_rows`` rows are sent to the browser at a time (a page
-    selector and a row-range caption appear above longer tables)."""
+               height: int | None = None, page_rows: int = PAGE_ROWS, shown: pd.DataFrame | None = None,
+               notes=()) -> None:
+    """A table with its CSV download. The screen shows ``shown`` (an output's display table) or
+    the display form of ``df`` by the shared rules (human labels, formatted values), then the
+    footnotes; the CSV download is the machine table: every row and column of ``df``, unchanged.
+    At most ``page_rows`` rows are sent to the browser at a time (a page selector and a
+    row-range caption appear above longer tables)."""
+    from analysis.display import format_table
     if caption:
         st.caption(caption)
-    shown = _page_of(df, name, page_rows)
-    st.dataframe(_display(ctx, name, shown), hide_index=True, width="stretch", height=height or "auto")
+    if shown is None:
+        shown = format_table(_page_of(df, name, page_rows), None, state.load_study_config(ctx.snapshot.clinical_dir))
+    else:
+        shown = _page_of(shown, name, page_rows)
+    st.dataframe(shown, hide_index=True, width="stretch", height=height or "auto")
+    for note in notes:
+        st.caption(note)
     _csv_download(ctx, page, df, name)
 
 
-def _display(ctx: state.Context, name: str, df: pd.DataFrame) -> pd.DataFrame:
-    """What the screen shows of a table: its display table (``analysis.display``: labels, CI,
-    p, %, dates as YYYY-MM-DD, ``—`` for missing); the CSV download keeps the machine table."""
-    from analysis.display import format_display
-    return format_display(name, df, state.load_study_config(ctx.snapshot.clinical_dir))
-
-
 def show_named_table(ctx: state.Context, page: str, name: str, caption: str | None = None, **kwargs) -> None:
-    """A named table (``analysis.tables``) for the context, with its CSV download."""
-    from analysis.tables import TABLES, TableUnavailable
-    spec = TABLES[name]
+    """Output ``name`` (``analysis.outputs``) for the context: its title, display table and
+    footnotes (cells, method, filter, population and N, cut-off) as the reports and the CLI show
+    them, with the machine table as the CSV download. ``caption``: page-specific words shown
+    above it (after the title)."""
+    from analysis.outputs import OUTPUTS, TableUnavailable
+    spec = OUTPUTS[name]
     try:
         df = state.get_table(ctx, name, **kwargs)
+        shown, notes = state.get_display(ctx, name, **kwargs)
     except TableUnavailable as exc:      # e.g. a trial delivered without a screening log
         st.info(str(exc))
         return
@@ -334,9 +339,10 @@ def show_named_table(ctx: state.Context, page: str, name: str, caption: str | No
         show_small_cell_notice(exc)
         return
     except Exception as exc:                 # e.g. a model on a filter holding one arm only
-        show_filtered_failure(ctx, spec.description, exc)
+        show_filtered_failure(ctx, spec.title, exc)
         return
-    show_table(ctx, page, df, name, caption or f"{spec.description} (data cut-off {ctx.snapshot.cut_date})")
+    st.markdown(f"**{spec.title}**")
+    show_table(ctx, page, df, name, caption, shown=shown, notes=notes)
 
 
 def show_figure(ctx: state.Context, page: str, fig, name: str) -> None:

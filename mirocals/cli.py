@@ -147,8 +147,8 @@ def cmd_validate(args) -> int:
 
 
 def _table_names() -> str:
-    from analysis.tables import TABLES
-    return "Tables: " + "; ".join(f"{k}: {s.description}" for k, s in TABLES.items())
+    from analysis.outputs import OUTPUTS
+    return "Tables: " + "; ".join(f"{k}: {s.description}" for k, s in OUTPUTS.items())
 
 
 @subcommand(
@@ -171,18 +171,23 @@ def cmd_table(args) -> int:
 
     Print a named table for a view (blinded: pooled; unblinded: by arm, needs --allocation) and
     an optional cut. A table a view may not see, or whose data were not delivered, is refused
-    with a message (exit 2). With --display, the display table (``analysis.display``, as the
-    dashboard and the reports show it); without, the machine table."""
-    from analysis.tables import TABLES, TableUnavailable, build_table
+    with a message (exit 2). With --display, the display table (``analysis.outputs.display_table``, as
+    the dashboard and the reports show it; with --format md its title and footnotes follow it);
+    without, the machine table."""
+    from analysis.outputs import OUTPUTS, TableUnavailable, build_table
     from data_access.view_base import BlindingError
-    if args.name not in TABLES:
-        return _fail(f"unknown table {args.name!r}; tables: {', '.join(TABLES)}")
+    if args.name not in OUTPUTS:
+        return _fail(f"unknown table {args.name!r}; tables: {', '.join(OUTPUTS)}")
     role = "steering" if args.view == "blinded" else "statistician"
     with tempfile.TemporaryDirectory(prefix="mirocals-cut-") as tmp:
         try:
             _apply_cut(args, Path(tmp))
             view = _open(args, role)
             table = build_table(args.name, view, times=args.times, since=args.since)
+            notes = []
+            if args.display:          # the display table and footnotes the dashboard and reports show
+                from analysis.outputs import display_table, footnotes
+                table, notes = display_table(args.name, table, view), footnotes(args.name, view, title=True)
         except (BlindingError, TableUnavailable) as exc:
             return _fail(str(exc))
         except (ValueError, FileNotFoundError) as exc:
@@ -194,11 +199,10 @@ def cmd_table(args) -> int:
                     cut=view.cut_date, detail="unblinded" + (", arms masked" if args.mask_arms else ""))
         except AuditWriteError as exc:
             return _fail(f"the audit entry could not be written, nothing printed: {exc}")
-    if args.display:
-        from analysis.display import format_display
-        table = format_display(args.name, table, view)
     if args.format == "md":
         print(table.to_markdown(index=False) if _has_tabulate() else _markdown(table))
+        if notes:
+            print("\n" + "\n".join(notes))
     else:
         sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
     return 0

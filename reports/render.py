@@ -145,7 +145,9 @@ def _say_unavailable(cell, why: str) -> None:
     rest is missing; its figure/table labels are recorded so references to them read "not
     available" instead of failing the render."""
     import nbformat
-    labels = " ".join(dict.fromkeys(re.findall(r"""["']((?:fig|tbl)-[\w-]+)["']""", cell.source)))
+    labels = re.findall(r"""["']((?:fig|tbl)-[\w-]+)["']""", cell.source)
+    labels += [f"tbl-{name}" for name in re.findall(r"""\.output\(\s*["']([\w-]+)["']""", cell.source)]  # default label
+    labels = " ".join(dict.fromkeys(labels))
     text = f"*Not available for this snapshot: {why.rstrip('.')}.*\n\n<!-- unavailable: {labels} -->"
     cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"] + [
         nbformat.v4.new_output("display_data", data={"text/markdown": text})]

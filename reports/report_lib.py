@@ -1,6 +1,6 @@
 """What a report document calls: open the view for the session, emit captioned tables and
 figures as Markdown (with Quarto-style labels), save figures as SVG/PDF/PNG, and stamp the
-report. No statistics here: tables come from ``analysis.tables`` and analysis functions."""
+report. No statistics here: tables come from ``analysis.outputs`` and analysis functions."""
 from __future__ import annotations
 
 import datetime as dt
@@ -54,51 +54,50 @@ class Report:
         (self.out_dir / f"{stem}.meta.json").write_text(json.dumps(meta))
 
     def population(self, name="ITT") -> str:
-        from analysis.tables import get_adsl
-        adsl = get_adsl(self.view, name)
-        if self.view.group_col:
-            counts = adsl[self.view.group_col].value_counts()
-            per = ", ".join(f"{g} N={counts.get(g, 0)}" for g in self.view.arm_levels)
-            return f"{name} population, N={len(adsl)} ({per})"
-        return f"{name} population, N={len(adsl)}"
-
-    @property
-    def groups(self) -> list[str]:
-        """Display order of the group columns: the arms then Total (pooled: Total)."""
-        return [*self.view.arm_levels, "Total"] if self.view.group_col else ["Total"]
-
-    def denominators(self, name="SAF") -> dict[str, int]:
-        """N per group (and Total) of a population, for table headers."""
-        from analysis.tables import get_adsl
-        adsl = get_adsl(self.view, name)
-        out = {}
-        if self.view.group_col:
-            counts = adsl[self.view.group_col].value_counts()
-            out = {g: int(counts.get(g, 0)) for g in self.view.arm_levels}
-        return {**out, "Total": len(adsl)}
+        """A population with its N (per arm when by arm), for a figure's caption: the words of
+        ``analysis.outputs.population_text``."""
+        from analysis.outputs import population_text
+        output = {"ITT": "survival", "SAF": "ae", "all": "deaths"}.get(name, "survival")
+        return population_text(output, self.view)
 
     def caption(self, text: str, population: str | None = None) -> str:
         pop = population or self.population()
         return f"{text}. {pop}; data cut-off {self.cut}."
 
-    def table(self, df: pd.DataFrame, label: str, caption: str, population: str | None = None, digits: int = 3,
+    def output(self, name: str, label: str | None = None, title: str | None = None, machine=None,
+               max_rows: int | None = 60, **build) -> pd.DataFrame:
+        """Emit output ``name`` (``analysis.outputs``) as the dashboard and ``mirocals table --display``
+        show it: its display table, its caption (title, population and N, cut-off) and its
+        footnotes (cells, method, filter). ``machine``: the machine table when the report shows a
+        part of it (a subset of rows, a lab parameter); ``build``: build arguments (``since``).
+        Listings (SAEs, deaths) are shown whole; other tables longer than ``max_rows`` are cut
+        with a note naming the full CSV (the machine table). Returns the machine table."""
+        from analysis.outputs import OUTPUTS, build_table, caption, display_table, footnotes
+        if machine is None:
+            machine = build_table(name, self.view, **build)
+        shown = display_table(name, machine, self.view)
+        notes = footnotes(name, self.view)[:-1]            # population and cut-off are in the caption
+        self._emit(shown, machine, label or f"tbl-{name}", caption(name, self.view, title), notes,
+                   None if OUTPUTS[name].listing else max_rows)
+        return machine
+
+    def table(self, df: pd.DataFrame, label: str, caption: str, population: str | None = None,
               max_rows: int | None = 60) -> None:
-        """Emit a table with a numbered, labelled caption (Quarto syntax ``{#tbl-...}``). Summary
-        tables longer than ``max_rows`` are cut with a note naming the full CSV; listings the DSMB
-        must read row by row (SAEs, deaths) pass ``max_rows=None`` and are shown whole. The
-        table shown is the display table (``analysis.display.format_display``, the named table
-        ``label`` without its ``tbl-`` prefix): a machine table gets its labels and formats, a
-        table already laid out for display keeps them; the CSV of a cut table is ``df``."""
-        from analysis.display import format_display
+        """Emit a table that is not an output (shared display rules only) with a numbered,
+        labelled caption (Quarto syntax ``{#tbl-...}``)."""
+        from analysis.display import format_table
+        self._emit(format_table(df, None, self.view), df, label, self.caption(caption, population), [], max_rows)
+
+    def _emit(self, shown: pd.DataFrame, machine: pd.DataFrame, label: str, caption: str, notes, max_rows) -> None:
         self.n_tables += 1
-        shown = df if max_rows is None else df.head(max_rows)
-        shown = format_display(label.removeprefix("tbl-"), shown, self.view)
-        note = ""
-        if max_rows is not None and len(df) > max_rows:
+        cut = ""
+        if max_rows is not None and len(shown) > max_rows:
             (self.out_dir / "tables").mkdir(exist_ok=True)
-            df.to_csv(self.out_dir / "tables" / f"{label}.csv", index=False)
-            note = f"\n\n*First {max_rows} of {len(df)} rows; the full table is in tables/{label}.csv.*"
-        display(Markdown(f"{_pipe(shown, digits)}\n\n: {self.caption(caption, population)} {{#{label}}}{note}\n"))
+            machine.to_csv(self.out_dir / "tables" / f"{label}.csv", index=False)
+            cut = f"First {max_rows} of {len(shown)} rows; the full table is in tables/{label}.csv."
+            shown = shown.head(max_rows)
+        foot = " ".join([*notes, cut]).strip()
+        display(Markdown(f"{_pipe(shown)}\n\n: {caption} {{#{label}}}\n" + (f"\n*{foot}*\n" if foot else "")))
 
     def figure(self, fig, label: str, caption: str, population: str | None = None, width=900, height=None,
                formats=("svg",)) -> None:
@@ -153,7 +152,7 @@ def _start_figure_server() -> None:
         pass  # already running, or an older kaleido: images still export, only slower
 
 
-def _pipe(df: pd.DataFrame, digits: int) -> str:
+def _pipe(df: pd.DataFrame, digits: int = 3) -> str:
     """A Pandoc pipe table. The dashes under each header are proportional to the column's
     longest cell (capped), so that Pandoc gives wide columns more of the page width."""
     def fmt(v):

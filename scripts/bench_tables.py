@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from analysis.tables import TABLES, TableUnavailable, build_table  # noqa: E402
+from analysis.outputs import OUTPUTS, TableUnavailable, build_table  # noqa: E402
 from data_access.demo import make_demo  # noqa: E402
 from data_access.views import open_view  # noqa: E402
 
@@ -41,7 +41,7 @@ def bench(root: Path, label: str) -> float:
             view = open_view(root, "steering")
         else:
             view = open_view(root, "statistician", allocation_dir=root / "allocation")
-        for name, spec in TABLES.items():
+        for name, spec in OUTPUTS.items():
             if spec.by_arm_only and view_kind == "blinded":
                 continue
             since = (pd.Timestamp(view.cut_date) - pd.Timedelta(days=182)).date()   # `changes`: half a year

@@ -142,7 +142,7 @@ def blinded(root):
 
 
 def build(root, name, view="unblinded", times=None):
-    from analysis.tables import build_table
+    from analysis.outputs import build_table
     v = unblinded(root) if view == "unblinded" else blinded(root)
     with v:
         return build_table(name, v, times=times)
@@ -284,7 +284,7 @@ def test_ae_by_hand(three_arm):
                                        ("alsfrs", "no adqs dataset"), ("labs", "no adlb dataset"),
                                        ("balance", "no stratification factors"), ("deaths", "DTHFL")])
 def test_unavailable_tables_say_why(three_arm, name, why):
-    from analysis.tables import TableUnavailable
+    from analysis.outputs import TableUnavailable
     with pytest.raises(TableUnavailable, match=why):
         build(three_arm, name, view="blinded")
     status, out, err = run_cli("table", name, "--data", three_arm, "--view", "blinded")
@@ -434,7 +434,7 @@ def test_cut_of_an_imported_snapshot_keeps_its_study(three_arm, tmp_path):
     assert status == 0, err
     with unblinded(tmp_path / "cut") as v:
         assert v.study.id == "EXAMPLE-3"
-        from analysis.tables import build_table
+        from analysis.outputs import build_table
         s = build_table("survival", v).set_index("group")
     assert s.loc[list(ARMS), "events"].tolist() == [1, 0, 3]
 
@@ -461,7 +461,7 @@ def test_open_report_renders_pooled_for_the_imported_trial(three_arm, tmp_path):
     assert "Participant flow is in Table (not available)" in md
     assert "Not available for this snapshot: funnel table not available: no screening dataset" in md
     # AEs pooled: 5 of 11 in the safety population (45.5%) had a TEAE, 6 events
-    assert "5 (45.5%) [6]" in md
+    assert "5 (45.5 %) [6]" in md
     assert "Drug X 20 mg (N=" not in md and "vs Placebo" not in md               # nothing by arm
 
 

@@ -109,10 +109,10 @@ def _open_report_texts(root: Path, out: Path) -> dict[str, str]:
 
 
 def _table_texts(root: Path, capsys) -> dict[str, str]:
-    from analysis.tables import TABLES
+    from analysis.outputs import OUTPUTS
     from mirocals.cli import main
     seen = {}
-    for name, spec in TABLES.items():
+    for name, spec in OUTPUTS.items():
         extra = {"projection": ["--cut", "2018-12-31"], "changes": ["--since", "2019-06-30"]}.get(name, [])
         status = main(["table", name, "--data", str(root), "--view", "blinded", *extra])
         out, err = capsys.readouterr()

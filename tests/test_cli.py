@@ -9,7 +9,7 @@ from contextlib import redirect_stderr, redirect_stdout
 import pandas as pd
 import pytest
 
-from analysis.tables import TABLES
+from analysis.outputs import OUTPUTS
 from mirocals.cli import main
 from tests.conftest import ARM_TOKENS
 
@@ -69,7 +69,7 @@ def test_unblinded_tables_are_by_arm(demo_snapshot, study):
     assert arms["n"].sum() == (adsl["ITTFL"] == "Y").sum()
 
 
-@pytest.mark.parametrize("name", sorted(n for n, s in TABLES.items() if not s.by_arm_only))
+@pytest.mark.parametrize("name", sorted(n for n, s in OUTPUTS.items() if not s.by_arm_only))
 def test_blinded_tables_are_pooled_and_name_no_arm(blinded_only_snapshot, name):
     # the projection exists only while recruiting: asked at a cut in the recruitment period;
     # the changes are since a previous cut
@@ -86,7 +86,7 @@ def test_blinded_tables_are_pooled_and_name_no_arm(blinded_only_snapshot, name):
         assert set(df["group"].dropna()) <= {"All", "Total"}
 
 
-@pytest.mark.parametrize("name", sorted(n for n, s in TABLES.items() if s.by_arm_only))
+@pytest.mark.parametrize("name", sorted(n for n, s in OUTPUTS.items() if s.by_arm_only))
 def test_blinded_by_arm_tables_exit_2(blinded_only_snapshot, name):
     status, out, err = run("table", name, "--data", blinded_only_snapshot, "--view", "blinded")
     assert status == 2
@@ -243,7 +243,7 @@ def _scan(text: str) -> list[str]:
     return [pat for pat in ARM_RE + REVEALING_RE if re.search(pat, text)]
 
 
-@pytest.mark.parametrize("name", sorted(TABLES))
+@pytest.mark.parametrize("name", sorted(OUTPUTS))
 def test_every_blinded_table_through_the_cli_names_nothing_arm_revealing(demo_snapshot, name):
     """Every table asked for with --view blinded, on the demo snapshot with its allocation beside
     the data AND given with --allocation (ignored by a blinded view), CSV and Markdown: stdout
@@ -258,7 +258,7 @@ def test_every_blinded_table_through_the_cli_names_nothing_arm_revealing(demo_sn
         # parameter (withheld content is named as withheld) but never an arm
         assert _scan(out) == [], (name, fmt, _scan(out), out[:500])
         assert not [pat for pat in ARM_RE if __import__("re").search(pat, err)], (name, err)
-        if TABLES[name].by_arm_only:
+        if OUTPUTS[name].by_arm_only:
             assert status == 2 and out == "" and "blind" in err.lower()
         else:
             assert status in (0, 2), err
@@ -377,12 +377,14 @@ def test_display_option_prints_the_display_table_and_without_it_the_machine_tabl
     machine = table(demo_snapshot, "survival-by-stratum", "unblinded")
     assert "median_ci_lower" in machine.columns                     # the machine table, as before
     shown = table(demo_snapshot, "survival-by-stratum", "unblinded", "--display").fillna("")
-    assert list(shown.columns[:4]) == ["Stratum", "Arm", "N", "Deaths"]
-    assert "not reached (457 to NE)" in set(shown["Median survival, days (95% CI)"])
+    assert list(shown.columns[:2]) == ["Stratum", "Statistic"]             # arms side by side
+    assert [c.split(" (N=")[0] for c in shown.columns[2:]] == ["Low-dose IL-2", "Placebo", "Total"]
+    medians = shown[shown["Statistic"] == "Median survival, days (95% CI)"]
+    assert "not reached (457 to NE)" in set(medians.iloc[:, 2:].to_numpy().ravel())
     assert list_display_problems(shown) == []
     effect = table(demo_snapshot, "treatment-effect", "unblinded", "--display")
     cox = effect.set_index("Analysis").loc["Cox HR stratified by country and site of onset"]
     assert cox["Estimate (95% CI)"] == "0.49 (0.28 to 0.85)" and cox["p"] == "0.011"
     status, out, _ = run("table", "survival", "--data", demo_snapshot, "--view", "blinded", "--display",
                          "--format", "md")
-    assert status == 0 and out.startswith("| N") and "None" not in out and "nan" not in out
+    assert status == 0 and out.startswith("| Statistic") and "None" not in out and "nan" not in out

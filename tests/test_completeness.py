@@ -142,7 +142,7 @@ def demo_views(demo_snapshot):
 
 
 def test_demo_visit_status_adds_up(demo_views):
-    from analysis.tables import build_table, get_adsl
+    from analysis.outputs import build_table, get_adsl
     blinded, unblinded = demo_views
     status = build_table("visit-status", blinded)
     adsl = get_adsl(blinded, None)
@@ -180,7 +180,7 @@ def test_demo_visit_status_adds_up(demo_views):
 
 
 def test_demo_entry_lag(demo_views):
-    from analysis.tables import build_table
+    from analysis.outputs import build_table
     lag = build_table("entry-lag", demo_views[0])
     assert set(lag["dataset"]) == {"adqs", "adae"}
     total = lag[(lag["dataset"] == "adqs") & (lag["site"] == "Total")].iloc[0]
@@ -191,7 +191,7 @@ def test_demo_entry_lag(demo_views):
 def test_interim_cut_has_overdue_and_not_due_visits(tmp_path):
     """At a cut during follow-up some visits are overdue (window open at the cut) and some not yet
     due; an overdue visit's target is at most one window before the cut."""
-    from analysis.tables import build_table
+    from analysis.outputs import build_table
     from data_access.demo import make_demo
     from data_access.views import open_view
     clinical, _ = make_demo(tmp_path / "interim", cut="2019-06-30", n_subjects=120)

@@ -15,7 +15,7 @@ import pytest
 
 from analysis.figures_consort import POOLED_LABEL, plot_consort
 from analysis.recruitment import summarize_consort
-from analysis.tables import build_table
+from analysis.outputs import build_table
 from data_access.views import open_view
 ARM_TOKENS = ("Low-dose IL-2", "Placebo", "IL2LD", "PBO", "Group A", "Group B")
 

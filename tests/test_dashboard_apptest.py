@@ -276,19 +276,22 @@ def test_alsfrs_page_items_by_visit(role, demo_snapshot):
     # subjects with an item-1 score at the baseline visit, counted here from the Parquet file
     import pandas as pd
     at = visit(sign_in(role), "alsfrs.py")
-    items = _frame_with(at, "Item")
     adsl = pd.read_parquet(demo_snapshot / "clinical" / "adsl.parquet")
     adqs = pd.read_parquet(demo_snapshot / "clinical" / "adqs.parquet")
     itt = set(adsl.loc[adsl["ITTFL"] == "Y", "USUBJID"])
-    expected_codes = sorted(c for c in adqs["PARAMCD"].unique() if c.startswith("ALSFR") and c != "ALSFRST")
-    assert sorted(items["Item"].unique()) == expected_codes
+    names = adqs.drop_duplicates("PARAMCD").set_index("PARAMCD")["PARAM"]
+    items = next(d.value for d in at.dataframe                      # the items tab (domains come first)
+                 if "Parameter" in d.value.columns and names["ALSFRS01"] in set(d.value["Parameter"]))
+    expected = sorted(names[[c for c in names.index if c.startswith("ALSFR") and c != "ALSFRST"]])
+    assert sorted(p for p in items["Parameter"] if p) == expected          # item names, not codes, once each
     q = adqs[(adqs["PARAMCD"] == "ALSFRS01") & adqs["USUBJID"].isin(itt) & (adqs["AVISITN"] == adqs["AVISITN"].min())]
-    base = items[(items["Item"] == "ALSFRS01") & (items["Visit"] == items["Visit"].iloc[0])]
-    assert base["n"].sum() == q["USUBJID"].nunique()
+    arms = [c for c in items.columns if c not in ("Parameter", "Visit")]
+    base = items[items["Parameter"] == names["ALSFRS01"]].iloc[0]          # its first row: the baseline visit
+    assert sum(int(base[a].split(":")[0]) for a in arms) == q["USUBJID"].nunique()   # cells "n: mean (SE); ..."
     if role == "steering":
-        assert "Arm" not in items.columns                  # pooled: the one group "All" is not shown
+        assert [a.split(" (N=")[0] for a in arms] == ["All participants"]      # pooled: one column
     else:
-        assert set(items["Arm"]) == {"Low-dose IL-2", "Placebo"}
+        assert [a.split(" (N=")[0] for a in arms] == ["Low-dose IL-2", "Placebo"]   # arms side by side
 
 
 def test_survival_page_forest_for_unblinded_and_strata_for_all(demo_snapshot):
@@ -296,11 +299,12 @@ def test_survival_page_forest_for_unblinded_and_strata_for_all(demo_snapshot):
     at = visit(sign_in("steering"), "survival.py")
     assert [t.split("<br>")[0] for t in _chart_titles(at)] == ["Overall survival"]
     strata = _frame_with(at, "Stratum")
-    assert "Arm" not in strata.columns and set(strata["Stratum"]) == {"France/Bulbar", "France/Limb",
-                                                                      "UK/Bulbar", "UK/Limb"}
+    assert strata.columns.tolist() == ["Stratum", "Statistic", "All participants (N=220)"]
+    assert set(strata["Stratum"]) - {""} == {"France/Bulbar", "France/Limb", "UK/Bulbar", "UK/Limb"}
     import pandas as pd
     adsl = pd.read_parquet(demo_snapshot / "clinical" / "adsl.parquet")
-    assert strata["N"].sum() == (adsl["ITTFL"] == "Y").sum()
+    n_rows = strata[strata["Statistic"] == "N"]
+    assert n_rows["All participants (N=220)"].astype(int).sum() == (adsl["ITTFL"] == "Y").sum()
     # dsmb: the forest plot, overall row first, with the arm labels on the axis
     at = visit(sign_in("dsmb"), "survival.py")
     titles = _chart_titles(at)
@@ -316,8 +320,8 @@ def test_recruitment_changes_since_a_chosen_date(demo_snapshot):
 
     import pandas as pd
 
-    from analysis.display import format_display
-    from analysis.tables import build_table
+    from analysis.outputs import display_table as format_display
+    from analysis.outputs import build_table
     from data_access.views import open_view
     at = visit(sign_in("steering"), "recruitment.py")
     at.date_input(key="changes_since").set_value(dt.date(2019, 6, 30)).run()

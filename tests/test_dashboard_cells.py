@@ -89,8 +89,8 @@ def test_blinded_filtered_view_refuses_every_dataset_read_below_k(demo_snapshot)
             read()
     assert small.counts() == {"randomised": 1, "screened": 5, "reason": small.counts()["reason"]}
     assert small.counts()["reason"]
-    from analysis.tables import TABLES, build_table
-    for name, spec in TABLES.items():          # no named table comes out of it
+    from analysis.outputs import OUTPUTS, build_table
+    for name, spec in OUTPUTS.items():          # no named table comes out of it
         if spec.by_arm_only:
             continue
         with pytest.raises((SmallCellError, LookupError, BlindingError)):

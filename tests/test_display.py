@@ -6,9 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.display import (METHOD_LABELS, format_ci, format_display, format_header, format_median,
-                              format_p, format_percent, is_snake_case, list_display_problems)
-from analysis.tables import TABLES, TableUnavailable, build_table
+from analysis.display import (METHOD_LABELS, format_ci, format_header, format_median, format_p, format_percent,
+                              is_snake_case, list_display_problems)
+from analysis.outputs import OUTPUTS, TableUnavailable, build_table, display_table
+
+
+def format_display(name, machine, view=None):
+    return display_table(name, machine, view)
 from data_access.view_base import BlindingError
 from data_access.views import open_view
 
@@ -20,7 +24,7 @@ def views(demo_snapshot):
 
 
 @pytest.mark.parametrize("kind", ["blinded", "unblinded"])
-@pytest.mark.parametrize("name", list(TABLES))
+@pytest.mark.parametrize("name", list(OUTPUTS))
 def test_every_table_has_a_clean_display_table(name, kind, views):
     view = views[kind]
     try:
@@ -30,10 +34,16 @@ def test_every_table_has_a_clean_display_table(name, kind, views):
     before = machine.copy()
     shown = format_display(name, machine, view)
     assert list_display_problems(shown) == [], name
-    assert len(shown) == len(machine) or name == "baseline"
+    spec = OUTPUTS[name]
+    assert list(machine.columns) == [c for c in spec.columns if c in machine.columns]   # declared, in order
+    assert len(shown) == len(machine) or name == "baseline" or spec.display.arms   # by arm: rows merge
     pd.testing.assert_frame_equal(machine, before)           # the machine table is left as it is
     if kind == "blinded":
         assert "Arm" not in shown.columns                   # group = All everywhere: dropped
+        assert not any(str(c).startswith(("Low-dose", "Placebo")) for c in shown.columns)
+    elif spec.display.arms and spec.display.spread == "group" and "group" in machine.columns:
+        arms = [c for c in shown.columns if str(c).startswith(tuple(view.arm_levels))]
+        assert len(arms) == len(view.arm_levels), (name, list(shown.columns))   # the arms side by side
 
 
 def test_survival_display_on_a_hand_case():
@@ -42,20 +52,36 @@ def test_survival_display_on_a_hand_case():
                             "landmark_day": [640, 640], "surv_landmark": [0.7409, 0.5],
                             "surv_landmark_ci_lower": [0.6769, np.nan], "surv_landmark_ci_upper": [0.7942, np.nan],
                             "rmst": [542.75, 500.2], "rmst_se": [13.13, 20.0]})
-    expected = pd.DataFrame({"Arm": ["A", "B"], "N": [22, 22], "Deaths": [2, 7],
-                             "Median survival, days (95% CI)": ["not reached", "not reached (457 to NE)"],
-                             "Survival at day 640, % (95% CI)": ["74.1 (67.7 to 79.4)", "50.0"],
-                             "RMST to day 640, days (SE)": ["543 (13.1)", "500 (20.0)"]})
+    expected = pd.DataFrame({"Statistic": ["N", "Deaths", "Median survival, days (95% CI)", "Survival at day 640, % (95% CI)",
+                                  "RMST to day 640, days (SE)"],
+                             "A": [22, 2, "not reached", "74.1 (67.7 to 79.4)", "543 (13.1)"],
+                             "B": [22, 7, "not reached (457 to NE)", "50.0", "500 (20.0)"]})
     pd.testing.assert_frame_equal(format_display("survival", machine), expected)
+
+
+def test_arms_side_by_side_with_their_n_in_the_header():
+    """By-arm outputs: one column per arm headed with the arm's N; cells composed from the
+    formatted values; a hierarchy (SOC over PT) named once; '—' where an arm has no row."""
+    machine = pd.DataFrame({"soc": ["Any", "Any", "Gastro", "Gastro", "Gastro"],
+                            "pt": ["", "", "All PTs", "All PTs", "Nausea"], "group": ["A", "B", "A", "B", "A"],
+                            "n_subjects": [10, 9, 4, 3, 2], "percent": [100.0, 90.0, 40.0, 30.0, 20.0],
+                            "n_events": [30, 20, 5, 4, 2]})
+    from analysis.display import format_table
+    shown = format_table(machine, OUTPUTS["ae"].display, arm_counts={"A": 10, "B": 10})
+    assert shown.columns.tolist() == ["System organ class", "Preferred term", "A (N=10)", "B (N=10)"]
+    assert shown.values.tolist() == [["Any", "", "10 (100.0 %) [30]", "9 (90.0 %) [20]"],
+                                     ["Gastro", "(any)", "4 (40.0 %) [5]", "3 (30.0 %) [4]"],
+                                     ["", "Nausea", "2 (20.0 %) [2]", "—"]]
 
 
 def test_effect_display_names_methods_and_formats_p():
     machine = pd.DataFrame({"method": ["logrank", "cox_stratified"], "estimate": [np.nan, 0.4883],
                             "ci_lower": [np.nan, 0.2820], "ci_upper": [np.nan, 0.8456], "statistic": [6.354, -2.559],
                             "p_value": [0.0117, 0.0004], "comparison": ["A vs B", "A vs B"], "note": ["", ""]})
-    expected = pd.DataFrame({"Analysis": [METHOD_LABELS["logrank"], METHOD_LABELS["cox_stratified"]],
+    expected = pd.DataFrame({"Comparison": ["A vs B", "A vs B"],
+                             "Analysis": [METHOD_LABELS["logrank"], METHOD_LABELS["cox_stratified"]],
                              "Estimate (95% CI)": ["—", "0.49 (0.28 to 0.85)"], "Statistic": ["6.35", "-2.56"],
-                             "p": ["0.012", "<0.001"], "Comparison": ["A vs B", "A vs B"], "Note": ["", ""]})
+                             "p": ["0.012", "<0.001"]})                  # no note on any row: no Note column
     pd.testing.assert_frame_equal(format_display("treatment-effect", machine), expected)
 
 

@@ -86,7 +86,7 @@ def test_cli_display_strings(cli_table):
 
 
 def test_effect_note_names_the_hr_and_the_test(cli_table, seed11):
-    from analysis.tables import build_table
+    from analysis.outputs import build_table
     from data_access.views import open_view
     view = open_view(seed11, "dsmb", allocation_dir=seed11 / "allocation")
     note = format_effect_note(build_table("treatment-effect", view), study=view.study)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis.tables import build_table
+from analysis.outputs import build_table
 from data_access.demo import DEFAULT_SEED, make_demo
 from data_access.views import open_view
 

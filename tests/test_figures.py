@@ -9,7 +9,7 @@ from analysis.figures_alsfrs import plot_alsfrs_change
 from analysis.figures_consort import plot_consort
 from analysis.figures_survival import plot_forest, plot_km
 from analysis.survival import summarize_at_risk
-from analysis.tables import build_table, get_tte
+from analysis.outputs import build_table, get_tte
 from data_access.views import open_view
 
 

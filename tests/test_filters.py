@@ -35,7 +35,7 @@ def _uk_expected(study) -> tuple[set[str], float, int]:
 
 # --------------------------------------------------------------------------- the table builders
 def test_uk_filter_lists_uk_sites_and_scales_plan_and_target(blinded):
-    from analysis.tables import build_table, site_selection
+    from analysis.outputs import build_table, site_selection
     study = blinded.study
     uk, share, target = _uk_expected(study)
     view = FilteredView(blinded, UK)
@@ -56,7 +56,7 @@ def test_uk_filter_lists_uk_sites_and_scales_plan_and_target(blinded):
 
 
 def test_unfiltered_outputs_are_trial_wide(blinded):
-    from analysis.tables import build_table, filter_note, site_selection
+    from analysis.outputs import build_table, filter_note, site_selection
     study = blinded.study
     assert build_table("plan", blinded)["planned_cumulative"].iloc[-1] == study.recruitment_plan[-1][1]
     assert set(build_table("enrolment", blinded)["site_id"][:-1]) == {s.id for s in study.sites}
@@ -66,7 +66,7 @@ def test_unfiltered_outputs_are_trial_wide(blinded):
 
 
 def test_one_site_filter_gets_its_own_target(blinded):
-    from analysis.tables import build_table
+    from analysis.outputs import build_table
     study = blinded.study
     fr08 = study.site_by_id["FR08"]
     view = FilteredView(blinded, Filters(sites=("FR08",)))
@@ -76,7 +76,7 @@ def test_one_site_filter_gets_its_own_target(blinded):
 
 
 def test_onset_filter_says_plan_and_targets_are_trial_wide(blinded):
-    from analysis.tables import build_table, filter_note
+    from analysis.outputs import build_table, filter_note
     study = blinded.study
     view = FilteredView(blinded, Filters(onsets=("Limb",)))
     assert build_table("plan", view)["planned_cumulative"].iloc[-1] == study.recruitment_plan[-1][1]
@@ -179,7 +179,7 @@ def test_recruitment_page_unfiltered_is_trial_wide(offered_files):
 def test_projection_is_to_the_selection_target(tmp_path_factory):
     """During recruitment the projection of a site selection runs to its scaled target with its
     own sites' rates; an onset filter has no target of its own, so no projection."""
-    from analysis.tables import TableUnavailable, build_table, recruitment_projection
+    from analysis.outputs import TableUnavailable, build_table, recruitment_projection
     from data_access.demo import make_demo
     from data_access.views import open_view
     root = tmp_path_factory.mktemp("recruiting") / "trial"

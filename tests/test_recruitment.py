@@ -370,7 +370,7 @@ def test_funnel_figure_bars_are_the_funnel_table(screening):
 
 def test_demo_funnel_figure_equals_the_table_and_the_screening_log(blinded_only_snapshot):
     from analysis.figures_recruitment import plot_funnel
-    from analysis.tables import build_table
+    from analysis.outputs import build_table
     from data_access.views import open_view
     table = build_table("funnel", open_view(blinded_only_snapshot, "steering"))
     fig = plot_funnel(table)

@@ -227,7 +227,7 @@ def test_masked_closed_report_names_groups_not_arms(rendered, study):
 
 def test_open_report_data_completeness_agrees_with_the_table(rendered, blinded_only_snapshot):
     # the sentence and the table of the open report carry the counts of the `completeness` table
-    from analysis.tables import build_table
+    from analysis.outputs import build_table
     from data_access.views import open_view
     out, _, _, _ = rendered
     md = (out / "again" / REPORT_OF["again"] / "dsmb_open.md").read_text()
@@ -241,18 +241,19 @@ def test_open_report_data_completeness_agrees_with_the_table(rendered, blinded_o
 def test_closed_report_survival_by_stratum_and_forest(rendered, demo_snapshot, study):
     # reports.md: key tables also by stratum. Every stratum x arm row of the report carries the
     # deaths of the `survival-by-stratum` table; the forest plot of the subgroups is a figure.
-    from analysis.tables import build_table
+    from analysis.outputs import build_table
     from data_access.views import open_view
     out, _, _, _ = rendered
     md = (out / "closed" / REPORT_OF["closed"] / "dsmb_closed.md").read_text()
-    assert "{#tbl-survival-strata}" in md and "by randomisation stratum (COUNTRY x ONSET) and arm" in md
+    assert "{#tbl-survival-strata}" in md and "by randomisation stratum and arm" in md
     with open_view(demo_snapshot / "clinical", "dsmb", allocation_dir=demo_snapshot / "allocation") as view:
         by_stratum = build_table("survival-by-stratum", view)
     assert set(by_stratum["stratum"]) == {"France/Bulbar", "France/Limb", "UK/Bulbar", "UK/Limb"}
-    rows = [line for line in md.splitlines() if line.startswith("|")]
-    for r in by_stratum.itertuples():
-        assert any(re.search(rf"\|\s*{re.escape(r.stratum)}\s*\|\s*{re.escape(r.group)}\s*\|\s*{r.n}\s*\|\s*{r.events}\s*\|",
-                             line) for line in rows), (r.stratum, r.group)
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in md.splitlines() if line.startswith("|")]
+    for stratum, part in by_stratum.groupby("stratum"):       # arms side by side: N row, then Deaths
+        n_row = next(i for i, r in enumerate(rows) if r[:2] == [stratum, "N"])
+        assert rows[n_row][2:] == [str(v) for v in part["n"]], stratum
+        assert rows[n_row + 1][:2] == ["", "Deaths"] and rows[n_row + 1][2:] == [str(v) for v in part["events"]]
     assert re.search(r"\{#fig-forest[ }]", md) and "by pre-specified subgroup with interaction p" in md
 
 
@@ -261,7 +262,7 @@ def test_survival_display_says_not_reached_with_the_reached_limit():
     # a curve still above 0.5 whose lower CI limit crosses 0.5 at 412 days shows that limit
     import numpy as np
     import pandas as pd
-    from reports.formatting import summarize_survival_display
+    from analysis.outputs import display_table
     base = {"landmark_day": 640, "surv_landmark": 0.6, "surv_landmark_ci_lower": 0.4, "surv_landmark_ci_upper": 0.75,
             "rmst": 500.0, "rmst_se": 20.0}
     surv = pd.DataFrame([
@@ -272,14 +273,14 @@ def test_survival_display_says_not_reached_with_the_reached_limit():
          **base},
         {"group": "D", "n": 0, "events": 0, **{k: np.nan for k in ("median", "median_ci_lower", "median_ci_upper")},
          **{**base, "surv_landmark": np.nan, "rmst": np.nan}}])
-    out = summarize_survival_display(surv, 640).set_index("Group")["Median, days (95% CI)"]
-    assert out.to_dict() == {"A": "31 (18 to NE)", "B": "not reached (412 to NE)", "C": "not reached", "D": ""}
+    out = display_table("survival", surv).set_index("Statistic").loc["Median survival, days (95% CI)"]
+    assert out.to_dict() == {"A": "31 (18 to NE)", "B": "not reached (412 to NE)", "C": "not reached", "D": "—"}
 
 
 def test_closed_report_lists_every_sae_and_death_and_severity_by_arm(rendered, demo_snapshot, study):
     # listings are read row by row by the DSMB: none may be cut; the worst-severity table carries
     # the `ae-severity` counts of each arm
-    from analysis.tables import build_table
+    from analysis.outputs import build_table
     from data_access.views import open_view
     out, _, _, _ = rendered
     md = (out / "closed" / REPORT_OF["closed"] / "dsmb_closed.md").read_text()
@@ -295,14 +296,14 @@ def test_closed_report_lists_every_sae_and_death_and_severity_by_arm(rendered, d
     any_ae = sev[(sev["soc"] == "Any adverse event")]
     for r in any_ae.itertuples():
         if r.group != "Total":
-            assert re.search(rf"\|\s*{r.severity}\s*\|.*\b{r.n_subjects} \({r.percent:.1f}%\)", md), r
+            assert re.search(rf"\|\s*{r.severity.capitalize()}\s*\|.*\b{r.n_subjects} \({r.percent:.1f} %\)", md), r
     assert "{#tbl-ae-severity}" in md
 
 
 def test_open_report_projects_recruitment_at_an_interim_cut(blinded_only_snapshot, tmp_path):
     # while recruiting, the open report states the projected date and its intervals: the same
     # (seeded) numbers as the `projection` table at that cut; after recruitment it says why not
-    from analysis.tables import build_table
+    from analysis.outputs import build_table
     from data_access.cut import cut_snapshot
     from data_access.views import open_view
     interim = "2018-12-31"
@@ -326,13 +327,13 @@ def test_open_report_says_why_there_is_no_projection_after_recruitment(rendered)
 
 
 def test_open_report_lists_changes_since_the_previous_cut(rendered, blinded_only_snapshot):
-    from analysis.tables import build_table
+    from analysis.outputs import build_table
     from data_access.views import open_view
     out, _, _, _ = rendered
     md = (out / "changes" / REPORT_OF["changes"] / "dsmb_open.md").read_text()
     with open_view(blinded_only_snapshot / "clinical", "steering") as view:
         ch = build_table("changes", view, since=PREVIOUS)
-    assert "{#tbl-changes}" in md and f"At {PREVIOUS}" in md
+    assert "{#tbl-changes}" in md and f"Changes since the previous report (cut-off {PREVIOUS})" in md
     for r in ch.itertuples():
         assert re.search(rf"\|\s*{re.escape(r.item)}\s*\|\s*{r.at_previous}\s*\|\s*{r.at_cut}\s*\|\s*{r.new}\s*\|", md), r
     # without a previous cut-off the report says how to ask for one
@@ -343,15 +344,16 @@ def test_open_report_lists_changes_since_the_previous_cut(rendered, blinded_only
 def test_closed_report_ae_risk_differences(rendered, demo_snapshot):
     # every AE row of the closed report carries the arms' n/N and the Newcombe difference of the
     # `ae-risk` table
-    from analysis.tables import build_table
+    from analysis.outputs import build_table
     from data_access.views import open_view
     out, _, _, _ = rendered
     md = (out / "closed" / REPORT_OF["closed"] / "dsmb_closed.md").read_text()
     with open_view(demo_snapshot / "clinical", "dsmb", allocation_dir=demo_snapshot / "allocation") as view:
         risk = build_table("ae-risk", view)
-    assert "{#tbl-ae-risk}" in md and "Low-dose IL-2: n/N (%)" in md
+    assert "{#tbl-ae-risk}" in md and "Experimental arm: n/N (%)" in md
+    assert "*Experimental arm Low-dose IL-2, reference arm Placebo." in md        # the footnote names them
     for r in risk.itertuples():
-        cells = (rf"{r.n_exp}/{r.N_exp} \({r.risk_exp:.1f}%\)\s*\|\s*{r.n_ref}/{r.N_ref} \({r.risk_ref:.1f}%\)\s*\|\s*"
+        cells = (rf"{r.n_exp}/{r.N_exp} \({r.risk_exp:.1f} %\)\s*\|\s*{r.n_ref}/{r.N_ref} \({r.risk_ref:.1f} %\)\s*\|\s*"
                  rf"{r.difference:.1f} \({r.ci_lower:.1f} to {r.ci_upper:.1f}\)")
         assert re.search(cells, md), (r.soc, r.pt)
 

@@ -100,7 +100,7 @@ def test_sequential_table_places_this_cut_at_its_observed_information(demo_snaps
     # The demo's final cut as a look: deaths / planned events, the boundary recomputed for the
     # looks (0.5, observed, 1), and the log-rank z checked against lifelines' independent test.
     from lifelines.statistics import logrank_test
-    from analysis.tables import build_table, get_tte
+    from analysis.outputs import build_table, get_tte
     from data_access.views import open_view
     view = open_view(demo_snapshot / "clinical", "statistician", allocation_dir=demo_snapshot / "allocation")
     table = build_table("sequential", view)

@@ -5,7 +5,7 @@ completeness tables; blinded roles get the validation checks that need no alloca
 import streamlit as st
 
 from analysis.completeness import LATE_ENTRY_DAYS
-from analysis.tables import TABLES, TableUnavailable
+from analysis.outputs import TableUnavailable
 
 from dashboard import state, widgets
 from dashboard.figures import show_figure_of
@@ -20,9 +20,8 @@ tab_comp, tab_overdue, tab_late, tab_valid = st.tabs(
 with tab_comp:
     show_figure_of(ctx, PAGE, "Completeness by site", "fig_completeness")
     widgets.show_named_table(
-        ctx, PAGE, "completeness",
-        f"{TABLES['completeness'].description} (data cut-off {cut}). Expected = done + missed + overdue; "
-        "not due = target day after the cut; not expected = died or discontinued before the target day.")
+        ctx, PAGE, "completeness", "Expected = done + missed + overdue; not due = target day after the cut; "
+        "not expected = died or discontinued before the target day.")
     with st.expander("Every scheduled visit of every subject"):
         widgets.show_named_table(ctx, PAGE, "visit-status")
 
@@ -36,9 +35,9 @@ with tab_overdue:
     else:
         if overdue.empty:
             st.success(f"No visit is overdue at the cut ({cut}).")
-        widgets.show_table(ctx, PAGE, overdue, "overdue-visits",
-                           f"{TABLES['overdue-visits'].description}: target day reached, window still open, "
-                           f"no assessment (data cut-off {cut})")
+        else:
+            widgets.show_named_table(ctx, PAGE, "overdue-visits", "Target day reached, window still open, no "
+                                     "assessment.")
 
 with tab_late:
     try:
@@ -52,9 +51,8 @@ with tab_late:
         st.info("This snapshot has no data-entry dates (ENTDT), so the entry lag cannot be measured.")
     else:
         show_figure_of(ctx, PAGE, "Data-entry lag by site", "fig_entry_lag")
-        widgets.show_table(ctx, PAGE, lag, "entry-lag",
-                           f"{TABLES['entry-lag'].description}; late = entered more than {LATE_ENTRY_DAYS} "
-                           f"days after the visit (ALSFRS-R forms) or AE start (data cut-off {cut})")
+        widgets.show_named_table(ctx, PAGE, "entry-lag", f"Late = entered more than {LATE_ENTRY_DAYS} days after "
+                                 "the visit (ALSFRS-R forms) or the AE start.")
 
 with tab_valid:
     try:

@@ -1,0 +1,89 @@
+"""Conduct outputs for the data manager (pooled): the status of every scheduled visit at the cut,
+completeness by site, overdue visits and data-entry lag. Each is defined once here."""
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.display import DisplaySpec
+from analysis.outputs.base import Output, get_adsl, view_memo
+
+def _visit_status(view, **_):
+    """Derived once per view (the completeness, overdue and figure builders all start from it);
+    callers get a copy."""
+    return view_memo(view, "visit-status", lambda: _derive_visit_status(view))
+
+
+def _derive_visit_status(view):
+    from analysis.completeness import derive_visit_status
+    study = view.study
+    adsl = get_adsl(view, None)
+    adsl = adsl[[c for c in ("USUBJID", "SITEID", "RANDDT", "DTHDT", "EOSSTT", "EOSDT") if c in adsl.columns]]
+    adqs = view.table(study.functional_dataset, columns=["USUBJID", "AVISITN", "ADT"])
+    return derive_visit_status(adsl, adqs, study.visit_days, study.visit_names, study.visit_window,
+                               cut_date=view.cut_date)
+
+
+def _completeness(view, **_):
+    from analysis.completeness import summarize_completeness_by_site
+    return summarize_completeness_by_site(_visit_status(view), get_adsl(view, None)[["USUBJID", "SITEID"]])
+
+
+def _overdue_visits(view, **_):
+    from analysis.completeness import list_overdue_visits
+    return list_overdue_visits(_visit_status(view))
+
+
+def _entry_lag(view, **_):
+    """Per dataset that has a data-entry date (ENTDT): empty (with the columns) when none has."""
+    from analysis.completeness import summarize_entry_lag
+    adsl = get_adsl(view, None)[["USUBJID", "SITEID"]]
+    parts = []
+    for name, date_col in ((view.study.functional_dataset, "ADT"), ("adae", "ASTDT")):
+        if name not in view.datasets:
+            continue
+        cols = view.columns(name)
+        if "ENTDT" not in cols or date_col not in cols:
+            continue
+        keep = ["USUBJID", date_col, "ENTDT"] + (["AVISITN"] if "AVISITN" in cols else [])
+        parts.append(summarize_entry_lag(view.table(name, columns=keep), adsl, date_col=date_col)
+                     .assign(dataset=name))
+    cols = ["dataset", "site", "records", "median_lag", "p90_lag", "max_lag", "late", "percent_late"]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+
+
+
+_VISITS = DisplaySpec(labels={"visit_day": "Target day", "target_date": "Target date",
+                              "window_end": "Window closes", "assessment_date": "Assessment date",
+                              "days_since_target": "Days since target"}, sentence_case=("status",))
+_VISITS_METHOD = ("Scheduled visits from the study file's visit days and window; a visit is missed when its window "
+                  "closed before the cut-off without an assessment, overdue when the target day passed and the "
+                  "window is still open.")
+_ALL_FUNCTIONAL = ("adsl", "functional")
+
+OUTPUTS = [
+    Output("visit-status", "Status of every scheduled visit at the cut-off", _visit_status,
+           ("USUBJID", "site", "AVISITN", "AVISIT", "visit_day", "target_date", "window_end", "status",
+            "assessment_date", "days_since_target"), population="all", needs=_ALL_FUNCTIONAL, display=_VISITS,
+           method=_VISITS_METHOD, listing=True),
+    Output("completeness", "Expected, done, missed and overdue visits by site", _completeness,
+           ("site", "subjects", "expected", "done", "missed", "overdue", "not_due", "not_expected", "percent_done"),
+           population="all", needs=_ALL_FUNCTIONAL,
+           display=DisplaySpec(labels={"subjects": "Subjects", "expected": "Expected", "done": "Done",
+                                       "missed": "Missed", "overdue": "Overdue", "not_due": "Not due",
+                                       "not_expected": "Not expected", "percent_done": "Done, % of expected"},
+                               percents=("percent_done",), digits={"percent_done": 1}),
+           method=_VISITS_METHOD + " Expected: visits whose target day is before the cut-off."),
+    Output("overdue-visits", "Visits overdue at the cut-off (window still open)", _overdue_visits,
+           ("site", "USUBJID", "AVISIT", "target_date", "window_end", "days_since_target"), population="all",
+           needs=_ALL_FUNCTIONAL, display=_VISITS, method=_VISITS_METHOD, listing=True),
+    Output("entry-lag", "Data-entry lag by site (days from visit or event to entry)", _entry_lag,
+           ("dataset", "site", "records", "median_lag", "p90_lag", "max_lag", "late", "percent_late"),
+           population="all",
+           display=DisplaySpec(labels={"records": "Records", "median_lag": "Median lag, days",
+                                       "p90_lag": "90th percentile lag, days", "max_lag": "Maximum lag, days",
+                                       "late": "Entered late, n", "percent_late": "Entered late, %"},
+                               percents=("percent_late",),
+                               digits={"percent_late": 1, "median_lag": 1, "p90_lag": 1, "max_lag": 1},
+                               blank_repeats=("dataset",)),
+           method="Days from the visit or event date to its data-entry date (ENTDT)."),
+]

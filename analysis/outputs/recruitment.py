@@ -1,0 +1,151 @@
+"""Recruitment outputs (blinded information, pooled unless a view is by arm): enrolment by site
+against target, screened and randomised by month, the plan, changes since the previous report,
+the projection to the target, the screening funnel, the CONSORT flow and stratum balance. Each is
+defined once here; the recruitment outputs follow the dashboard's site filter fully (plan and
+targets scaled to the chosen sites) or say they are trial-wide (``filters.filter_note``)."""
+from __future__ import annotations
+
+from analysis.display import DisplaySpec
+from analysis.outputs.base import (no_strata, SCREENING, TTE, Output, TableUnavailable, get_adsl, get_tte, groups_of,
+                                   screening_or_none, strata_columns)
+from analysis.outputs.filters import scaled_plan, site_selection
+
+def _enrolment(view, **_):
+    """The selected sites only (a filtered view), each against its own target."""
+    from analysis.recruitment import summarize_enrolment
+    return summarize_enrolment(screening_or_none(view), get_adsl(view, None), site_selection(view).sites)
+
+
+
+def _balance(view, **_):
+    from analysis.recruitment import summarize_balance
+    group_col, groups = groups_of(view)
+    return summarize_balance(get_adsl(view, None), group_col=group_col, groups=groups,
+                             strata_cols=strata_columns(view))
+
+
+
+def _consort(view, **_):
+    from analysis.recruitment import summarize_consort
+    group_col, groups = groups_of(view)
+    return summarize_consort(view.table("screening"), get_adsl(view, None), get_tte(view, population=None),
+                             group_col=group_col, groups=groups)
+
+
+def _funnel(view, **_):
+    from analysis.recruitment import summarize_funnel
+    return summarize_funnel(view.table("screening"), by_site=True)
+
+
+
+def _funnel_by_site(view, **_):
+    """The funnel's stage totals per site (no reasons): one row per site and stage."""
+    funnel = _funnel(view)
+    rows = (funnel["site_id"] != "All") & (funnel["reason"].fillna("") == "")
+    return funnel.loc[rows, ["site_id", "stage", "n"]].reset_index(drop=True)
+
+
+def _recruitment(view, **_):
+    from analysis.recruitment import summarize_recruitment_by_month
+    return summarize_recruitment_by_month(screening_or_none(view), get_adsl(view, None))
+
+
+def recruitment_projection(view):
+    """The Poisson-gamma projection to the planned sample size at this cut (seeded, so the same
+    cut gives the same dates), or ``TableUnavailable`` saying why there is none: recruitment
+    ended, target reached, or nobody randomised yet."""
+    from analysis.recruitment_projection import fit_recruitment_projection
+    study = view.study
+    adsl = get_adsl(view, None)
+    end = study.raw.get("study", {}).get("recruitment_end")
+    if end is not None and str(view.cut_date) > str(end):
+        raise TableUnavailable(f"recruitment ended on {end} (study file); no projection is made after it")
+    if not study.planned_n:
+        raise TableUnavailable("the study file gives no planned sample size")
+    sel = site_selection(view)            # a filtered view: its sites, to their share of the target
+    if sel.not_by_site:
+        raise TableUnavailable(f"no projection for the {sel.not_by_site} filter: targets are per site, "
+                               "with no split by onset")
+    target, whose = sel.target, (f" for {sel.label}" if sel.label else "")
+    if len(adsl) >= target:
+        raise TableUnavailable(f"the target of {target}{whose} was reached ({len(adsl)} randomised)")
+    if not len(adsl):
+        raise TableUnavailable("nobody is randomised yet: the site rates cannot be estimated")
+    return fit_recruitment_projection(adsl, sel.sites, view.cut_date, target)
+
+
+def _projection(view, **_):
+    p = recruitment_projection(view)
+    return p.summary().assign(prob_reached=p.prob_reached_)
+
+
+def _changes(view, since=None, **_):
+    from analysis.recruitment import summarize_changes
+    if since is None:
+        raise TableUnavailable("give the previous report's data cut-off (--since / previous_cut)")
+    adae = view.table("adae") if "adae" in view.datasets else None
+    return summarize_changes(get_adsl(view, None), since, view.cut_date, screening=screening_or_none(view),
+                             adae=adae, sites=view.study.sites)
+
+
+def _plan(view, **_):
+    """Against the trial's plan, or (a view filtered to some sites) the plan scaled by their share
+    of the site targets (``site_selection``)."""
+    from analysis.recruitment import summarize_cumulative_vs_plan
+    sel = site_selection(view)
+    plan = scaled_plan(view.study.recruitment_plan, sel.share) if sel.restricted else view.study.recruitment_plan
+    return summarize_cumulative_vs_plan(get_adsl(view, None), plan, cut_date=view.cut_date)
+
+
+
+def _no_plan(view) -> str | None:
+    return None if view.study.recruitment_plan else "the study config has no recruitment plan"
+
+
+OUTPUTS = [
+    Output("enrolment", "Enrolment by site against target", _enrolment,
+           ("site_id", "site_name", "country", "activated", "screened", "randomised", "target", "first", "last"),
+           population="screened",
+           method="Screened (screening log) and randomised (ADSL) per site to the cut-off; targets from the study "
+                  "file."),
+    Output("recruitment", "Screened and randomised by site and month", _recruitment,
+           ("month", "site_id", "screened", "randomised", "cumulative_randomised"), population="screened",
+           display=DisplaySpec(labels={"cumulative_randomised": "Randomised, cumulative"})),
+    Output("plan", "Cumulative randomised against the recruitment plan", _plan,
+           ("month", "actual_cumulative", "planned_cumulative"), population="all", applies=_no_plan,
+           display=DisplaySpec(labels={"actual_cumulative": "Randomised, cumulative",
+                                       "planned_cumulative": "Planned, cumulative"}),
+           method="The plan is the study file's cumulative recruitment plan by month."),
+    Output("changes", "Changes since the previous report's cut-off (pooled)", _changes,
+           ("item", "at_previous", "at_cut", "new"), population="all",
+           display=DisplaySpec(labels={"at_previous": "At the previous cut-off", "at_cut": "At this cut-off",
+                                       "new": "New since the previous cut-off"})),
+    Output("projection", "Projected date to reach the planned sample size", _projection,
+           ("cut_date", "target", "randomised", "projected_date", "lower80", "upper80", "lower95", "upper95", "prob_reached"),
+           population="all",
+           display=DisplaySpec(
+               labels={"cut_date": "Data cut-off", "projected_date": "Projected date (median)",
+                       "lower80": "80% prediction interval, from", "upper80": "80% prediction interval, to",
+                       "lower95": "95% prediction interval, from", "upper95": "95% prediction interval, to",
+                       "prob_reached": "Probability of reaching the target by the planned end"},
+               proportions=("prob_reached",)),
+           method="Poisson-gamma model of the sites' recruitment rates (Anisimov-Fedorov), intervals by "
+                  "simulation (seeded). Not yet back-tested: the intervals' coverage is unmeasured."),
+    Output("funnel", "Screening and run-in funnel with reasons", _funnel, ("site_id", "stage", "n", "reason"),
+           population="screened", needs=SCREENING,
+           method="From the screening log: one row per person screened, with the outcome and its reason."),
+    Output("funnel-by-site", "Screening and run-in outcomes by site", _funnel_by_site, ("site_id", "stage", "n"),
+           population="screened", needs=SCREENING,
+           display=DisplaySpec(arms="cell", spread="stage", index=("site_id",), cell="{n}"),
+           method="From the screening log: people screened per site by outcome ('—': none)."),
+    Output("consort", "CONSORT flow counts", _consort, ("stage", "group", "n", "reason"), population="screened",
+           needs=SCREENING + TTE,
+           display=DisplaySpec(arms="cell", index=("stage", "reason"), cell="{n}", blank_repeats=("stage",)),
+           method="CONSORT 2025 flow: screening and run-in from the screening log; allocation, follow-up status at "
+                  "the cut-off and analysis populations from ADSL; '—': not applicable (a stage before "
+                  "allocation has no arm)."),
+    Output("balance", "Randomised by stratum and site", _balance, ("stratum", "site_id", "group", "n"),
+           population="all", applies=no_strata,
+           display=DisplaySpec(arms="cell", index=("stratum", "site_id"), cell="{n}", blank_repeats=("stratum",)),
+           method="Randomised participants per randomisation stratum and site ('All': every site)."),
+]
