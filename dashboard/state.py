@@ -472,23 +472,19 @@ def get_display(ctx: Context, name: str, times=None, since=None) -> tuple[pd.Dat
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
-def _cached_result(func_path: str, view_kind: str, role_class: str, snapshot_hash: str,
-                   filters_key: tuple, view_args: tuple, kwargs: tuple):
-    module, _, attr = func_path.rpartition(".")
-    import importlib
-    func = getattr(importlib.import_module(module), attr)
-    view = get_view(_context_from(view_kind, role_class, snapshot_hash, filters_key, view_args))
-    return func(view, **dict(kwargs))
+def _cached_figure(name: str, view_kind: str, role_class: str, snapshot_hash: str, filters_key: tuple,
+                   view_args: tuple):
+    from analysis.outputs import build_figure
+    return build_figure(name, get_view(_context_from(view_kind, role_class, snapshot_hash, filters_key, view_args)))
 
 
-def get_result(ctx: Context, func_path: str, **kwargs):
-    """Call ``func_path(view, **kwargs)`` (a dotted path to a function of a view, such as a figure
-    builder) once per snapshot hash, view kind, role, filters and arguments; the result is
-    shared read-only (do not mutate it). Raises ``SmallCellError`` for a blinded filter below the
-    minimum cell size."""
+def get_figure(ctx: Context, name: str):
+    """Figure ``name`` (``analysis.outputs.build_figure``, with the on-screen subtitle) once per
+    snapshot hash, view kind, role and filters; shared read-only (do not mutate it). Raises
+    ``SmallCellError`` for a blinded filter below the minimum cell size."""
     check_cell_size(ctx)
-    return _cached_result(func_path, ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash,
-                          ctx.filters.key(), _view_args(ctx), tuple(sorted(kwargs.items())))
+    return _cached_figure(name, ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash, ctx.filters.key(),
+                          _view_args(ctx))
 
 
 # --------------------------------------------------------------------------- static export

@@ -111,6 +111,18 @@ class Report:
             _write_image(fig, f"{base}.{fmt}", scale=300 / 96 if fmt == "png" else 1)
         display(Markdown(f"![{self.caption(caption, population)}](figures/{label}.svg){{#{label} width=100%}}\n"))
 
+    def figure_output(self, name: str, label: str | None = None, title: str | None = None, height=None,
+                      formats=("svg",), width=900):
+        """Emit figure ``name`` (``analysis.outputs.FIGURES``: the builder the dashboard shows), drawn
+        for print (no on-screen subtitle: the caption carries the title, population and N and the
+        cut-off). Returns the figure."""
+        from analysis.outputs import FIGURES, build_figure, population_text
+        spec = FIGURES[name]
+        fig = build_figure(name, self.view, printed=True)
+        self.figure(fig, label or f"fig-{name}", title or spec.title, population_text(spec.table, self.view),
+                    width=width, height=height, formats=formats)
+        return fig
+
     def text(self, md: str) -> None:
         display(Markdown(md))
 

@@ -177,9 +177,10 @@ def test_figure_export_is_svg_of_the_blinded_figure(demo_snapshot):
     no arm label."""
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("/usr/bin/chromium is absent: static figure export needs it")
-    from dashboard import figures, state
+    from analysis.outputs import build_figure
+    from dashboard import state
     view = state._blinded_view(str(demo_snapshot / "clinical"), "blinded", "blinded", "h", "steering")
-    fig = figures.fig_cumulative(view)
+    fig = build_figure("cumulative", view)
     svg = state.figure_bytes(("blinded", "blinded", view.snapshot_hash, (), False, "test"), fig, "svg")
     text = svg.decode()
     assert text.startswith("<svg") and "Cumulative randomised" in text

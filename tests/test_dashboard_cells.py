@@ -106,7 +106,7 @@ def test_cached_paths_raise_for_a_small_blinded_context(demo_snapshot):
     snaps = state.discover_snapshots(str(demo_snapshot), str(demo_snapshot / "allocation"))
     snap = snaps[0]
     small = state.Context("u", "investigator", "blinded", snap, Filters(sites=("FR08",), onsets=("Bulbar",)))
-    for call in (lambda: state.get_table(small, "sae"), lambda: state.get_result(small, "dashboard.figures.fig_labs"),
+    for call in (lambda: state.get_table(small, "sae"), lambda: state.get_figure(small, "labs"),
                  lambda: state.get_validation(small)):
         with pytest.raises(SmallCellError):
             call()
@@ -170,7 +170,7 @@ def _helpers_script():
     snap = state.discover_snapshots(os.environ["MIROCALS_DATA"], os.environ["MIROCALS_ALLOCATION"])[0]
     ctx = state.Context("u", "investigator", "blinded", snap, state.Filters(sites=("FR08",), onsets=("Bulbar",)))
     show_named_table(ctx, "safety", "sae")
-    show_figure_of(ctx, "safety", "Labs over time", "fig_labs")
+    show_figure_of(ctx, "safety", "labs")
 
 
 def test_page_helpers_show_the_notice_not_the_output():

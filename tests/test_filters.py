@@ -88,23 +88,23 @@ def test_onset_filter_says_plan_and_targets_are_trial_wide(blinded):
 
 
 def test_figures_follow_the_filter(blinded):
-    from dashboard import figures
+    from analysis.outputs import build_figure
     study = blinded.study
     uk, _share, target = _uk_expected(study)
     view = FilteredView(blinded, UK)
-    fig = figures.fig_cumulative(view)
+    fig = build_figure("cumulative", view)
     title = fig.layout.title.text
     assert "filter: UK" in title and "Data cut-off" in title and str(blinded.cut_date) in title
     assert [a.text for a in fig.layout.annotations] == [f"Target {target} (UK)"]
     assert max(fig.data[0].y) == target
-    activation = figures.fig_activation(view)
+    activation = build_figure("activation", view)
     names = {study.site_by_id[s].name for s in uk}
     assert set(activation.data[0].y) == names
     assert "filter: UK" in activation.layout.title.text
-    for adapter in ("fig_by_site", "fig_funnel", "fig_balance", "fig_km", "fig_completeness"):
-        assert "filter: UK" in getattr(figures, adapter)(view).layout.title.text, adapter
+    for name in ("by-site", "funnel", "balance", "km", "completeness"):
+        assert "filter: UK" in build_figure(name, view).layout.title.text, name
     # unfiltered: no filter in the subtitle, the trial's target
-    plain = figures.fig_cumulative(blinded)
+    plain = build_figure("cumulative", blinded)
     assert "filter" not in plain.layout.title.text
     assert [a.text for a in plain.layout.annotations] == [f"Target {study.planned_n}"]
 

@@ -122,7 +122,7 @@ def test_closed_report_by_arm_with_efficacy(rendered, study):
     assert "Cox HR stratified by country and site of onset" in text and "Log-rank test" in text
     assert re.search(r"Survival at day 640", text)
     assert re.search(r"Table \d+\s+Treg count", text)
-    assert re.search(r"Figure \d+\s+Treg count by visit and arm", text)
+    assert re.search(r"Figure \d+\s+Regulatory T cells by visit and arm", text)
     # per-arm denominators in the AE table header
     assert re.search(r"Low-dose IL-2\s*\(N=\d+\)", text)
     entries = [json.loads(line) for line in audit.read_text().splitlines()]

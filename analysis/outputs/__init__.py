@@ -6,7 +6,7 @@ Which file holds what:
   output starts from (ADSL in a population, the survival parameter, BDS datasets, comparisons);
 - ``filters.py``: the dashboard's site filter as an output input (sites selected, plan and
   target scaled to them, the footnote saying how an output follows the filter);
-- one module per subject holding its outputs' definitions: ``baseline``, ``recruitment``,
+- one module per subject holding its outputs' definitions (tables, then the figures drawn from them): ``baseline``, ``recruitment``,
   ``survival``, ``functional`` (ALSFRS-R), ``safety``, ``conduct`` (visits, data entry).
 
 This module assembles them into :data:`OUTPUTS` and gives the four calls the dashboard, the
@@ -20,25 +20,39 @@ import pandas as pd
 
 from analysis.display import format_table
 from analysis.outputs import baseline, conduct, functional, recruitment, safety, survival
-from analysis.outputs.base import (AE, DATASET_WORDS, POPULATION_WORDS, SCREENING, TTE, Output, TableUnavailable,
+from analysis.outputs.base import (AE, DATASET_WORDS, POPULATION_WORDS, SCREENING, TTE, FigureOutput, Output,
+                                   TableUnavailable, figure_subtitle,
                                    comparisons, dataset_name, default_times, get_adsl, get_bds, get_tte, groups_of,
                                    screening_or_none, strata_columns, view_memo)
 from analysis.outputs.filters import SiteSelection, filter_note, scaled_plan, site_selection
 from analysis.outputs.recruitment import recruitment_projection
 from analysis.outputs.survival import EFFECT_TABLE_COLUMNS
 
-__all__ = ["OUTPUTS", "Output", "TableUnavailable", "build_table", "check_available", "display_table", "footnotes",
+__all__ = ["OUTPUTS", "FIGURES", "Output", "FigureOutput", "build_figure", "figure_subtitle", "TableUnavailable", "build_table", "check_available", "display_table", "footnotes",
            "caption", "arm_counts", "population_text", "get_adsl", "get_bds", "get_tte", "view_memo", "comparisons",
            "groups_of", "strata_columns", "default_times", "dataset_name", "screening_or_none", "site_selection",
            "SiteSelection", "scaled_plan", "filter_note", "recruitment_projection", "EFFECT_TABLE_COLUMNS",
            "DATASET_WORDS", "POPULATION_WORDS", "AE", "SCREENING", "TTE"]
 
 OUTPUTS: dict[str, Output] = {}
+FIGURES: dict[str, FigureOutput] = {}
 for _module in (baseline, survival, recruitment, functional, safety, conduct):
-    for _output in _module.OUTPUTS:
-        if _output.name in OUTPUTS:
-            raise ValueError(f"output {_output.name!r} is defined twice")
-        OUTPUTS[_output.name] = _output
+    for _registry, _items in ((OUTPUTS, _module.OUTPUTS), (FIGURES, getattr(_module, "FIGURES", []))):
+        for _item in _items:
+            if _item.name in _registry:
+                raise ValueError(f"{_item.name!r} is defined twice")
+            _registry[_item.name] = _item
+
+
+def build_figure(name: str, view, printed: bool = False):
+    """Figure ``name`` (:data:`FIGURES`) for a view: with the on-screen subtitle (cut-off, filter,
+    pooled or by arm), or ``printed`` without it (a report's caption says it). Raises the view's
+    ``BlindingError`` for a by-arm-only figure on a blinded view and ``TableUnavailable`` when
+    the snapshot lacks its data."""
+    spec = FIGURES[name]
+    if spec.by_arm_only:
+        view.require_unblinded(f"{name} figure")
+    return spec.build(view, subtitle=None if printed else figure_subtitle(view))
 
 
 def check_available(name: str, view) -> None:

@@ -73,6 +73,40 @@ class Output:
         return text or None
 
 
+@dataclass(frozen=True)
+class FigureOutput:
+    """One figure users see, defined once, beside the tables it is drawn from.
+
+    ``label``: its short name (a dashboard tab); ``title``: what it shows (a report's caption);
+    ``build(view, subtitle)``: the plotly figure, ``subtitle`` the screen's line (cut-off,
+    filter, pooled or by arm; ``figure_subtitle``) or None in a report, where the caption says
+    it; ``by_arm_only``: refused on a blinded view; ``filter_of``: the output whose filter note
+    the figure's caption shows on a filtered dashboard; ``table``: the output it is drawn from
+    (its population and N go in a report's caption)."""
+    name: str
+    label: str
+    title: str
+    build: Callable
+    by_arm_only: bool = False
+    filter_of: str | None = None
+    table: str = "survival"
+
+
+def figure_subtitle(view) -> str:
+    """Cut-off date, active filter and pooled/by arm: every on-screen figure's subtitle (and so
+    every export)."""
+    label = getattr(view, "filter_label", None)
+    pooled = "pooled over arms" if view.blinded else "by arm"
+    return f"Data cut-off {view.cut_date}{f' · filter: {label}' if label else ''} · {pooled}"
+
+
+def table_of(name: str, view, **kwargs) -> pd.DataFrame:
+    """The machine table of output ``name`` (``analysis.outputs.build_table``: its checks
+    included), for a figure drawn from it."""
+    from analysis.outputs import build_table
+    return build_table(name, view, **kwargs)
+
+
 TTE, SCREENING, AE = ("adsl", "adtte"), ("screening",), ("adsl", "adae")
 
 

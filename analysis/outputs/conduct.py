@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.display import DisplaySpec
-from analysis.outputs.base import Output, get_adsl, view_memo
+from analysis.outputs.base import FigureOutput, Output, table_of, get_adsl, view_memo
 
 def _visit_status(view, **_):
     """Derived once per view (the completeness, overdue and figure builders all start from it);
@@ -86,4 +86,28 @@ OUTPUTS = [
                                digits={"percent_late": 1, "median_lag": 1, "p90_lag": 1, "max_lag": 1},
                                blank_repeats=("dataset",)),
            method="Days from the visit or event date to its data-entry date (ENTDT)."),
+]
+
+
+# --------------------------------------------------------------------------- figures
+def fig_completeness(view, subtitle=None):
+    from analysis.figures_quality import plot_completeness
+    names = {s.id: s.name for s in view.study.sites}
+    return plot_completeness(table_of("completeness", view), site_names=names,
+                             subtitle=subtitle and f"{subtitle} · window {view.study.visit_window} days after the "
+                             "target day")
+
+
+def fig_entry_lag(view, subtitle=None):
+    from analysis.completeness import LATE_ENTRY_DAYS
+    from analysis.figures_quality import plot_entry_lag
+    return plot_entry_lag(table_of("entry-lag", view), dataset=view.study.functional_dataset,
+                          late_days=LATE_ENTRY_DAYS, title="ALSFRS-R forms: data-entry lag by site",
+                          subtitle=subtitle and f"{subtitle} · days from visit to data entry")
+
+
+FIGURES = [
+    FigureOutput("completeness", "Completeness by site", "Scheduled visits done, missed and overdue by site",
+                 fig_completeness, table="completeness"),
+    FigureOutput("entry-lag", "Data-entry lag by site", "ALSFRS-R forms: data-entry lag by site", fig_entry_lag, table="entry-lag"),
 ]

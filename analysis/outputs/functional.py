@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.display import DisplaySpec
-from analysis.outputs.base import Output, get_adsl, get_bds, groups_of, view_memo
+from analysis.outputs.base import FigureOutput, Output, table_of, get_adsl, get_bds, groups_of, view_memo
 
 def _alsfrs(view, **_):
     from analysis.alsfrs import summarize_alsfrs_by_visit
@@ -146,4 +146,43 @@ OUTPUTS = [
                                labels={"se": "SE", "n_subjects": "Participants, n"}, digits={"se": 3}, arms="rows"),
            method="Linear mixed model of the ALSFRS-R total on time with a random intercept and slope per "
                   "participant (REML), one slope per arm; Wald 95% CI."),
+]
+
+
+# --------------------------------------------------------------------------- figures
+def fig_alsfrs_change(view, subtitle=None):
+    from analysis.figures_alsfrs import plot_alsfrs_change
+    return plot_alsfrs_change(table_of("alsfrs", view), subtitle=subtitle)
+
+
+def fig_spaghetti(view, subtitle=None):
+    from analysis.figures_alsfrs import plot_spaghetti
+    study = view.study
+    adqs = get_bds(view, study.functional_dataset, paramcds=[study.functional_total])
+    return plot_spaghetti(adqs, view.group_col, paramcd=study.functional_total, subtitle=subtitle)
+
+
+def fig_kings(view, subtitle=None):
+    from analysis.figures_alsfrs import plot_stages
+    return plot_stages(table_of("kings", view), title="King's stage by visit (5 = death)", subtitle=subtitle)
+
+
+def fig_mitos(view, subtitle=None):
+    from analysis.figures_alsfrs import plot_stages
+    return plot_stages(table_of("mitos", view), title="MiToS stage by visit (5 = death)", subtitle=subtitle)
+
+
+def fig_domains(view, subtitle=None):
+    from analysis.figures_alsfrs import plot_domains
+    return plot_domains(table_of("alsfrs-domains", view), subtitle=subtitle)
+
+
+FIGURES = [
+    FigureOutput("alsfrs-change", "Mean change from baseline", "ALSFRS-R total, mean change from baseline (SE) by "
+                 "visit", fig_alsfrs_change, table="alsfrs"),
+    FigureOutput("spaghetti", "Individual trajectories", "ALSFRS-R total, individual trajectories (a seeded sample)",
+                 fig_spaghetti, table="alsfrs"),
+    FigureOutput("domains", "Domains", "ALSFRS-R domains, mean change from baseline (SE) by visit", fig_domains, table="alsfrs-domains"),
+    FigureOutput("kings", "King's stages", "King's stage by visit (5 = death)", fig_kings, table="kings"),
+    FigureOutput("mitos", "MiToS stages", "MiToS stage by visit (5 = death)", fig_mitos, table="mitos"),
 ]

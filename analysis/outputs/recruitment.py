@@ -6,7 +6,7 @@ targets scaled to the chosen sites) or say they are trial-wide (``filters.filter
 from __future__ import annotations
 
 from analysis.display import DisplaySpec
-from analysis.outputs.base import (no_strata, SCREENING, TTE, Output, TableUnavailable, get_adsl, get_tte, groups_of,
+from analysis.outputs.base import (no_strata, FigureOutput, table_of, SCREENING, TTE, Output, TableUnavailable, get_adsl, get_tte, groups_of,
                                    screening_or_none, strata_columns)
 from analysis.outputs.filters import scaled_plan, site_selection
 
@@ -148,4 +148,73 @@ OUTPUTS = [
            population="all", applies=no_strata,
            display=DisplaySpec(arms="cell", index=("stratum", "site_id"), cell="{n}", blank_repeats=("stratum",)),
            method="Randomised participants per randomisation stratum and site ('All': every site)."),
+]
+
+
+# --------------------------------------------------------------------------- figures
+def fig_cumulative(view, subtitle=None):
+    """Actual against the plan; for a view filtered to some sites the plan line and the target are
+    scaled by their share of the site targets (and the subtitle says so); for a filter no plan can
+    follow (onset) they stay trial-wide and the subtitle says that."""
+    from analysis.figures_recruitment import plot_cumulative_recruitment
+    sel = site_selection(view)
+    try:
+        projection = recruitment_projection(view)
+    except TableUnavailable:                  # recruitment over (or not started): plan and actual only
+        projection = None
+    printed, subtitle = subtitle is None, subtitle or ""
+    target_label, plan_label = None, "Planned"
+    if sel.restricted:
+        target_label, plan_label = f"Target {sel.target} ({sel.label})", f"Planned ({sel.label})"
+        subtitle += (f"<br>Plan and target scaled to {sel.label}: its sites' share of the site targets "
+                     f"({sel.share:.1%} of {sel.planned_n})")
+        if sel.not_by_site:
+            subtitle += f"; {sel.not_by_site}: counts only"
+    elif sel.label:
+        target_label, plan_label = f"Target {sel.target} (trial-wide)", "Planned (trial-wide)"
+        subtitle += "<br>Plan and target trial-wide: the plan has no split by onset"
+    return plot_cumulative_recruitment(table_of("plan", view), projection=projection, target=sel.target,
+                                       subtitle=None if printed and not subtitle else subtitle,
+                                       target_label=target_label, plan_label=plan_label)
+
+
+def fig_by_site(view, subtitle=None):
+    from analysis.figures_recruitment import plot_recruitment_by_site
+    names = {s.id: s.name for s in view.study.sites}
+    return plot_recruitment_by_site(table_of("recruitment", view), site_names=names,
+                                    subtitle=subtitle)
+
+
+def fig_activation(view, subtitle=None):
+    from analysis.figures_recruitment import plot_site_activation
+    return plot_site_activation(table_of("enrolment", view), cut_date=view.cut_date,
+                                subtitle=subtitle)
+
+
+def fig_funnel(view, subtitle=None):
+    from analysis.figures_recruitment import plot_funnel
+    return plot_funnel(table_of("funnel", view), subtitle=subtitle)
+
+
+def fig_balance(view, subtitle=None):
+    from analysis.figures_recruitment import plot_balance
+    return plot_balance(table_of("balance", view), subtitle=subtitle)
+
+
+def fig_consort(view, subtitle=None):
+    """The CONSORT flow diagram, every box its row of the ``consort`` table."""
+    from analysis.figures_consort import plot_consort
+    return plot_consort(table_of("consort", view), title=None if subtitle is None else "CONSORT flow diagram",
+                        subtitle=subtitle)
+
+
+FIGURES = [
+    FigureOutput("consort", "CONSORT", "CONSORT 2025 flow diagram", fig_consort, table="consort"),
+    FigureOutput("cumulative", "Cumulative vs plan", "Cumulative randomised against the planned recruitment, with the "
+                 "projection to the target when recruitment is open", fig_cumulative, filter_of="plan", table="plan"),
+    FigureOutput("by-site", "By site and month", "Randomised by site and month", fig_by_site, filter_of="recruitment", table="recruitment"),
+    FigureOutput("activation", "Site activation", "Site activation and enrolment period", fig_activation,
+                 filter_of="activation", table="enrolment"),
+    FigureOutput("funnel", "Screening funnel", "Screening and run-in funnel", fig_funnel, filter_of="funnel", table="funnel"),
+    FigureOutput("balance", "Stratum balance", "Randomised by stratum and site", fig_balance, filter_of="balance", table="balance"),
 ]

@@ -6,7 +6,7 @@ itself (``data_access.views``)."""
 from __future__ import annotations
 
 from analysis.display import DisplaySpec
-from analysis.outputs.base import AE, Output, comparisons, get_adsl, get_bds, groups_of, view_memo
+from analysis.outputs.base import AE, FigureOutput, Output, TableUnavailable, comparisons, get_adsl, get_bds, groups_of, view_memo
 
 def _ae(view, **_):
     """Derived once per view: the ``ae-risk`` table starts from it."""
@@ -136,4 +136,70 @@ OUTPUTS = [
            display=_lab_display(3), method=_LAB_METHOD),
     Output("tregs", "Treg count (cells/uL) by visit", _tregs, _LAB_COLUMNS, by_arm_only=True, population="SAF",
            needs=("adsl", "adlb"), applies=_no_revealing, display=_lab_display(1), method=_LAB_METHOD),
+]
+
+
+# --------------------------------------------------------------------------- figures
+def _lab_dataset(study) -> str:
+    return study.raw.get("endpoints", {}).get("lab_dataset", "adlb")
+
+
+def _require_labs(view, params=None) -> None:
+    """``TableUnavailable`` (shown as a note) when the snapshot has no lab dataset or no such
+    parameters are configured."""
+    name = _lab_dataset(view.study)
+    if name not in view.datasets:
+        raise TableUnavailable(f"no laboratory dataset ({name}) in this snapshot")
+    if params is not None and not params:
+        raise TableUnavailable("the study config lists no arm-revealing laboratory parameters")
+
+
+def _lab_table(view, params) -> tuple:
+    """Mean/SD by visit (and arm when unblinded) for each parameter with data at 2+ visits, and
+    the panel titles ("Eosinophils (10^9/L)")."""
+    import pandas as pd
+    from analysis.safety import summarize_lab_over_time
+    study = view.study
+    lab = get_bds(view, _lab_dataset(study), "SAF", params)
+    group_col = view.group_col
+    groups = tuple(view.arm_levels) if group_col else None
+    parts, labels = [], {}
+    for p in params:
+        d = lab[lab["PARAMCD"] == p]
+        if d["AVISITN"].nunique() < 2:
+            continue
+        unit = d["AVALU"].dropna().iloc[0] if "AVALU" in d and d["AVALU"].notna().any() else None
+        name = d["PARAM"].iloc[0] if "PARAM" in d else p
+        labels[p] = f"{name} ({unit})" if unit else name
+        parts.append(summarize_lab_over_time(d, p, group_col=group_col, groups=groups).assign(paramcd=p))
+    return (pd.concat(parts, ignore_index=True) if parts else
+            pd.DataFrame(columns=["paramcd", "group", "visit", "day", "n", "mean", "sd"])), labels
+
+
+def fig_labs(view, subtitle=None):
+    """Labs over time, except the arm-revealing parameters (pooled when blinded)."""
+    from analysis.figures_safety import plot_labs_over_time
+    study = view.study
+    _require_labs(view)
+    present = view.table(_lab_dataset(study), columns=["PARAMCD"])["PARAMCD"].dropna().unique()
+    params = [p for p in sorted(present) if p not in study.arm_revealing_params]
+    table, labels = _lab_table(view, params)
+    return plot_labs_over_time(table, title="Laboratory values: mean (+/- SE) by visit", labels=labels,
+                               subtitle=subtitle and subtitle + " · safety population")
+
+
+def fig_tregs(view, subtitle=None):
+    """Treg counts and percentages by arm: unblinded only (IL-2 raises them)."""
+    view.require_unblinded("Treg figure")
+    _require_labs(view, list(view.study.arm_revealing_params))
+    from analysis.figures_safety import plot_labs_over_time
+    table, labels = _lab_table(view, list(view.study.arm_revealing_params))
+    return plot_labs_over_time(table, title="Regulatory T cells: mean (+/- SE) by visit", labels=labels,
+                               subtitle=subtitle and subtitle + " · safety population")
+
+
+FIGURES = [
+    FigureOutput("labs", "Labs over time", "Laboratory values, mean (SE) by visit, safety population", fig_labs, table="labs"),
+    FigureOutput("tregs", "Tregs over time", "Regulatory T cells, mean (SE) by visit and arm, safety population",
+                 fig_tregs, by_arm_only=True, table="tregs"),
 ]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.display import DisplaySpec, format_strata
-from analysis.outputs.base import (no_strata, TTE, Output, comparisons, default_times, get_adsl, get_bds, get_tte,
+from analysis.outputs.base import (no_strata, FigureOutput, table_of, TTE, Output, comparisons, default_times, get_adsl, get_bds, get_tte,
                                    groups_of, strata_columns, view_memo)
 
 def _at_risk(view, times=None, **_):
@@ -231,4 +231,48 @@ OUTPUTS = [
                        "nominal_p": 4, "observed_z": 3},
                drop=("look",), yes_no=("crossed",), first=("label",)),
            method=_sequential_method),
+]
+
+
+# --------------------------------------------------------------------------- figures
+def fig_km(view, subtitle=None):
+    """Kaplan-Meier by arm (pooled when blinded); unblinded, the panel note of
+    ``analysis.figures_survival.format_effect_note`` from the treatment-effect table."""
+    from analysis.figures_survival import format_effect_note, plot_km
+    study = view.study
+    note = None if view.blinded else format_effect_note(table_of("treatment-effect", view), study=view.study)
+    return plot_km(get_tte(view), view.group_col, view.arm_levels if view.group_col else None, study.landmark_day,
+                   annotation=note, subtitle=subtitle)
+
+
+def fig_forest(view, subtitle=None):
+    """Subgroup forest plot of each arm against the reference arm (unblinded only: the subgroups
+    table refuses a blinded view)."""
+    from analysis.baseline import variable_labels
+    from analysis.figures_survival import plot_forest
+    sg = table_of("subgroups", view)
+    pairs = comparisons(view)
+    if len(pairs) > 1:                         # one block per arm against the reference arm
+        return plot_forest(sg, subtitle=subtitle, factor_labels=variable_labels(view.labels("adsl")),
+                           labels=("favours the first arm named", f"favours {pairs[0][1]}"))
+    return plot_forest(sg, title=f"Hazard ratio by subgroup ({sg['comparison'].iloc[0]})",
+                       subtitle=subtitle, factor_labels=variable_labels(view.labels("adsl")),
+                       labels=tuple(f"favours {a}" for a in pairs[0]))
+
+
+def fig_boundaries(view, subtitle=None):
+    """The efficacy boundary by information fraction and, when the study plans its deaths, this
+    cut's observed z against it (unblinded only)."""
+    from analysis.figures_survival import plot_boundaries
+    b = table_of("sequential", view)
+    return plot_boundaries(b, observed=b if "observed_z" in b else None, subtitle=subtitle)
+
+
+FIGURES = [
+    FigureOutput("km", "Kaplan-Meier", "Kaplan-Meier estimate of survival with numbers at risk (deaths, censored)",
+                 fig_km, table="survival"),
+    FigureOutput("forest", "Subgroups (forest plot)", "Hazard ratio (95% CI) for death by pre-specified subgroup with "
+                 "interaction p", fig_forest, by_arm_only=True, table="subgroups"),
+    FigureOutput("boundaries", "Sequential monitoring", "Efficacy boundary (z) by information fraction and the "
+                 "observed z at this cut", fig_boundaries, by_arm_only=True, table="sequential"),
 ]

@@ -18,7 +18,7 @@ tab_comp, tab_overdue, tab_late, tab_valid = st.tabs(
     ["Completeness by site", "Overdue visits", "Late data entry", "Validation problems"])
 
 with tab_comp:
-    show_figure_of(ctx, PAGE, "Completeness by site", "fig_completeness")
+    show_figure_of(ctx, PAGE, "completeness")
     widgets.show_named_table(
         ctx, PAGE, "completeness", "Expected = done + missed + overdue; not due = target day after the cut; "
         "not expected = died or discontinued before the target day.")
@@ -50,7 +50,7 @@ with tab_late:
     elif lag.empty:
         st.info("This snapshot has no data-entry dates (ENTDT), so the entry lag cannot be measured.")
     else:
-        show_figure_of(ctx, PAGE, "Data-entry lag by site", "fig_entry_lag")
+        show_figure_of(ctx, PAGE, "entry-lag")
         widgets.show_named_table(ctx, PAGE, "entry-lag", f"Late = entered more than {LATE_ENTRY_DAYS} days after "
                                  "the visit (ALSFRS-R forms) or the AE start.")
 
