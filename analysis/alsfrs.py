@@ -1,6 +1,6 @@
-"""ALSFRS-R analyses: score and change from baseline by visit, King's and MiToS stages; the
-mixed-model slope lives in :mod:`analysis.alsfrs_models` and the joint rank test in
-:mod:`analysis.joint_rank`; both are re-exported here.
+"""ALSFRS-R analyses: score and change from baseline by visit, King's and MiToS stages (the
+mixed-model slope is in :mod:`analysis.alsfrs_models`, the joint rank test in
+:mod:`analysis.joint_rank`).
 
 Input: an ADQS-like BDS frame (USUBJID, PARAMCD, AVISIT, AVISITN, ADT, ADY, AVAL, BASE, CHG,
 ABLFL) with PARAMCDs ALSFRS01..ALSFRS12, ALSFR05A / ALSFR05B (items), BULBAR, FINEMOT, GROSSMOT,
@@ -12,8 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.alsfrs_models import EFFECT_COLUMNS, MONTH, SlopeFit, fit_alsfrs_slopes  # noqa: F401
-from analysis.joint_rank import JointRankResult, compute_joint_rank, compute_joint_scores  # noqa: F401
 
 ITEM_CODES = ["ALSFRS01", "ALSFRS02", "ALSFRS03", "ALSFRS04", "ALSFR05A", "ALSFR05B", "ALSFRS06",
               "ALSFRS07", "ALSFRS08", "ALSFRS09", "ALSFRS10", "ALSFRS11", "ALSFRS12"]

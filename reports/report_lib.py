@@ -85,7 +85,7 @@ class Report:
               max_rows: int | None = 60) -> None:
         """Emit a table that is not an output (shared display rules only) with a numbered,
         labelled caption (Quarto syntax ``{#tbl-...}``)."""
-        from analysis.display import format_table
+        from analysis.display_table import format_table
         self._emit(format_table(df, None, self.view), df, label, self.caption(caption, population), [], max_rows)
 
     def _emit(self, shown: pd.DataFrame, machine: pd.DataFrame, label: str, caption: str, notes, max_rows) -> None:

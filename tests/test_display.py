@@ -66,7 +66,7 @@ def test_arms_side_by_side_with_their_n_in_the_header():
                             "pt": ["", "", "All PTs", "All PTs", "Nausea"], "group": ["A", "B", "A", "B", "A"],
                             "n_subjects": [10, 9, 4, 3, 2], "percent": [100.0, 90.0, 40.0, 30.0, 20.0],
                             "n_events": [30, 20, 5, 4, 2]})
-    from analysis.display import format_table
+    from analysis.display_table import format_table
     shown = format_table(machine, OUTPUTS["ae"].display, arm_counts={"A": 10, "B": 10})
     assert shown.columns.tolist() == ["System organ class", "Preferred term", "A (N=10)", "B (N=10)"]
     assert shown.values.tolist() == [["Any", "", "10 (100.0 %) [30]", "9 (90.0 %) [20]"],

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.display import format_table
+from analysis.display_table import format_table
 from analysis.outputs import baseline, conduct, functional, recruitment, safety, survival
 from analysis.outputs.base import (AE, DATASET_WORDS, POPULATION_WORDS, SCREENING, TTE, FigureOutput, Output,
                                    TableUnavailable, figure_subtitle,

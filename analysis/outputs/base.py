@@ -23,7 +23,7 @@ from typing import Callable
 
 import pandas as pd
 
-from analysis.display import DisplaySpec
+from analysis.display_table import DisplaySpec
 
 
 class TableUnavailable(LookupError):

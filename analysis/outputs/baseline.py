@@ -1,7 +1,7 @@
 """Baseline characteristics (Table 1): defined once here."""
 from __future__ import annotations
 
-from analysis.display import DisplaySpec
+from analysis.display_table import DisplaySpec
 from analysis.outputs.base import Output, get_adsl, groups_of
 
 def _baseline(view, **_):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.display import DisplaySpec
+from analysis.display_table import DisplaySpec
 from analysis.outputs.base import FigureOutput, Output, table_of, get_adsl, view_memo
 
 def _visit_status(view, **_):

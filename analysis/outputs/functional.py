@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.display import DisplaySpec
+from analysis.display_table import DisplaySpec
 from analysis.outputs.base import FigureOutput, Output, table_of, get_adsl, get_bds, groups_of, view_memo
 
 def _alsfrs(view, **_):
@@ -98,7 +98,7 @@ def _mitos(view, **_) -> pd.DataFrame:
 def _slopes(view, **_) -> pd.DataFrame:
     """ALSFRS-R total slope (points/month) from the linear mixed model, per group (pooled when
     blinded)."""
-    from analysis.alsfrs import fit_alsfrs_slopes
+    from analysis.alsfrs_models import fit_alsfrs_slopes
     study = view.study
     group_col, groups = groups_of(view)
     adqs = get_bds(view, study.functional_dataset, paramcds=[study.functional_total])

@@ -5,7 +5,7 @@ defined once here; the recruitment outputs follow the dashboard's site filter fu
 targets scaled to the chosen sites) or say they are trial-wide (``filters.filter_note``)."""
 from __future__ import annotations
 
-from analysis.display import DisplaySpec
+from analysis.display_table import DisplaySpec
 from analysis.outputs.base import (no_strata, FigureOutput, table_of, SCREENING, TTE, Output, TableUnavailable, get_adsl, get_tte, groups_of,
                                    screening_or_none, strata_columns)
 from analysis.outputs.filters import scaled_plan, site_selection

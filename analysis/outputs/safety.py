@@ -5,7 +5,7 @@ reactions) is declared in the study file and refused or withheld on a blinded vi
 itself (``data_access.views``)."""
 from __future__ import annotations
 
-from analysis.display import DisplaySpec
+from analysis.display_table import DisplaySpec
 from analysis.outputs.base import AE, FigureOutput, Output, TableUnavailable, comparisons, get_adsl, get_bds, groups_of, view_memo
 
 def _ae(view, **_):

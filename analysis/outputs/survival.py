@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.display import DisplaySpec, format_strata
+from analysis.display import format_strata
+from analysis.display_table import DisplaySpec
 from analysis.outputs.base import (no_strata, FigureOutput, table_of, TTE, Output, comparisons, default_times, get_adsl, get_bds, get_tte,
                                    groups_of, strata_columns, view_memo)
 
@@ -50,7 +51,8 @@ def _treatment_effect(view, **_):
     the functional-score slope and joint-rank rows when the snapshot has the functional dataset."""
     view.require_unblinded("treatment-effect table")
     from analysis.survival_models import compute_treatment_effects
-    from analysis import alsfrs
+    from analysis.alsfrs_models import fit_alsfrs_slopes
+    from analysis.joint_rank import compute_joint_rank
     group_col, _g = groups_of(view)
     study = view.study
     tte = get_tte(view)
@@ -67,9 +69,9 @@ def _treatment_effect(view, **_):
         if adqs is not None and len(adqs):
             ids = set(adsl.loc[adsl[group_col].isin(pair), "USUBJID"])
             q = adqs[adqs["USUBJID"].isin(ids)]
-            slopes = alsfrs.fit_alsfrs_slopes(q, group_col=group_col, groups=pair, paramcd=study.functional_total)
+            slopes = fit_alsfrs_slopes(q, group_col=group_col, groups=pair, paramcd=study.functional_total)
             rows.append(slopes.effect_table())
-            rows.append(alsfrs.compute_joint_rank(adsl[adsl["USUBJID"].isin(ids)], q, tte[tte[group_col].isin(pair)],
+            rows.append(compute_joint_rank(adsl[adsl["USUBJID"].isin(ids)], q, tte[tte[group_col].isin(pair)],
                                                   group_col=group_col, groups=pair,
                                                   landmark_day=study.landmark_day).effect_table())
         part = pd.concat(rows, ignore_index=True).assign(comparison=f"{exp} vs {ref}", note="")
