@@ -309,7 +309,7 @@ def show_table(ctx: state.Context, page: str, df: pd.DataFrame, name: str, capti
     footnotes; the CSV download is the machine table: every row and column of ``df``, unchanged.
     At most ``page_rows`` rows are sent to the browser at a time (a page selector and a
     row-range caption appear above longer tables)."""
-    from analysis.display import format_table
+    from analysis.display_table import format_table
     if caption:
         st.caption(caption)
     if shown is None:
