@@ -282,7 +282,8 @@ def cmd_report(args) -> int:
     never used). manuscript needs --allocation and database lock recorded
     (MIROCALS_DATABASE_LOCKED=1). With --cut the snapshot is cut into a private temporary
     folder, removed after the render. A render that fails exits 1."""
-    from reports.render import RenderError, ReportRefused, render_report
+    from reports.notebook import RenderError
+    from reports.render import ReportRefused, render_report
     to = tuple(t.strip() for t in args.to.split(",") if t.strip())
     try:
         paths = render_report(args.name, data_dir=args.data, allocation_dir=args.allocation, cut=args.cut,

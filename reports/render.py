@@ -1,230 +1,30 @@
-"""Render a report (.qmd) to HTML and PDF.
+"""Render a report (.qmd) to HTML and PDF: its own marked folder, the gates (an explicit
+allocation for the unblinded reports, database lock for the manuscript), a private cut, the
+render and its audit entry.
 
 With the Quarto CLI on PATH: ``quarto render``. Without it (this project's build machines), the
-same engines Quarto uses: the .qmd's Python cells run in a Jupyter kernel (nbclient) with the
-parameters injected after the cell tagged ``parameters`` (as papermill does); the outputs and
-the markdown become one Pandoc markdown document; Pandoc 3 (pypandoc-binary) writes
-self-contained HTML and Typst; the typst package compiles the PDF.
+same engines Quarto uses: the .qmd's Python cells run in a Jupyter kernel (``reports.notebook``)
+with the parameters injected after the cell tagged ``parameters`` (as papermill does); the
+outputs and the markdown become one Pandoc markdown document (cross-references by
+``reports.crossrefs``); Pandoc 3 (pypandoc-binary) writes self-contained HTML and Typst; the
+typst package compiles the PDF.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-import yaml
+from reports.crossrefs import list_of_captions, resolve_crossrefs
+from reports.notebook import execute, output_markdown, split_qmd
 
 HERE = Path(__file__).parent
 REPORTS = {"dsmb-open": "dsmb_open.qmd", "dsmb-closed": "dsmb_closed.qmd", "manuscript": "manuscript.qmd"}
 UNBLINDED = {"dsmb-closed", "manuscript"}
-CELL_RE = re.compile(r"^```\{python\}[^\n]*\n(.*?)^```\s*$", re.S | re.M)
-
-
-class RenderError(RuntimeError):
-    """A report failed to render; the message names the document and the failing cell."""
-
-
-def split_qmd(text: str) -> tuple[dict, list[tuple[str, str, dict]]]:
-    """(front matter, [(kind, source, options)]) with kind 'markdown' or 'code'; options are
-    the cell's ``#|`` lines."""
-    meta = {}
-    if text.startswith("---"):
-        end = text.index("\n---", 3)
-        meta = yaml.safe_load(text[3:end]) or {}
-        text = text[end + 4:]
-    parts, pos = [], 0
-    for m in CELL_RE.finditer(text):
-        if text[pos:m.start()].strip():
-            parts.append(("markdown", text[pos:m.start()], {}))
-        src = m.group(1)
-        opts = {}
-        for line in src.splitlines():
-            if line.startswith("#|"):
-                opts.update(yaml.safe_load(line[2:].strip()) or {})
-        parts.append(("code", src, opts))
-        pos = m.end()
-    if text[pos:].strip():
-        parts.append(("markdown", text[pos:], {}))
-    return meta, parts
-
-
-def _parameters_cell(params: dict) -> str:
-    return "# Injected parameters\n" + "\n".join(f"{k} = {v!r}" for k, v in params.items())
-
-
-def kernel_for_this_python(progress=lambda m: None) -> str:
-    """Name of a Jupyter kernel that runs the interpreter running this code (its packages are
-    the project's). The ``python3`` spec is used when it launches "python" (jupyter_client
-    substitutes ``sys.executable``) or this very interpreter; otherwise a spec is installed
-    once into a temporary prefix that is put on ``JUPYTER_PATH``."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-    ours = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
-    try:
-        argv0 = KernelSpecManager().get_kernel_spec("python3").argv[0]
-        if argv0 in ours or Path(argv0).resolve() == Path(sys.executable).resolve():
-            return "python3"
-    except NoSuchKernel:
-        pass
-    prefix = Path(tempfile.gettempdir()) / f"mirocals-kernel-{os.getuid()}"
-    name = "mirocals-python3"
-    if not (prefix / "share" / "jupyter" / "kernels" / name / "kernel.json").exists():
-        progress("installing a Jupyter kernelspec")
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--prefix", str(prefix), "--name", name],
-                       check=True, capture_output=True)
-    paths = os.environ.get("JUPYTER_PATH", "")
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(prefix / "share" / "jupyter"), paths) if p)
-    return name
-
-
-def _first_code_line(source: str) -> str:
-    lines = [ln for ln in source.splitlines() if ln.strip() and not ln.startswith("#|")]
-    return lines[0].strip() if lines else ""
-
-
-def execute(parts, params: dict, workdir: Path, progress, name: str, kernel_env: dict | None = None):
-    """Run the code cells in a fresh kernel, the parameters injected after the cell tagged
-    ``parameters`` (papermill-style). Returns {part index: outputs}. A failing cell raises
-    ``RenderError`` naming the document, the cell's label and its first line."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-    nb = nbformat.v4.new_notebook()
-    index = []
-    for i, (kind, src, opts) in enumerate(parts):
-        if kind != "code":
-            continue
-        tags = opts.get("tags", []) or []
-        nb.cells.append(nbformat.v4.new_code_cell(src, metadata={"tags": list(tags)}))
-        index.append(i)
-        if "parameters" in tags:
-            nb.cells.append(nbformat.v4.new_code_cell(_parameters_cell(params),
-                                                      metadata={"tags": ["injected-parameters"]}))
-            index.append(None)
-    client = NotebookClient(nb, kernel_name=kernel_for_this_python(progress), timeout=600,
-                            resources={"metadata": {"path": str(workdir)}})
-    # the kernel imports THIS checkout's packages (not another install of the project)
-    base = dict(kernel_env if kernel_env is not None else os.environ)
-    env = {**base, "PYTHONPATH": os.pathsep.join(p for p in (str(HERE.parent), base.get("PYTHONPATH", "")) if p)}
-    with client.setup_kernel(env=env):
-        for k, cell in enumerate(nb.cells):
-            if index[k] is None:
-                label = "injected parameters"
-            else:
-                opts = parts[index[k]][2]
-                label = opts.get("label") or ("parameters" if "parameters" in (opts.get("tags") or []) else f"cell {k + 1}")
-            progress(f"executing cell {k + 1}/{len(nb.cells)} ({label})")
-            try:
-                client.execute_cell(cell, k)
-            except CellExecutionError as exc:
-                err = next((o for o in cell.outputs if o.get("output_type") == "error"), {})
-                if err.get("ename") == "TableUnavailable":      # the snapshot lacks the data: say why
-                    _say_unavailable(cell, err.get("evalue", ""))
-                    progress(f"cell {k + 1} ({label}): {err.get('evalue', '')}")
-                    continue
-                why = f"{err.get('ename', 'Error')}: {err.get('evalue', '')}" if err else str(exc)[-2000:]
-                raise RenderError(f"{name}: cell {k + 1}/{len(nb.cells)} '{label}' "
-                                  f"({_first_code_line(cell.source)!r}) failed: {why}") from None
-    outputs = {}
-    for cell, i in zip(nb.cells, index):
-        if i is not None:
-            outputs[i] = cell.outputs
-    return outputs
-
-
-UNAVAILABLE_RE = re.compile(r"<!-- unavailable: ([\w -]*) -->")
-
-
-def _say_unavailable(cell, why: str) -> None:
-    """Keep what the cell showed before ``TableUnavailable`` and add a sentence saying why the
-    rest is missing; its figure/table labels are recorded so references to them read "not
-    available" instead of failing the render."""
-    import nbformat
-    labels = re.findall(r"""["']((?:fig|tbl)-[\w-]+)["']""", cell.source)
-    labels += [f"tbl-{name}" for name in re.findall(r"""\.output\(\s*["']([\w-]+)["']""", cell.source)]  # default label
-    labels = " ".join(dict.fromkeys(labels))
-    text = f"*Not available for this snapshot: {why.rstrip('.')}.*\n\n<!-- unavailable: {labels} -->"
-    cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"] + [
-        nbformat.v4.new_output("display_data", data={"text/markdown": text})]
-
-
-def _output_markdown(outputs) -> str:
-    chunks = []
-    for out in outputs:
-        data = out.get("data", {})
-        if "text/markdown" in data:
-            chunks.append(data["text/markdown"])
-        elif out.get("output_type") == "stream" and out.get("name") == "stdout":
-            chunks.append("```\n" + out["text"] + "\n```")
-    return "\n\n".join(chunks)
-
-
-LABEL_RE = re.compile(r"\{#((?:fig|tbl)-[\w-]+)[\s}]")
-WORD = {"fig": "Figure", "tbl": "Table"}
-
-
-def number_crossrefs(md: str) -> dict[str, int]:
-    """Number the labelled figures and tables (``{#fig-x ...}`` / ``{#tbl-x}``) in order of
-    definition, figures and tables counted apart (as Quarto and Typst do)."""
-    numbers: dict[str, int] = {}
-    counts = {"fig": 0, "tbl": 0}
-    for label in dict.fromkeys(LABEL_RE.findall(md)):
-        counts[label[:3]] += 1
-        numbers[label] = counts[label[:3]]
-    return numbers
-
-
-def resolve_crossrefs(md: str, number_captions: bool = False) -> str:
-    """Quarto-style references ``@fig-x`` / ``@tbl-x`` -> links "Figure n" / "Table n" to the
-    labelled element. With ``number_captions`` the captions themselves get their "Figure n:"
-    prefix (for HTML; Typst numbers its figures itself, in the same order). An unknown label
-    raises ``RenderError``, except the labels of sections reported unavailable (read "not
-    available")."""
-    numbers = number_crossrefs(md)
-    unavailable = {lab for m in UNAVAILABLE_RE.findall(md) for lab in m.split()}
-
-    def ref(m):
-        label = m.group(1)
-        if label not in numbers and label in unavailable:
-            return f"{WORD[label[:3]]} (not available)"
-        if label not in numbers:
-            raise RenderError(f"reference @{label} has no figure or table with that label")
-        return f"[{WORD[label[:3]]}&nbsp;{numbers[label]}](#{label})"
-    md = re.sub(r"(?<![\w@])@((?:fig|tbl)-[\w-]*\w)", ref, md)
-    if number_captions:
-        def fig_caption(m):
-            return f"![{WORD['fig']} {numbers[m.group(3)]}: {m.group(1)}]({m.group(2)}){{#{m.group(3)}"
-        md = re.sub(r"!\[(.*?)\]\(([^)]*)\)\{#(fig-[\w-]+)", fig_caption, md)
-
-        def tbl_caption(m):
-            return f"{m.group(1)}: {WORD['tbl']} {numbers[m.group(3)]}: {m.group(2)}{{#{m.group(3)}}}"
-        md = re.sub(r"^(\s*):\s+(.*?)\{#(tbl-[\w-]+)\}", tbl_caption, md, flags=re.M)
-    return md
-
-
-def list_of_captions(md: str) -> str:
-    """Markdown "List of tables" and "List of figures" (for HTML; Typst builds its own outlines),
-    each entry linked to its element. The caption is cut at its first sentence."""
-    numbers = number_crossrefs(md)
-    caps = {}
-    for m in re.finditer(r"!\[(.*?)\]\([^)]*\)\{#(fig-[\w-]+)", md):
-        caps[m.group(2)] = m.group(1)
-    for m in re.finditer(r"^\s*:\s+(.*?)\{#(tbl-[\w-]+)\}", md, flags=re.M):
-        caps[m.group(2)] = m.group(1)
-    out = []
-    for kind, title in (("tbl", "List of tables"), ("fig", "List of figures")):
-        items = [(numbers[k], k, caps.get(k, "").split(". ")[0].strip()) for k in numbers if k.startswith(kind)]
-        if items:
-            out.append(f"::: {{.lot}}\n**{title}**\n")
-            out += [f"{n}. [{WORD[kind]} {n}: {cap}](#{k})" for n, k, cap in sorted(items)]
-            out.append(":::\n")
-    return "\n".join(out)
-
 
 def render_qmd(qmd: Path, params: dict, out_dir: Path, to=("html", "pdf"), progress=print,
                meta_defaults: dict | None = None, workdir: Path | None = None,
@@ -242,7 +42,7 @@ def render_qmd(qmd: Path, params: dict, out_dir: Path, to=("html", "pdf"), progr
     if workdir is not None:
         Path(workdir).mkdir(parents=True, exist_ok=True)
     outputs = execute(parts, params, Path(workdir or out_dir), progress, qmd.name, kernel_env)
-    body = [src if kind == "markdown" else _output_markdown(outputs.get(i, []))
+    body = [src if kind == "markdown" else output_markdown(outputs.get(i, []))
             for i, (kind, src, _opts) in enumerate(parts)]
     raw = "\n\n".join(body)
     info_path = out_dir / f"{stem}.meta.json"

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-import analysis
 from data_access.views import open_view
 
 

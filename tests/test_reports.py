@@ -160,7 +160,7 @@ def test_open_report_refuses_nothing_but_closed_needs_allocation(blinded_only_sn
 
 # --------------------------------------------------------------------------- pipeline pieces
 def test_split_qmd_reads_front_matter_cells_and_options():
-    from reports.render import split_qmd
+    from reports.notebook import split_qmd
     text = ('---\ntitle: "T"\njupyter: python3\n---\n\n# Head\n\n```{python}\n#| tags: [parameters]\nx = 1\n```\n\n'
             'Text @fig-a.\n\n```{python}\n#| label: fig-a\n#| fig-cap: "A caption"\nprint(x)\n```\n')
     meta, parts = split_qmd(text)
@@ -171,7 +171,8 @@ def test_split_qmd_reads_front_matter_cells_and_options():
 
 
 def test_crossrefs_number_figures_and_tables_apart_and_link():
-    from reports.render import RenderError, resolve_crossrefs
+    from reports.crossrefs import resolve_crossrefs
+    from reports.notebook import RenderError
     md = ("See @fig-b, @tbl-x and @fig-a.\n\n![First](f.svg){#fig-b width=100%}\n\n| a |\n|---|\n| 1 |\n\n"
           ": A table {#tbl-x}\n\n![Second](g.svg){#fig-a}\n\nmail me@fig-b.org")
     out = resolve_crossrefs(md)
@@ -185,7 +186,8 @@ def test_crossrefs_number_figures_and_tables_apart_and_link():
 
 
 def test_failing_cell_is_named_with_document_label_and_first_line(tmp_path):
-    from reports.render import RenderError, render_qmd
+    from reports.notebook import RenderError
+    from reports.render import render_qmd
     qmd = tmp_path / "broken.qmd"
     qmd.write_text('---\ntitle: "B"\n---\n\n```{python}\n#| tags: [parameters]\nn = 1\n```\n\n'
                    '```{python}\n#| label: divide\nvalue = n / 0\n```\n')
@@ -208,7 +210,7 @@ def test_parameters_are_injected_after_the_parameters_cell(tmp_path):
 def test_kernel_runs_this_interpreter():
     import sys
     from jupyter_client.kernelspec import KernelSpecManager
-    from reports.render import kernel_for_this_python
+    from reports.notebook import kernel_for_this_python
     spec = KernelSpecManager().get_kernel_spec(kernel_for_this_python())
     assert spec.argv[0] in ("python", "python3") or os.path.realpath(spec.argv[0]) == os.path.realpath(sys.executable)
 
