@@ -6,8 +6,9 @@ Which file holds what:
   output starts from (ADSL in a population, the survival parameter, BDS datasets, comparisons);
 - ``filters.py``: the dashboard's site filter as an output input (sites selected, plan and
   target scaled to them, the footnote saying how an output follows the filter);
-- one module per subject holding its outputs' definitions (tables, then the figures drawn from them): ``baseline``, ``recruitment``,
-  ``survival``, ``functional`` (ALSFRS-R), ``safety``, ``conduct`` (visits, data entry).
+- one module per subject holding its outputs' definitions (tables, then the figures drawn from
+  them): ``baseline``, ``recruitment``, ``survival``, ``decision`` (the interim look), ``projections`` (forecasts), ``functional``
+  (ALSFRS-R), ``safety``, ``conduct`` (visits, data entry).
 
 This module assembles them into :data:`OUTPUTS` and gives the four calls the dashboard, the
 reports and ``mirocals table`` make: :func:`build_table` (the machine table, raw values, the CSV
@@ -19,13 +20,13 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.display_table import format_table
-from analysis.outputs import baseline, conduct, functional, recruitment, safety, survival
+from analysis.outputs import baseline, conduct, decision, functional, projections, recruitment, safety, survival
 from analysis.outputs.base import (AE, DATASET_WORDS, POPULATION_WORDS, SCREENING, TTE, FigureOutput, Output,
                                    TableUnavailable, figure_subtitle,
                                    comparisons, dataset_name, default_times, get_adsl, get_bds, get_tte, groups_of,
                                    screening_or_none, strata_columns, view_memo)
 from analysis.outputs.filters import SiteSelection, filter_note, scaled_plan, site_selection
-from analysis.outputs.recruitment import recruitment_projection
+from analysis.outputs.projections import recruitment_projection
 from analysis.outputs.survival import EFFECT_TABLE_COLUMNS
 
 __all__ = ["OUTPUTS", "FIGURES", "Output", "FigureOutput", "build_figure", "figure_subtitle", "TableUnavailable", "build_table", "check_available", "display_table", "footnotes",
@@ -36,7 +37,7 @@ __all__ = ["OUTPUTS", "FIGURES", "Output", "FigureOutput", "build_figure", "figu
 
 OUTPUTS: dict[str, Output] = {}
 FIGURES: dict[str, FigureOutput] = {}
-for _module in (baseline, survival, recruitment, functional, safety, conduct):
+for _module in (baseline, survival, decision, recruitment, projections, functional, safety, conduct):
     for _registry, _items in ((OUTPUTS, _module.OUTPUTS), (FIGURES, getattr(_module, "FIGURES", []))):
         for _item in _items:
             if _item.name in _registry:
