@@ -7,7 +7,8 @@ Which file holds what:
 - ``filters.py``: the dashboard's site filter as an output input (sites selected, plan and
   target scaled to them, the footnote saying how an output follows the filter);
 - one module per subject holding its outputs' definitions (tables, then the figures drawn from
-  them): ``baseline``, ``recruitment``, ``survival``, ``decision`` (the interim look), ``projections`` (forecasts), ``functional``
+  them): ``baseline``, ``recruitment``, ``survival``, ``decision`` (the interim look), ``projections`` (recruitment forecast), ``events``
+  (death forecast), ``functional``
   (ALSFRS-R), ``safety``, ``conduct`` (visits, data entry).
 
 This module assembles them into :data:`OUTPUTS` and gives the four calls the dashboard, the
@@ -20,7 +21,8 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.display_table import format_table
-from analysis.outputs import baseline, conduct, decision, functional, projections, recruitment, safety, survival
+from analysis.outputs import (baseline, conduct, decision, events, functional, projections, recruitment, safety,
+                              survival)
 from analysis.outputs.base import (AE, DATASET_WORDS, POPULATION_WORDS, SCREENING, TTE, FigureOutput, Output,
                                    TableUnavailable, figure_subtitle,
                                    comparisons, dataset_name, default_times, get_adsl, get_bds, get_tte, groups_of,
@@ -37,7 +39,7 @@ __all__ = ["OUTPUTS", "FIGURES", "Output", "FigureOutput", "build_figure", "figu
 
 OUTPUTS: dict[str, Output] = {}
 FIGURES: dict[str, FigureOutput] = {}
-for _module in (baseline, survival, decision, recruitment, projections, functional, safety, conduct):
+for _module in (baseline, survival, decision, events, recruitment, projections, functional, safety, conduct):
     for _registry, _items in ((OUTPUTS, _module.OUTPUTS), (FIGURES, getattr(_module, "FIGURES", []))):
         for _item in _items:
             if _item.name in _registry:
@@ -69,19 +71,21 @@ def check_available(name: str, view) -> None:
         raise TableUnavailable(f"{name} table not available: {why}")
 
 
-def build_table(name: str, view, times=None, since=None) -> pd.DataFrame:
+def build_table(name: str, view, times=None, since=None, targets=None) -> pd.DataFrame:
     """The machine table of output ``name`` for a view. Raises ``KeyError`` for an unknown name,
     the view's ``BlindingError`` for a by-arm-only output on a blinded view and
     ``TableUnavailable`` (saying why) when the snapshot lacks a dataset the output needs or the
     study makes it not applicable. ``times``: number-at-risk times (``at-risk``, ``km``);
-    ``since``: the previous report's cut-off (``changes``). The columns are the output's
+    ``since``: the previous report's cut-off (``changes``); ``targets``: the numbers a forecast
+    projects to (``projection``: participants, ``event-projection``: deaths; default: the
+    study's planned numbers). The columns are the output's
     declared ``columns`` (in order; optional ones may be absent): a build that adds one fails
     here, not in a reader's CSV."""
     spec = OUTPUTS[name]
     if spec.by_arm_only:
         view.require_unblinded(f"{name} table")
     check_available(name, view)
-    table = spec.build(view, times=times, since=since)
+    table = spec.build(view, times=times, since=since, targets=targets)
     extra = [c for c in table.columns if c not in spec.columns]
     if extra:
         raise RuntimeError(f"output {name!r} built undeclared machine columns {extra}; declare them in its "
