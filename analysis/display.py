@@ -32,7 +32,9 @@ METHOD_LABELS = {
     "landmark_difference": "Difference in survival at the landmark",
     "rmst_difference": "Difference in restricted mean survival (days)",
     "alsfrs_slope_difference": "ALSFRS-R slope difference (points/month)",
-    "joint_rank": "Joint rank test (survival, then ALSFRS-R change): win probability",
+    "joint_rank": "Joint rank test (survival, then ALSFRS-R at the shared follow-up): win probability",
+    "joint_rank_last_change": "Joint rank test, sensitivity (survivors on their last change): win probability",
+    "logrank_global": "Log-rank test, all arms (global)",
 }
 
 # Randomisation strata factors in words (a factor not listed is shown by its own name, lower case).

@@ -1,10 +1,23 @@
 """Joint rank test of function and survival (CAFS; Berry et al. 2013, Finkelstein-Schoenfeld 1999).
 
 Pure: DataFrames in, a result dataclass out (``JointRankResult``, with ``effect_table()`` giving a
-row of the treatment-effect table, ``analysis.alsfrs_models.EFFECT_COLUMNS``: method
-``joint_rank``, the win probability with its 95% CI, z, p). ``compute_joint_scores`` gives the
-Finkelstein-Schoenfeld scores in O(N log N); ``compute_win_probability_ci`` the DeLong interval of
-the win probability. The mixed-model slope is in ``analysis.alsfrs_models``.
+row of the treatment-effect table, ``analysis.alsfrs_models.EFFECT_COLUMNS``: the win probability
+with its 95% CI, z, p). Two pair rules:
+
+- ``shared-time`` (the primary, as Finkelstein and Schoenfeld 1999 define it; method
+  ``joint_rank``): a pair is compared on survival when survival tells them apart (both died:
+  the earlier death is worse; one died at t and the other was followed to t or beyond: the
+  survivor is better); otherwise (both alive, or one censored before the other's death) on the
+  functional outcome at their shared follow-up time, the shorter of the two: each one's change
+  from baseline at their last assessment on or before that time. :func:`compute_shared_time_matrix`
+  forms every pair in blocks (O(N^2) time, O(N) memory per block row).
+- ``last-change`` (a sensitivity analysis; method ``joint_rank_last_change``): a survivor
+  censored before a death ties with it, and two survivors are compared on each one's last change
+  whatever their follow-up (so a participant lost early can outrank a completer);
+  :func:`compute_joint_scores` gives its scores in O(N log N).
+
+``compute_win_probability_ci`` gives the DeLong interval of the win probability. The mixed-model
+slope is in ``analysis.alsfrs_models``.
 """
 from __future__ import annotations
 
@@ -45,7 +58,8 @@ def _joint_counts(died, time, change, ref_died, ref_time, ref_change):
 
 
 def compute_joint_scores(died, time, change) -> np.ndarray:
-    """Finkelstein-Schoenfeld score of each patient: wins minus losses over all other patients.
+    """Score of each patient by the ``last-change`` rule (the sensitivity analysis): wins minus
+    losses over all other patients.
 
     Pair rules (i vs j):
 
@@ -90,32 +104,87 @@ class JointRankResult:
     n_excluded: int = 0
     ci_lower: float = np.nan
     ci_upper: float = np.nan
+    method: str = "joint_rank"
 
     def effect_table(self) -> pd.DataFrame:
-        return pd.DataFrame([("joint_rank", self.win_probability, self.ci_lower, self.ci_upper, self.statistic,
+        return pd.DataFrame([(self.method, self.win_probability, self.ci_lower, self.ci_upper, self.statistic,
                               self.p_value)], columns=EFFECT_COLUMNS)
 
 
-def _functional_change(adqs, paramcd, landmark_day):
+def _post_baseline_changes(adqs, paramcd, landmark_day) -> pd.DataFrame:
+    """USUBJID, ADY, _chg: the changes from baseline after baseline up to the landmark (CHG, or
+    AVAL - BASE), sorted by subject and day."""
     q = adqs[(adqs["PARAMCD"] == paramcd) & (adqs["ADY"] > 0) & (adqs["ADY"] <= landmark_day)]
     if "ABLFL" in q.columns:
         q = q[q["ABLFL"].ne("Y")]
     chg = q["CHG"] if "CHG" in q.columns else pd.Series(np.nan, index=q.index)
     if "BASE" in q.columns:
         chg = chg.fillna(q["AVAL"] - q["BASE"])
-    q = q.assign(_chg=chg).dropna(subset=["_chg"]).sort_values(["USUBJID", "ADY"])
-    return q.groupby("USUBJID")["_chg"].last()
+    return q.assign(_chg=chg).dropna(subset=["_chg"]).sort_values(["USUBJID", "ADY"])[["USUBJID", "ADY", "_chg"]]
+
+
+def _functional_change(adqs, paramcd, landmark_day):
+    return _post_baseline_changes(adqs, paramcd, landmark_day).groupby("USUBJID")["_chg"].last()
+
+
+def functional_trajectories(changes: pd.DataFrame, ids) -> tuple[np.ndarray, np.ndarray]:
+    """(days, values): the distinct assessment days (sorted) and, per subject of ``ids`` (rows) and
+    day (columns), the change from baseline at the subject's last assessment on or before that
+    day (NaN before the first). ``changes``: USUBJID, ADY, _chg (:func:`_post_baseline_changes`)."""
+    ids = list(ids)
+    days = np.unique(changes["ADY"].to_numpy(float))
+    values = np.full((len(ids), len(days)), np.nan)
+    pos = pd.Series(np.arange(len(ids)), index=ids)
+    c = changes[changes["USUBJID"].isin(pos.index)]
+    if len(c):
+        values[pos.loc[c["USUBJID"]].to_numpy(), np.searchsorted(days, c["ADY"].to_numpy(float))] = c["_chg"]
+        values = pd.DataFrame(values).ffill(axis=1).to_numpy()
+    return days, values
+
+
+def compute_shared_time_matrix(died, time, days, values, rows=None, block: int = 256) -> np.ndarray:
+    """Outcome of every pair by the ``shared-time`` rule (Finkelstein and Schoenfeld 1999): +1 when
+    patient i (a row: ``rows``, default all) does better than patient j (a column: all
+    patients), -1 when worse, 0 for a tie; int8, rows x N.
+
+    Survival first: both died, the earlier death is worse; one died at t and the other was followed
+    to t or beyond, the survivor is better. Otherwise (both alive, or one censored before the
+    other's death) the pair is compared on function at their shared follow-up time s = the
+    shorter of the two times: each one's value at their last assessment on or before s
+    (``days``/``values`` from :func:`functional_trajectories`); a missing value ties.
+
+    ``died``: bool; ``time``: day of death, or last day known alive capped at the landmark."""
+    died, time = np.asarray(died, bool), np.asarray(time, float)
+    rows = np.arange(len(died)) if rows is None else np.asarray(rows)
+    out = np.zeros((len(rows), len(died)), dtype=np.int8)
+    cols = np.arange(len(died))
+    for start in range(0, len(rows), block):
+        r = rows[start:start + block]
+        dq, tq = died[r][:, None], time[r][:, None]
+        dr, tr = died[None, :], time[None, :]
+        win = (dq & dr & (tq > tr)) | (~dq & dr & (tq >= tr))
+        loss = (dq & dr & (tq < tr)) | (dq & ~dr & (tr >= tq))
+        on_function = ~(dq & dr) & ~win & ~loss
+        k = np.searchsorted(days, np.minimum(tq, tr), side="right") - 1
+        kk = np.maximum(k, 0)
+        vq = values[r[:, None], kk] if values.shape[1] else np.full(k.shape, np.nan)
+        vr = values[cols[None, :], kk] if values.shape[1] else np.full(k.shape, np.nan)
+        ok = on_function & (k >= 0) & ~np.isnan(vq) & ~np.isnan(vr)
+        win |= ok & (vq > vr)
+        loss |= ok & (vq < vr)
+        out[start:start + len(r)] = win.astype(np.int8) - loss.astype(np.int8)
+    return out
 
 
 def compute_joint_rank(adsl, adqs, adtte, group_col, groups, landmark_day=640, paramcd="ALSFRST",
-                       tte_paramcd="OS") -> JointRankResult:
+                       tte_paramcd="OS", rule: str = "shared-time") -> JointRankResult:
     """Joint rank test of function and survival (CAFS; Berry et al. 2013, Finkelstein-Schoenfeld 1999).
 
-    Every pair of patients is compared by the rules of :func:`compute_joint_scores`: on survival
-    when either died by ``landmark_day`` (deaths after it count as alive at the landmark),
-    otherwise on the functional outcome, defined for survivors as the change from baseline in
-    ALSFRS-R (``paramcd``) at their last assessment after baseline up to the landmark (CHG, or
-    AVAL - BASE). A survivor with no such assessment ties with every other survivor. A patient's
+    Every pair of patients is compared by ``rule`` (see the module docstring): ``shared-time``
+    (the primary, :func:`compute_shared_time_matrix`) or ``last-change`` (the sensitivity
+    analysis, :func:`compute_joint_scores`), on survival to ``landmark_day`` (deaths after it count
+    as alive at the landmark) and on the change from baseline in ALSFRS-R (``paramcd``, CHG or
+    AVAL - BASE) after baseline up to the landmark. A missing functional value ties. A patient's
     score U is wins minus losses; the Finkelstein-Schoenfeld statistic is T = sum of U over the
     experimental arm, with permutation variance n1 n2 / (N (N - 1)) * sum(U^2), z = T / sqrt(Var),
     two-sided normal p-value.
@@ -157,28 +226,41 @@ def compute_joint_rank(adsl, adqs, adtte, group_col, groups, landmark_day=640, p
     grp, t = pop.loc[ids].to_numpy(), tte.loc[ids]
     died = ((t["CNSR"] == 0) & (t["AVAL"] <= landmark_day)).to_numpy()
     time = np.minimum(t["AVAL"].to_numpy(float), landmark_day)
-    change = _functional_change(adqs, paramcd, landmark_day).reindex(ids).to_numpy(float)
+    if rule not in ("shared-time", "last-change"):
+        raise ValueError(f"rule must be 'shared-time' or 'last-change', not {rule!r}")
+    changes = _post_baseline_changes(adqs, paramcd, landmark_day)
+    change = changes.groupby("USUBJID")["_chg"].last().reindex(ids).to_numpy(float)
     change[died] = np.nan
-    u = compute_joint_scores(died, time, change)
     trt = grp == exp_label
+    if rule == "shared-time":
+        days, values = functional_trajectories(changes, ids)
+        pairs_matrix = compute_shared_time_matrix(died, time, days, values)
+        u = pairs_matrix.sum(axis=1).astype(float)
+    else:
+        u = compute_joint_scores(died, time, change)
     n1, n2, n = int(trt.sum()), int((~trt).sum()), len(u)
     t_stat = float(u[trt].sum())
     var = n1 * n2 / (n * (n - 1)) * float(np.sum(u ** 2)) if n > 1 else 0.0
     z = t_stat / np.sqrt(var) if var > 0 else np.nan
     p = float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan
-    w, l = _joint_counts(died[trt], time[trt], change[trt], died[~trt], time[~trt], change[~trt])
+    if rule == "shared-time":
+        cross = pairs_matrix[np.ix_(trt, ~trt)]                   # experimental rows, reference columns
+        w, l = (cross == 1).sum(axis=1).astype(float), (cross == -1).sum(axis=1).astype(float)
+        rw, rl = (cross == -1).sum(axis=0).astype(float), (cross == 1).sum(axis=0).astype(float)
+    else:
+        w, l = _joint_counts(died[trt], time[trt], change[trt], died[~trt], time[~trt], change[~trt])
+        rw, rl = _joint_counts(died[~trt], time[~trt], change[~trt], died[trt], time[trt], change[trt])
     wins, losses = float(w.sum()), float(l.sum())
     pairs = n1 * n2
     win_p = (wins + 0.5 * (pairs - wins - losses)) / pairs if pairs else np.nan
     ci = (np.nan, np.nan)
     if n1 > 1 and n2 > 1:
-        rw, rl = _joint_counts(died[~trt], time[~trt], change[~trt], died[trt], time[trt], change[trt])
         ci = compute_win_probability_ci((w + 0.5 * (n2 - w - l)) / n2, (rl + 0.5 * (n1 - rw - rl)) / n1)
     scores = pd.DataFrame({"USUBJID": ids, "group": grp, "died": died, "time": time, "change": change,
                            "score": u})
     msd = float(u[trt].mean() - u[~trt].mean()) if n1 and n2 else np.nan
     return JointRankResult(scores, float(z), p, float(win_p), wins / losses if losses else np.nan, msd,
-                           n_excluded, *ci)
+                           n_excluded, *ci, method="joint_rank" if rule == "shared-time" else "joint_rank_last_change")
 
 
 def compute_win_probability_ci(v_exp, v_ref, z: float = 1.959963984540054) -> tuple[float, float]:

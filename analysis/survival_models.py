@@ -74,6 +74,32 @@ def compute_logrank(time, event, group, strata=None) -> LogRankResult:
     return LogRankResult(o_e, var, chi2, float(stats.chi2.sf(chi2, 1)))
 
 
+def compute_logrank_global(time, event, group) -> tuple[float, int, float]:
+    """Global k-sample log-rank test (as R ``survdiff``): chi-square on k - 1 df from the observed
+    minus expected deaths per group and their hypergeometric covariance, and its p-value.
+    Returns (chi2, df, p); NaN chi2 and p when the covariance is singular."""
+    time, event = np.asarray(time, dtype=float), np.asarray(event, dtype=int)
+    labels, g = np.unique(np.asarray(group), return_inverse=True)
+    k = len(labels)
+    et = np.unique(time[event == 1])
+    o_e, cov = np.zeros(k), np.zeros((k, k))
+    for t in et:
+        at_risk = time >= t
+        n_g = np.bincount(g[at_risk], minlength=k).astype(float)
+        d_g = np.bincount(g[(time == t) & (event == 1)], minlength=k).astype(float)
+        n, d = n_g.sum(), d_g.sum()
+        o_e += d_g - d * n_g / n
+        if n > 1:
+            p = n_g / n
+            cov += d * (n - d) / (n - 1) * (np.diag(p) - np.outer(p, p))
+    df = k - 1
+    try:
+        chi2 = float(o_e[:df] @ np.linalg.solve(cov[:df, :df], o_e[:df]))
+    except np.linalg.LinAlgError:
+        return np.nan, df, np.nan
+    return chi2, df, float(stats.chi2.sf(chi2, df))
+
+
 @dataclass
 class CoxFit:
     """A Cox proportional-hazards fit: coefficients, standard errors (inverse observed

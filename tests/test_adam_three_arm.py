@@ -231,7 +231,13 @@ def test_survival_by_hand(three_arm):
 def test_treatment_effect_each_arm_vs_reference_by_hand(three_arm):
     te = build(three_arm, "treatment-effect")
     assert list(te.columns[:6]) == ["method", "estimate", "ci_lower", "ci_upper", "statistic", "p_value"]
-    assert te["comparison"].unique().tolist() == ["Drug X 20 mg vs Placebo", "Drug X 10 mg vs Placebo"]
+    assert te["comparison"].unique().tolist() == ["All 3 arms", "Drug X 20 mg vs Placebo", "Drug X 10 mg vs Placebo"]
+    # the global log-rank test first: R 4.2.2 survdiff(Surv(AVAL, status) ~ arm) on these 12
+    # participants gives Chisq = 1.7525080075 on 2 df, p = 0.4163396008
+    glob = te.iloc[0]
+    assert glob["method"] == "logrank_global" and glob["note"] == "chi-square on 2 df"
+    assert (round(glob["statistic"], 8), round(glob["p_value"], 8)) == (1.75250801, 0.4163396)
+    te = te.iloc[1:]
     # no strata: no stratified rows, and the unstratified ones say why
     assert not te["method"].str.contains("stratified").any()
     assert te.loc[te["method"] == "logrank", "note"].str.contains("no stratification factors").all()
@@ -312,7 +318,7 @@ def test_cli_tables_on_imported_trial(three_arm):
                                "--allocation", three_arm / "allocation")
     assert status == 0, err
     te = pd.read_csv(io.StringIO(out))
-    assert len(te) == 10 and te["comparison"].nunique() == 2                  # 5 methods x 2 comparisons
+    assert len(te) == 11 and te["comparison"].nunique() == 3     # the global test, then 5 methods x 2 comparisons
     status, out, err = run_cli("table", "km", "--data", three_arm, "--view", "blinded")
     assert status == 0 and not any(arm in out for arm in ARMS)
 

@@ -175,7 +175,7 @@ def test_joint_rank_from_datasets_hand_example():
                          "ADY": [90, 0, 300, 600, 700, 0, 630, 0, 120, 0],
                          "CHG": [-10, 0, -3, -5, -9, 0, -1, 0, -2, 0], "ABLFL": [None, "Y", None, None, None,
                                                                               "Y", None, "Y", None, "Y"]})
-    res = compute_joint_rank(adsl, adqs, adtte, "ARM", ("T", "P"), landmark_day=640)
+    res = compute_joint_rank(adsl, adqs, adtte, "ARM", ("T", "P"), landmark_day=640, rule="last-change")
     assert res.scores.set_index("USUBJID")["score"].to_dict() == {"A": -5, "B": -2, "C": 0, "D": 4, "E": 1, "F": 2}
     # T = -5 + 0 + 1 = -4; Var = 3*3/(6*5) * (25+4+0+16+1+4) = 15
     assert res.statistic == pytest.approx(-4 / np.sqrt(15))
@@ -183,7 +183,7 @@ def test_joint_rank_from_datasets_hand_example():
     assert res.win_probability == pytest.approx(2.5 / 9) and res.win_ratio == pytest.approx(1 / 5)
     assert res.mean_score_difference == pytest.approx(-4 / 3 - 4 / 3)
     row = res.effect_table().iloc[0]
-    assert row["method"] == "joint_rank" and row["estimate"] == pytest.approx(2.5 / 9)
+    assert row["method"] == "joint_rank_last_change" and row["estimate"] == pytest.approx(2.5 / 9)
     assert row["p_value"] == pytest.approx(0.3017, abs=1e-4)   # 2*Phi(-1.0328)
     # DeLong components: T patients' shares A 0, C 1.5/3, E 1/3; the T arm's share against
     # P patients B 1.5/3, D 0, F 1/3. Each has sample variance 0.064815, so var = 2 * 0.064815 / 3
@@ -193,6 +193,84 @@ def test_joint_rank_from_datasets_hand_example():
     assert row["ci_lower"] == pytest.approx(1 / (1 + np.exp(-(logit - Z975 * se))))
     assert row["ci_upper"] == pytest.approx(1 / (1 + np.exp(-(logit + Z975 * se))))
     assert row["ci_lower"] == pytest.approx(0.0481, abs=1e-4) and row["ci_upper"] == pytest.approx(0.7456, abs=1e-4)
+
+
+def _hand_datasets():
+    ids = list("ABCDEF")
+    adtte = pd.DataFrame({"USUBJID": ids, "PARAMCD": "OS", "AVAL": [100, 200, 700, 640, 150, 660],
+                          "CNSR": [0, 0, 1, 1, 1, 0]})
+    adsl = pd.DataFrame({"USUBJID": ids, "ARM": ["T", "P", "T", "P", "T", "P"]})
+    adqs = pd.DataFrame({"USUBJID": ["A", "C", "C", "C", "C", "D", "D", "E", "E", "F"], "PARAMCD": "ALSFRST",
+                         "ADY": [90, 0, 300, 600, 700, 0, 630, 0, 120, 0],
+                         "CHG": [-10, 0, -3, -5, -9, 0, -1, 0, -2, 0], "ABLFL": [None, "Y", None, None, None,
+                                                                              "Y", None, "Y", None, "Y"]})
+    return adsl, adqs, adtte
+
+
+def test_joint_rank_shared_time_hand_example():
+    """Finkelstein-Schoenfeld: pairs survival cannot order are compared on function at their
+    shared follow-up time. Same six patients as above; what changes: C-E at day 150 (C has no
+    assessment by then: tie, was E), D-E at day 150 (tie, was D), C-D at day 640 (-5 vs -1: D).
+    A: -5; B: +1(A) -1(C) -1(D) -1(F) = -2 (B-E tie: E censored at 150 before B's death, B has no
+    assessment); C: +1(A) +1(B) -1(D) = +1; D: +1(A) +1(B) +1(C) = +3; E: +1(A) = +1; F: +2."""
+    adsl, adqs, adtte = _hand_datasets()
+    res = compute_joint_rank(adsl, adqs, adtte, "ARM", ("T", "P"), landmark_day=640)
+    assert res.scores.set_index("USUBJID")["score"].to_dict() == {"A": -5, "B": -2, "C": 1, "D": 3, "E": 1, "F": 2}
+    # T = -5 + 1 + 1 = -3; Var = 9/30 * (25 + 4 + 1 + 9 + 1 + 4) = 13.2
+    assert res.statistic == pytest.approx(-3 / np.sqrt(13.2))
+    # T vs P: C-B won; A-B, A-D, A-F, C-D lost; C-F, E-B, E-D, E-F tied -> (1 + 4/2) / 9
+    assert res.win_probability == pytest.approx(3 / 9) and res.win_ratio == pytest.approx(1 / 4)
+    assert res.effect_table().iloc[0]["method"] == "joint_rank"
+
+
+def test_shared_time_rule_on_the_two_cases_the_last_change_rule_gets_wrong():
+    """1. X died on day 100; Y was lost on day 50: survival cannot order them, so they are compared
+    on function at day 50 (X -2 at day 30, Y -1 at day 30: Y better); the last-change rule ties
+    them. 2. L was lost on day 90 with change -1 (day 84); K completed to day 640 with -0.5 at
+    day 84 and -10 at day 600: at their shared time (day 90) K is better (-0.5 > -1); the
+    last-change rule ranks L above K (-1 > -10)."""
+    from analysis.joint_rank import compute_shared_time_matrix, functional_trajectories
+    changes = pd.DataFrame({"USUBJID": ["X", "Y", "L", "K", "K"], "ADY": [30, 30, 84, 84, 600],
+                            "_chg": [-2.0, -1.0, -1.0, -0.5, -10.0]})
+    ids = ["X", "Y", "L", "K"]
+    days, values = functional_trajectories(changes, ids)
+    died, time = np.array([True, False, False, False]), np.array([100.0, 50.0, 90.0, 640.0])
+    m = compute_shared_time_matrix(died, time, days, values)
+    assert m[0, 1] == -1 and m[1, 0] == 1                     # Y better than X at day 50
+    assert m[2, 3] == -1 and m[3, 2] == 1                     # K better than L at day 90
+    assert (m == -m.T).all() and (np.diag(m) == 0).all()
+    last = compute_joint_scores(died[[0, 1]], time[[0, 1]], np.array([np.nan, -1.0]))
+    assert last.tolist() == [0, 0]                            # the sensitivity rule: a tie
+    assert compute_joint_scores([False, False], [90, 640], [-1.0, -10.0]).tolist() == [1, -1]   # L above K
+
+
+def test_shared_time_matrix_matches_a_pair_by_pair_loop():
+    rng = np.random.default_rng(3)
+    from analysis.joint_rank import compute_shared_time_matrix
+    n = 40
+    died = rng.random(n) < 0.35
+    time = rng.integers(20, 641, n).astype(float)
+    days = np.array([28.0, 84.0, 168.0, 336.0, 504.0, 630.0])
+    values = np.where(rng.random((n, len(days))) < 0.8, rng.integers(-12, 1, (n, len(days))), np.nan)
+    values = pd.DataFrame(values).ffill(axis=1).to_numpy()
+
+    def value(i, s):
+        k = np.searchsorted(days, s, side="right") - 1
+        return np.nan if k < 0 else values[i, k]
+
+    expected = np.zeros((n, n), dtype=int)
+    for i in range(n):
+        for j in range(n):
+            if died[i] and died[j]:
+                expected[i, j] = np.sign(time[i] - time[j])
+            elif died[j] and time[i] >= time[j]:
+                expected[i, j] = 1
+            elif died[i] and time[j] >= time[i]:
+                expected[i, j] = -1
+            else:
+                vi, vj = value(i, min(time[i], time[j])), value(j, min(time[i], time[j]))
+                expected[i, j] = 0 if np.isnan(vi) or np.isnan(vj) else np.sign(vi - vj)
+    np.testing.assert_array_equal(compute_shared_time_matrix(died, time, days, values, block=7), expected)
 
 
 def test_win_probability_ci_two_by_two_hand_example():

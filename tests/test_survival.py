@@ -353,3 +353,53 @@ def test_logrank_large_sample_matches_brute_force_counts():
     res = compute_logrank(t, e, g)
     assert res.o_minus_e == pytest.approx(o_e, abs=1e-9)
     assert res.variance == pytest.approx(var, abs=1e-9)
+
+
+# --------------------------------------------------------------------------- global log-rank (k arms)
+THREE_ARMS = {  # 45 participants, 3 arms (seeded exponential times, 70 % deaths)
+    "time": [597, 226, 391, 160, 10, 131, 194, 36, 18, 301, 328, 351, 69, 656, 431, 907, 234, 38, 198, 257, 956,
+             21, 59, 390, 161, 314, 536, 20, 799, 2, 1290, 558, 184, 419, 785, 311, 260, 650, 886, 220, 227, 185,
+             1271, 804, 8],
+    "status": [0, 1, 0, 1, 0, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0, 1,
+               1, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1],
+    "arm": ["A"] * 15 + ["B"] * 15 + ["C"] * 15}
+
+
+def test_global_logrank_matches_r_survdiff_on_three_arms():
+    # R 4.2.2, survival 3.4: survdiff(Surv(time, status) ~ arm) -> Chisq = 3.2282315589 on 2 df,
+    # p = 0.1990666114
+    from analysis.survival_models import compute_logrank_global
+    chi2, df, p = compute_logrank_global(THREE_ARMS["time"], THREE_ARMS["status"], THREE_ARMS["arm"])
+    assert (round(chi2, 8), df, round(p, 8)) == (3.22823156, 2, 0.19906661)
+
+
+def test_global_logrank_with_ties_against_live_r(tmp_path):
+    """Heavy ties (times rounded to 30 days): the same chi-square as R survdiff, run here when R is
+    installed (Debian r-base-core, r-cran-survival)."""
+    import shutil
+    import subprocess
+    if not shutil.which("Rscript"):
+        pytest.skip("Rscript is absent")
+    from analysis.survival_models import compute_logrank_global
+    rng = np.random.default_rng(11)
+    arm = np.repeat(["P", "L", "H"], 40)
+    time = np.ceil(rng.exponential(np.where(arm == "P", 250, np.where(arm == "L", 350, 500))) / 30) * 30
+    status = (rng.random(len(arm)) < 0.75).astype(int)
+    pd.DataFrame({"time": time, "status": status, "arm": arm}).to_csv(tmp_path / "d.csv", index=False)
+    script = ('library(survival); d <- read.csv("%s"); s <- survdiff(Surv(time, status) ~ arm, data = d); '
+              'cat(sprintf("%%.10f", s$chisq))' % (tmp_path / "d.csv"))
+    r = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0 and "survival" in r.stderr:
+        pytest.skip("the R survival package is absent")
+    chi2, df, _p = compute_logrank_global(time, status, arm)
+    assert df == 2 and chi2 == pytest.approx(float(r.stdout), abs=1e-8)
+
+
+def test_two_arm_global_logrank_equals_the_pairwise_test():
+    from analysis.survival_models import compute_logrank, compute_logrank_global
+    two = [a != "C" for a in THREE_ARMS["arm"]]
+    t = np.array(THREE_ARMS["time"])[two]
+    e = np.array(THREE_ARMS["status"])[two]
+    g = np.array(THREE_ARMS["arm"])[two]
+    chi2, df, p = compute_logrank_global(t, e, g)
+    assert df == 1 and chi2 == pytest.approx(compute_logrank(t, e, g == "A").chi2)

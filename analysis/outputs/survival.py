@@ -4,6 +4,7 @@ group-sequential look. Each is defined once here: computation, machine columns, 
 method in words."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from analysis.display import format_strata
@@ -70,9 +71,10 @@ def _treatment_effect(view, **_):
             q = adqs[adqs["USUBJID"].isin(ids)]
             slopes = fit_alsfrs_slopes(q, group_col=group_col, groups=pair, paramcd=study.functional_total)
             rows.append(slopes.effect_table())
-            rows.append(compute_joint_rank(adsl[adsl["USUBJID"].isin(ids)], q, tte[tte[group_col].isin(pair)],
-                                                  group_col=group_col, groups=pair,
-                                                  landmark_day=study.landmark_day).effect_table())
+            for rule in ("shared-time", "last-change"):      # the primary, then the sensitivity analysis
+                rows.append(compute_joint_rank(adsl[adsl["USUBJID"].isin(ids)], q, tte[tte[group_col].isin(pair)],
+                                               group_col=group_col, groups=pair, landmark_day=study.landmark_day,
+                                               rule=rule).effect_table())
         part = pd.concat(rows, ignore_index=True).assign(comparison=f"{exp} vs {ref}", note="")
         if not strata:
             _add_note(part, ("logrank", "cox"), "unstratified: the study has no stratification factors, so "
@@ -81,6 +83,14 @@ def _treatment_effect(view, **_):
             _add_note(part, ("logrank",), f"no {study.functional_dataset} dataset: functional-score effects "
                                           "not estimated")
         parts.append(part)
+    if len(view.arm_levels) >= 3:                   # three or more arms: the global test beside the pairs
+        from analysis.survival_models import compute_logrank_global
+        arms = tte[tte[group_col].isin(view.arm_levels)]
+        chi2, df, p = compute_logrank_global(arms["AVAL"], (arms["CNSR"] == 0).astype(int), arms[group_col])
+        parts.insert(0, pd.DataFrame([{"method": "logrank_global", "estimate": np.nan, "ci_lower": np.nan,
+                                       "ci_upper": np.nan, "statistic": chi2, "p_value": p,
+                                       "comparison": f"All {len(view.arm_levels)} arms",
+                                       "note": f"chi-square on {df} df"}]))
     return pd.concat([p[EFFECT_TABLE_COLUMNS] for p in parts], ignore_index=True)
 
 
@@ -125,7 +135,10 @@ def _effect_method(view) -> str:
             "Log-rank test unstratified (the primary test) and stratified. Difference in survival at day {landmark} "
             "with Greenwood SEs; difference in restricted mean survival to day {landmark} with Klein-Moeschberger "
             "SEs. ALSFRS-R slope difference (points/month) from a linear mixed model with random intercept and "
-            "slope; joint rank test (death first, then ALSFRS-R change) as a win probability with DeLong 95% CI.")
+            "slope; joint rank test (Finkelstein-Schoenfeld: death first, then ALSFRS-R change at the pair's shared "
+            "follow-up time) as a win probability with DeLong 95% CI, and as a sensitivity analysis the same test "
+            "comparing survivors on their last change whatever their follow-up. With three or more arms, a global "
+            "log-rank test (k - 1 df) precedes the pairwise comparisons.")
 
 
 _SURVIVAL = DisplaySpec(
