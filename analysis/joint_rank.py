@@ -154,10 +154,24 @@ def compute_shared_time_matrix(died, time, days, values, rows=None, block: int =
     (``days``/``values`` from :func:`functional_trajectories`); a missing value ties.
 
     ``died``: bool; ``time``: day of death, or last day known alive capped at the landmark."""
-    died, time = np.asarray(died, bool), np.asarray(time, float)
     rows = np.arange(len(died)) if rows is None else np.asarray(rows)
     out = np.zeros((len(rows), len(died)), dtype=np.int8)
-    cols = np.arange(len(died))
+    for start, part in _shared_time_blocks(died, time, days, values, rows, block):
+        out[start:start + len(part)] = part
+    return out
+
+
+def _shared_time_blocks(died, time, days, values, rows, block: int = 256):
+    """(start, outcomes of rows[start:start + block] against every patient): the blocks of
+    :func:`compute_shared_time_matrix`, for callers that sum them without keeping N x N."""
+    died, time = np.asarray(died, bool), np.asarray(time, float)
+    values = np.asarray(values, dtype=np.float32)
+    if values.shape[1] == 0:                                     # no assessment at all: function ties
+        values = np.full((len(died), 1), np.nan, dtype=np.float32)
+        days = np.array([-np.inf])
+    own_k = np.searchsorted(days, time, side="right") - 1         # each one's last assessment by their time
+    own_v = np.where(own_k >= 0, values[np.arange(len(died)), np.maximum(own_k, 0)], np.nan)
+    by_day = np.ascontiguousarray(values.T)                      # day x patient: a row per assessment day
     for start in range(0, len(rows), block):
         r = rows[start:start + block]
         dq, tq = died[r][:, None], time[r][:, None]
@@ -165,15 +179,41 @@ def compute_shared_time_matrix(died, time, days, values, rows=None, block: int =
         win = (dq & dr & (tq > tr)) | (~dq & dr & (tq >= tr))
         loss = (dq & dr & (tq < tr)) | (dq & ~dr & (tr >= tq))
         on_function = ~(dq & dr) & ~win & ~loss
-        k = np.searchsorted(days, np.minimum(tq, tr), side="right") - 1
-        kk = np.maximum(k, 0)
-        vq = values[r[:, None], kk] if values.shape[1] else np.full(k.shape, np.nan)
-        vr = values[cols[None, :], kk] if values.shape[1] else np.full(k.shape, np.nan)
-        ok = on_function & (k >= 0) & ~np.isnan(vq) & ~np.isnan(vr)
+        # the shared time is the shorter follow-up: the row's own time when the column's is longer
+        # (row: its own last value; column: its value on the row's day), else the column's
+        row_first = tq <= tr
+        k_row = own_k[r]
+        vq = np.where(row_first, own_v[r][:, None], values[r][:, np.maximum(own_k, 0)])
+        vr = np.where(row_first, by_day[np.maximum(k_row, 0)], own_v[None, :])
+        k_ok = np.where(row_first, (k_row >= 0)[:, None], (own_k >= 0)[None, :])
+        vq = np.where(row_first | (own_k >= 0)[None, :], vq, np.nan)
+        ok = on_function & k_ok & ~np.isnan(vq) & ~np.isnan(vr)
         win |= ok & (vq > vr)
         loss |= ok & (vq < vr)
-        out[start:start + len(r)] = win.astype(np.int8) - loss.astype(np.int8)
-    return out
+        yield start, win.astype(np.int8) - loss.astype(np.int8)
+
+
+def _shared_time_scores(died, time, days, values, trt):
+    """Scores (wins - losses over everyone) and the experimental-vs-reference counts of the
+    ``shared-time`` rule, summed block by block (memory O(block x N), not N x N): (u, w, l, rw, rl)
+    with w/l each experimental patient's wins/losses against the reference arm and rw/rl each
+    reference patient's wins/losses against the experimental arm."""
+    n = len(died)
+    u = np.zeros(n)
+    w, l = np.zeros(int(trt.sum())), np.zeros(int(trt.sum()))
+    rw, rl = np.zeros(int((~trt).sum())), np.zeros(int((~trt).sum()))
+    exp_pos = np.cumsum(trt) - 1                                 # row -> index among the experimental
+    for start, part in _shared_time_blocks(died, time, days, values, np.arange(n)):
+        u[start:start + len(part)] = part.sum(axis=1)
+        rows_exp = trt[start:start + len(part)]
+        if rows_exp.any():
+            cross = part[rows_exp][:, ~trt]                       # experimental rows vs reference columns
+            idx = exp_pos[start:start + len(part)][rows_exp]
+            w[idx] = (cross == 1).sum(axis=1)
+            l[idx] = (cross == -1).sum(axis=1)
+            rw += (cross == -1).sum(axis=0)
+            rl += (cross == 1).sum(axis=0)
+    return u, w, l, rw, rl
 
 
 def compute_joint_rank(adsl, adqs, adtte, group_col, groups, landmark_day=640, paramcd="ALSFRST",
@@ -234,8 +274,7 @@ def compute_joint_rank(adsl, adqs, adtte, group_col, groups, landmark_day=640, p
     trt = grp == exp_label
     if rule == "shared-time":
         days, values = functional_trajectories(changes, ids)
-        pairs_matrix = compute_shared_time_matrix(died, time, days, values)
-        u = pairs_matrix.sum(axis=1).astype(float)
+        u, w, l, rw, rl = _shared_time_scores(died, time, days, values, trt)
     else:
         u = compute_joint_scores(died, time, change)
     n1, n2, n = int(trt.sum()), int((~trt).sum()), len(u)
@@ -243,11 +282,7 @@ def compute_joint_rank(adsl, adqs, adtte, group_col, groups, landmark_day=640, p
     var = n1 * n2 / (n * (n - 1)) * float(np.sum(u ** 2)) if n > 1 else 0.0
     z = t_stat / np.sqrt(var) if var > 0 else np.nan
     p = float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan
-    if rule == "shared-time":
-        cross = pairs_matrix[np.ix_(trt, ~trt)]                   # experimental rows, reference columns
-        w, l = (cross == 1).sum(axis=1).astype(float), (cross == -1).sum(axis=1).astype(float)
-        rw, rl = (cross == -1).sum(axis=0).astype(float), (cross == 1).sum(axis=0).astype(float)
-    else:
+    if rule == "last-change":
         w, l = _joint_counts(died[trt], time[trt], change[trt], died[~trt], time[~trt], change[~trt])
         rw, rl = _joint_counts(died[~trt], time[~trt], change[~trt], died[trt], time[trt], change[trt])
     wins, losses = float(w.sum()), float(l.sum())
