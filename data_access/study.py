@@ -73,6 +73,32 @@ class Study:
         return int(value) if value else None
 
     @property
+    def design_hazard_ratio(self) -> float | None:
+        """The hazard ratio (experimental vs reference) the trial is powered for (``[analysis]
+        design_hazard_ratio``): the design effect of the conditional power; None when not set."""
+        value = self.raw.get("analysis", {}).get("design_hazard_ratio")
+        return float(value) if value else None
+
+    @property
+    def control_survival_landmark(self) -> float | None:
+        """Survival of the reference (control) arm at the landmark day assumed by the design
+        (``[analysis] control_survival_landmark``, a proportion); None when not set."""
+        value = self.raw.get("analysis", {}).get("control_survival_landmark")
+        return float(value) if value else None
+
+    @property
+    def futility_conditional_power(self) -> float:
+        """The non-binding futility rule: conditional power under the current trend below this
+        (``[analysis] futility_conditional_power``, default 0.10)."""
+        return float(self.raw.get("analysis", {}).get("futility_conditional_power", 0.10))
+
+    @property
+    def interim_look_dates(self) -> tuple[dt.date, ...]:
+        """Data cuts of the efficacy looks already done (``[analysis] interim_look_dates``), in
+        order; empty when the study file records none."""
+        return tuple(sorted(_date(d) for d in self.raw.get("analysis", {}).get("interim_look_dates", [])))
+
+    @property
     def min_cell_size(self) -> int:
         """Minimum cell size k (``[blinding] min_cell_size``, default 5): a blinded output computed
         on a filtered subset of fewer than k subjects shows counts only, and names no subject."""
@@ -185,6 +211,7 @@ def load_study(path: str | Path | None = None) -> Study:
     try:
         st, arms, strat, ep = raw["study"], raw["arms"], raw.get("stratification", {}), raw["endpoints"]
         an, vis, blind = raw.get("analysis", {}), raw.get("visits", {}), raw.get("blinding", {})
+        _check_design(an, path)
         return Study(
             id=st["id"],
             title=st.get("title", st["id"]),
@@ -225,6 +252,22 @@ def load_study(path: str | Path | None = None) -> Study:
         )
     except KeyError as exc:
         raise ValueError(f"{path}: study config is missing required setting {exc}") from None
+
+
+def _check_design(an: dict, path) -> None:
+    """Reject design assumptions outside their range, naming the file and the key."""
+    checks = {"design_hazard_ratio": lambda v: v > 0, "control_survival_landmark": lambda v: 0 < v < 1,
+              "futility_conditional_power": lambda v: 0 <= v < 1}
+    for key, ok in checks.items():
+        if key in an:
+            value = an[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+                raise ValueError(f"{path}: [analysis] {key} = {value!r} is out of range")
+    for d in an.get("interim_look_dates", []):
+        try:
+            _date(d)
+        except (TypeError, ValueError):
+            raise ValueError(f"{path}: [analysis] interim_look_dates holds {d!r}, not a date (YYYY-MM-DD)") from None
 
 
 def load_snapshot_study(data_dir: str | Path | None) -> Study:
