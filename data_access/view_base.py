@@ -36,8 +36,28 @@ class DatasetNotFound(KeyError, ValueError):
         return str(self.args[0]) if self.args else ""
 
 
+class DatasetUnreadable(LookupError):
+    """A dataset file of the snapshot cannot be read (damaged, truncated, not Parquet). The
+    message names the file, what is wrong and what to do; the view's other datasets still work."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def unreadable_message(path, name: str, exc: BaseException) -> str:
+    """What a reader is told about an unreadable dataset file (one line)."""
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (f"{path} cannot be read ({detail}): the {name} dataset of this snapshot is damaged or incomplete. "
+            f"Copy it again from the delivery or rebuild the snapshot (mirocals import, mirocals demo); outputs "
+            f"that do not need {name} still work.")
+
+
 class AllocationMissingError(FileNotFoundError):
     """An unblinded view was asked for without a readable allocation part."""
+
+
+class _ReadError(ValueError):
+    """A query failed reading a file (DuckDB IO / invalid input): ``table`` names the dataset."""
 
 
 def quote_name(name: str) -> str:
@@ -60,7 +80,9 @@ class BaseView:
         from data_access.study import load_snapshot_study
         clinical_dir = Path(clinical_dir)
         if not (clinical_dir / MANIFEST).exists():
-            raise FileNotFoundError(f"{clinical_dir}: not a snapshot (no {MANIFEST})")
+            raise FileNotFoundError(f"{clinical_dir}: not a snapshot (no {MANIFEST}); a snapshot is a folder holding "
+                                    f"clinical/{MANIFEST} and the datasets, as `mirocals demo` and `mirocals import` "
+                                    "write them")
         self.role = role
         # default: the study config the snapshot carries (an import), else MIROCALS
         self.study = study if study is not None else load_snapshot_study(clinical_dir)
@@ -73,6 +95,9 @@ class BaseView:
                        for f in sorted(self.manifest.get("files", {}))
                        if f.endswith(".parquet") and (clinical_dir / f).exists()}
         self.datasets: tuple[str, ...] = tuple(self._paths)
+        # datasets whose file cannot be read: name -> the message naming the file (views leave them
+        # out of ``datasets``; asking for one raises DatasetUnreadable)
+        self.unreadable: dict[str, str] = {}
         self._con = duckdb.connect(":memory:")
         self._con.execute("SET python_enable_replacements = false")   # no scans of Python objects by name
         try:
@@ -87,6 +112,8 @@ class BaseView:
     # ----------------------------------------------------------------- querying
     def table(self, name: str, columns=None, where: str | None = None) -> pd.DataFrame:
         """Dataset ``name`` (optionally some ``columns`` and rows matching the SQL ``where``)."""
+        if name in self.unreadable:
+            raise DatasetUnreadable(self.unreadable[name])
         if name not in self.datasets:
             raise DatasetNotFound(f"no dataset {name!r} in this snapshot; datasets: {', '.join(self.datasets)}")
         if isinstance(columns, str):
@@ -96,7 +123,10 @@ class BaseView:
             self._guard_sql(where)
         select = ", ".join(quote_name(c) for c in columns) if columns else "*"
         query = f"SELECT {select} FROM {quote_name(name)}" + (f" WHERE {where}" if where else "")
-        return self._query(query)
+        try:
+            return self._query(query)
+        except _ReadError as exc:          # the file broke after its footer was read (a bad page)
+            raise DatasetUnreadable(unreadable_message(self._paths.get(name, name), name, exc.__cause__ or exc)) from None
 
     def sql(self, query: str) -> pd.DataFrame:
         """Run a SQL query over the view's datasets (each registered under its name)."""
@@ -146,6 +176,8 @@ class BaseView:
                     raise BlindingError("a blinded view can only query its own datasets; file access "
                                         "is disabled") from None
                 raise ValueError(f"query failed: {exc}") from None
+            except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+                raise _ReadError(f"query failed: {exc}") from exc
             except duckdb.Error as exc:
                 raise ValueError(f"query failed: {exc}") from None
 

@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from data_access.view_base import ARM_COLUMNS, BaseView, BlindingError
+from data_access.view_base import ARM_COLUMNS, BaseView, BlindingError, unreadable_message
 
 _LITERAL = re.compile(r"'(?:[^']|'')*'")
 _IDENT = re.compile(r'"((?:[^"]|"")+)"|\b([A-Za-z_][A-Za-z0-9_]*)\b')
@@ -61,7 +61,7 @@ class BlindedView(BaseView):
     allocation_hash = None
     arm_levels = ("All",)
 
-    def __init__(self, clinical_dir, role: str, study=None, skip_unreadable: bool = False):
+    def __init__(self, clinical_dir, role: str, study=None, skip_unreadable: bool = True):
         super().__init__(clinical_dir, role, study)
         from data_access.schemas import contract_columns
         study = self.study
@@ -72,7 +72,6 @@ class BlindedView(BaseView):
         self._safe = study.safe_params
         self._contract = contract_columns(study)
         self._exposure = set(study.arm_revealing_exposure)
-        self.unreadable: dict[str, str] = {}
         self._withheld_columns: dict[str, list[tuple[str, str, str]]] = {}
         self._row_rules: dict[str, tuple] = {}
         self._withheld_rows: dict[str, list[tuple[str, str, str]]] | None = None
@@ -81,10 +80,10 @@ class BlindedView(BaseView):
         for name, path in self._paths.items():
             try:
                 data = self._blinded_dataset(name, path)
-            except Exception as exc:     # noqa: BLE001 - a corrupt file: raise unless told to skip it
+            except Exception as exc:     # noqa: BLE001 - a corrupt file: named, the others still served
                 if not skip_unreadable:
                     raise
-                self.unreadable[name] = f"{type(exc).__name__}: {exc}"
+                self.unreadable[name] = unreadable_message(path, name, exc)
                 continue
             if data is None:
                 continue

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from data_access.snapshot import MANIFEST, read_manifest
-from data_access.view_base import AllocationMissingError, BaseView, quote_name, sql_literal
+from data_access.view_base import AllocationMissingError, BaseView, quote_name, sql_literal, unreadable_message
 
 
 class UnblindedView(BaseView):
@@ -38,8 +38,13 @@ class UnblindedView(BaseView):
         self.arm_levels: tuple[str, ...] = (tuple(self.study.masked_labels[:len(codes)]) if self.mask_arms
                                             else tuple(labels))
         self._register_allocation(alloc_path, codes, labels)
-        for name, path in self._paths.items():
-            self._register_dataset(name, path)
+        for name, path in list(self._paths.items()):
+            try:
+                self._register_dataset(name, path)
+            except Exception as exc:     # noqa: BLE001 - a corrupt file: named, the others still served
+                self.unreadable[name] = unreadable_message(path, name, exc)
+                del self._paths[name]
+        self.datasets = tuple(self._paths)
 
     def _register_allocation(self, path: Path, codes: list[str], labels: list[str]) -> None:
         cols = set(pq.read_schema(path).names)

@@ -37,6 +37,16 @@ def _times(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"--times wants numbers separated by commas: {text!r}") from None
 
 
+def _targets(text: str) -> list[int]:
+    try:
+        targets = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        targets = []
+    if not targets or min(targets) < 1:
+        raise argparse.ArgumentTypeError(f"--target wants positive whole numbers separated by commas: {text!r}")
+    return targets
+
+
 def _fail(message: str, status: int = 2) -> int:
     print(f"mirocals: {message}", file=sys.stderr)
     return status
@@ -159,6 +169,9 @@ def _table_names() -> str:
     arg("--cut", metavar="DATE", type=_date, help="cut the snapshot at this date first"),
     arg("--times", metavar="DAYS", type=_times, help="time points in days, e.g. 0,180,365,640"),
     arg("--since", metavar="DATE", type=_date, help="the previous report's cut-off (table 'changes')"),
+    arg("--target", metavar="N[,M...]", type=_targets,
+        help="the numbers a forecast projects to, one row each (table 'projection': participants "
+             "randomised; 'event-projection': deaths); default: the study's planned numbers"),
     MASK_ARMS,
     arg("--format", default="csv", choices=["csv", "md"], help="CSV or Markdown (default: csv)"),
     arg("--display", action="store_true",
@@ -175,7 +188,7 @@ def cmd_table(args) -> int:
     the dashboard and the reports show it; with --format md its title and footnotes follow it);
     without, the machine table."""
     from analysis.outputs import OUTPUTS, TableUnavailable, build_table
-    from data_access.view_base import BlindingError
+    from data_access.view_base import BlindingError, DatasetUnreadable
     if args.name not in OUTPUTS:
         return _fail(f"unknown table {args.name!r}; tables: {', '.join(OUTPUTS)}")
     role = "steering" if args.view == "blinded" else "statistician"
@@ -183,12 +196,12 @@ def cmd_table(args) -> int:
         try:
             _apply_cut(args, Path(tmp))
             view = _open(args, role)
-            table = build_table(args.name, view, times=args.times, since=args.since)
+            table = build_table(args.name, view, times=args.times, since=args.since, targets=args.target)
             notes = []
             if args.display:          # the display table and footnotes the dashboard and reports show
                 from analysis.outputs import display_table, footnotes
                 table, notes = display_table(args.name, table, view), footnotes(args.name, view, title=True)
-        except (BlindingError, TableUnavailable) as exc:
+        except (BlindingError, TableUnavailable, DatasetUnreadable) as exc:
             return _fail(str(exc))
         except (ValueError, FileNotFoundError) as exc:
             return _fail(str(exc))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import importlib.util
 import threading
 from pathlib import Path
@@ -320,3 +321,41 @@ def test_memoised_reads_hand_out_independent_copies(snap):
     assert len(again) == len(first) + 2 == 4
     assert sorted(again["AGE"]) == [48, 55, 61, 70]
     assert sorted(view.table("adsl", where="AGE > 60")["AGE"]) == [61, 70]   # another query, not the memo
+
+
+# --------------------------------------------------------------------------- a damaged dataset file
+@pytest.fixture(scope="module")
+def damaged_snapshot(demo_snapshot, tmp_path_factory):
+    """The demo with its adae.parquet cut in half (a copy interrupted in transfer)."""
+    import shutil
+    root = tmp_path_factory.mktemp("damaged") / "trial"
+    shutil.copytree(demo_snapshot, root)
+    path = root / "clinical" / "adae.parquet"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return root
+
+
+@pytest.mark.parametrize("kind", ["blinded", "unblinded"])
+def test_a_damaged_file_is_named_and_the_other_datasets_still_work(damaged_snapshot, kind):
+    from data_access.view_base import DatasetUnreadable
+    from analysis.outputs import TableUnavailable, build_table
+    view = (open_view(damaged_snapshot, "steering") if kind == "blinded" else
+            open_view(damaged_snapshot, "dsmb", allocation_dir=damaged_snapshot / "allocation"))
+    path = str(damaged_snapshot / "clinical" / "adae.parquet")
+    assert "adae" not in view.datasets and path in view.unreadable["adae"]
+    with pytest.raises(DatasetUnreadable, match=re.escape(path)):
+        view.table("adae")
+    with pytest.raises(TableUnavailable, match=re.escape(path) + ".*damaged or incomplete.*still work"):
+        build_table("ae", view)
+    assert len(build_table("enrolment", view)) > 0              # needs no adae: still built
+    assert len(build_table("survival", view)) > 0
+
+
+def test_cli_names_the_damaged_file_in_one_line_and_exits_2(damaged_snapshot):
+    from tests.test_cli import run
+    status, out, err = run("table", "sae", "--data", damaged_snapshot, "--view", "blinded")
+    assert status == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and str(damaged_snapshot / "clinical" / "adae.parquet") in err
+    status, out, err = run("table", "baseline", "--data", damaged_snapshot, "--view", "blinded")
+    assert status == 0 and out.startswith("variable,")

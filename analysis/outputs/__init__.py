@@ -62,6 +62,10 @@ def check_available(name: str, view) -> None:
     """Raise ``TableUnavailable`` when the snapshot lacks a dataset output ``name`` needs or the
     study makes it not applicable."""
     spec = OUTPUTS[name]
+    unreadable = getattr(view, "unreadable", None) or {}
+    broken = [dataset_name(view, n) for n in spec.needs if dataset_name(view, n) in unreadable]
+    if broken:
+        raise TableUnavailable(f"{name} table not available: {unreadable[broken[0]]}")
     missing = [dataset_name(view, n) for n in spec.needs if dataset_name(view, n) not in view.datasets]
     if missing:
         raise TableUnavailable(f"{name} table not available: no {' or '.join(missing)} dataset in this "
