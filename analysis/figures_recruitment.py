@@ -29,18 +29,21 @@ def _rgba(hex_color: str, alpha: float) -> str:
 def plot_cumulative_recruitment(plan_table: pd.DataFrame, projection=None, target: int | None = None,
                                 title: str | None = "Cumulative randomised: actual vs planned",
                                 subtitle: str | None = None, target_label: str | None = None,
-                                plan_label: str = "Planned") -> go.Figure:
+                                plan_label: str = "Planned", projection_note: str | None = None) -> go.Figure:
     """Cumulative randomised (month ends) against the plan, with an optional projection fan.
 
     Parameters
     ----------
     plan_table : output of ``summarize_cumulative_vs_plan`` (month, actual_cumulative,
         planned_cumulative).
-    projection : optional ``RecruitmentProjection``; its ``fan_`` is drawn as 95% and 80% bands
-        and a dashed median, and the projected date to reach its target is annotated.
-    target : draw a horizontal target line (default: the projection's target, if any).
+    projection : optional ``RecruitmentProjection``; its ``fan_`` (cumulative randomised at
+        month ends: median, 80% and 95% prediction bands) is drawn as 95% and 80% bands and a
+        dotted median, and the median date of its first target is marked.
+    target : draw a horizontal target line (default: the projection's first target, if any).
     target_label, plan_label : the target line's text (default "Target N") and the plan's legend
         name (e.g. "Target 116 (UK sites)", "Planned (scaled to UK sites)" for a site selection).
+    projection_note : the marker's text (``format_projection_sentence``; default: the target and
+        the month of its median date).
     """
     fig = go.Figure()
     x = _month_end(plan_table["month"])
@@ -61,12 +64,10 @@ def plot_cumulative_recruitment(plan_table: pd.DataFrame, projection=None, targe
         fig.add_trace(go.Scatter(x=fx, y=fan["median"], name="Projected (median)", mode="lines",
                                  line=dict(color=PALETTE[1], dash="dot", width=2)))
         target = target if target is not None else projection.target
-        if projection.projected_date_ is not None:
-            lo, hi = projection.interval80_
-            note = f"Target reached: {projection.projected_date_:%b %Y}"
-            if lo and hi:
-                note += f" (80% PI {lo:%b %Y} to {hi:%b %Y})"
-            fig.add_annotation(x=pd.Timestamp(projection.projected_date_), y=projection.target, text=note,
+        row = projection.row()
+        if pd.notna(row["median_date"]):
+            note = projection_note or f"{projection.target} expected by {row['median_date']:%Y-%m}"
+            fig.add_annotation(x=pd.Timestamp(row["median_date"]), y=projection.target, text=note,
                                showarrow=True, arrowhead=2, ax=-40, ay=-30, font=dict(size=11))
     if target is not None:
         fig.add_hline(y=target, line=dict(color=NEUTRAL, width=1, dash="dot"),

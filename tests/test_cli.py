@@ -196,13 +196,14 @@ def test_projection_while_recruiting_and_why_not_after(blinded_only_snapshot, st
     first = run("table", "projection", "--data", blinded_only_snapshot, "--view", "blinded", "--cut", INTERIM)
     again = run("table", "projection", "--data", blinded_only_snapshot, "--view", "blinded", "--cut", INTERIM)
     assert first[0] == 0 and first[1] == again[1]
-    p = pd.read_csv(io.StringIO(first[1]), parse_dates=["cut_date", "projected_date", "lower80", "upper80",
-                                                         "lower95", "upper95"]).iloc[0]
+    p = pd.read_csv(io.StringIO(first[1]), parse_dates=["cut_date", "median_date", "pi80_lower", "pi80_upper",
+                                                         "pi95_lower", "pi95_upper"]).iloc[0]
     adsl = pd.read_parquet(blinded_only_snapshot / "clinical" / "adsl.parquet")
     assert p["target"] == study.planned_n
     assert p["randomised"] == (pd.to_datetime(adsl["RANDDT"]) <= INTERIM).sum()
-    assert pd.Timestamp(INTERIM) < p["lower95"] <= p["lower80"] <= p["projected_date"] <= p["upper80"] <= p["upper95"]
-    assert 0 < p["prob_reached"] <= 1
+    assert (pd.Timestamp(INTERIM) < p["pi95_lower"] <= p["pi80_lower"] <= p["median_date"] <= p["pi80_upper"]
+            <= p["pi95_upper"])
+    assert 0 <= p["p_by_planned_end"] <= 1
     # after the end of recruitment (the demo's final cut): exit 2 and the reason
     status, out, err = run("table", "projection", "--data", blinded_only_snapshot, "--view", "blinded")
     assert status == 2 and out == "" and "recruitment ended on 2019-09-30" in err

@@ -120,12 +120,13 @@ def test_problems_are_listed():
 
 
 def test_projection_display_on_a_hand_case():
-    """The demo is cut after recruitment ended (no projection): a projection summary by hand."""
-    machine = pd.DataFrame({"cut_date": pd.to_datetime(["2019-01-31"]), "target": [216], "randomised": [150],
-                            "projected_date": pd.to_datetime(["2019-07-02"]),
-                            "lower80": pd.to_datetime(["2019-06-01"]), "upper80": pd.to_datetime(["2019-08-01"]),
-                            "lower95": pd.to_datetime(["2019-05-20"]), "upper95": [pd.NaT], "prob_reached": [0.7409]})
+    """The demo is cut after recruitment ended (no projection): a projection row by hand."""
+    machine = pd.DataFrame({"target": [216], "median_date": pd.to_datetime(["2019-07-02"]),
+                            "pi80_lower": pd.to_datetime(["2019-06-01"]), "pi80_upper": pd.to_datetime(["2019-08-01"]),
+                            "pi95_lower": pd.to_datetime(["2019-05-20"]), "pi95_upper": [pd.NaT],
+                            "p_by_planned_end": [0.7409], "cut_date": pd.to_datetime(["2019-01-31"]),
+                            "randomised": [150], "draws": [2000]})
     shown = format_display("projection", machine)
     assert list_display_problems(shown) == []
-    assert shown.iloc[0].tolist() == ["2019-01-31", 216, 150, "2019-07-02", "2019-06-01", "2019-08-01", "2019-05-20",
-                                      "—", "74.1 %"]
+    assert shown.iloc[0].tolist() == [216, "2019-07-02", "2019-06-01", "2019-08-01", "2019-05-20", "—", "74.1 %",
+                                      "2019-01-31", 150, 2000]

@@ -1,19 +1,18 @@
-"""analysis.recruitment: enrolment, monthly recruitment, plan, funnel, CONSORT, balance, projection.
+"""analysis.recruitment: enrolment, monthly recruitment, plan, funnel, CONSORT, balance (the projection:
+tests/test_projection.py).
 
 Small inputs built inline; expected tables written out by hand and compared whole.
 """
 from __future__ import annotations
 
-import datetime as dt
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import optimize, stats
 
 from analysis.recruitment import (summarize_balance, summarize_consort, summarize_cumulative_vs_plan,
                                   summarize_enrolment, summarize_funnel, summarize_recruitment_by_month)
-from analysis.recruitment_projection import compute_nb_loglik, fit_gamma_rates, fit_recruitment_projection
+from analysis.recruitment_projection import fit_recruitment_projection
 
 D = pd.Timestamp
 SITES = [
@@ -177,94 +176,7 @@ def test_balance_pooled_builds_stratum_from_factors(adsl):
     pd.testing.assert_frame_equal(got, exp)
 
 
-# --------------------------------------------------------------------------- projection
-def test_nb_loglik_matches_scipy_negative_binomial():
-    # Gamma(alpha, rate beta) mixture of Poisson(lambda tau) = NB(r=alpha, p=beta/(beta+tau))
-    n, tau, a, b = np.array([0, 3, 7, 12]), np.array([100.0, 200.0, 150.0, 300.0]), 2.5, 80.0
-    ref = stats.nbinom.logpmf(n, a, b / (b + tau)).sum()
-    assert compute_nb_loglik(a, b, n, tau) == pytest.approx(ref, rel=1e-12)
-
-
-def test_ml_estimator_equal_exposures():
-    # equal exposures tau: n_i ~ NB with mean m = tau alpha/beta, var = m + m^2/alpha
-    n = np.array([2, 9, 4, 15, 1, 7, 11, 3, 6, 20])
-    tau = np.full(len(n), 100.0)
-    a, b = fit_gamma_rates(n, tau)
-    # (1) the mean rate is the ML mean for equal exposures: alpha/beta = mean(n)/tau
-    assert a / b == pytest.approx(n.mean() / 100.0, rel=1e-4)
-    # (2) same maximum as a direct scipy optimisation of the NB likelihood in (r, p)
-    nll = lambda x: -stats.nbinom.logpmf(n, np.exp(x[0]), 1 / (1 + np.exp(-x[1]))).sum()
-    ref = optimize.minimize(nll, [0.0, 0.0], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12,
-                                                                             "maxiter": 5000})
-    r_ref = np.exp(ref.x[0])
-    assert a == pytest.approx(r_ref, rel=1e-3)
-    assert compute_nb_loglik(a, b, n, tau) >= -ref.fun - 1e-8
-    # (3) close to the method-of-moments estimate alpha = m^2 / (s^2 - m)
-    m, s2 = n.mean(), n.var(ddof=1)
-    assert a == pytest.approx(m ** 2 / (s2 - m), rel=0.35)
-    # (4) a local maximum: small moves lower the likelihood
-    best = compute_nb_loglik(a, b, n, tau)
-    for da, db in [(1.05, 1), (0.95, 1), (1, 1.05), (1, 0.95)]:
-        assert compute_nb_loglik(a * da, b * db, n, tau) < best
-
-
-def _constant_rate_case():
-    # one site active 1000 days at exactly 0.1/day (100 recruits evenly spaced)
-    sites = [{"id": "S1", "name": "A", "country": "UK", "activated": "2018-01-01", "target": 400}]
-    dates = pd.Timestamp("2018-01-01") + pd.to_timedelta(np.arange(100) * 10 + 5, unit="D")
-    adsl = pd.DataFrame({"SITEID": "S1", "RANDDT": dates})
-    return sites, adsl, pd.Timestamp("2018-01-01") + pd.Timedelta(days=1000)
-
-
-def test_projection_deterministic_by_seed():
-    sites, adsl, cut = _constant_rate_case()
-    p1 = fit_recruitment_projection(adsl, sites, cut, 300, n_sim=300, seed=7)
-    p2 = fit_recruitment_projection(adsl, sites, cut, 300, n_sim=300, seed=7)
-    p3 = fit_recruitment_projection(adsl, sites, cut, 300, n_sim=300, seed=8)
-    assert p1.projected_date_ == p2.projected_date_ and p1.interval95_ == p2.interval95_
-    pd.testing.assert_frame_equal(p1.fan_, p2.fan_)
-    assert not p1.fan_.equals(p3.fan_)
-
-
-def test_projection_constant_rate_matches_analytic():
-    sites, adsl, cut = _constant_rate_case()
-    p = fit_recruitment_projection(adsl, sites, cut, 300, n_sim=2000, seed=1)
-    # remaining 200 at rate ~0.1/day (posterior Gamma(alpha+100, beta+1000) with one site:
-    # the ML prior is flat-ish, posterior mean 0.1): expected 2000 days after the cut
-    expected = (cut + pd.Timedelta(days=(300 - 100) / 0.1)).date()
-    assert abs((p.projected_date_ - expected).days) <= 0.05 * 2000
-    lo80, hi80 = p.interval80_
-    lo95, hi95 = p.interval95_
-    assert lo95 < lo80 < p.projected_date_ < hi80 < hi95
-    assert p.n_randomised == 100 and p.remaining == 200
-    fan = p.fan_
-    assert list(fan.columns) == ["month", "median", "lower80", "upper80", "lower95", "upper95"]
-    assert fan["month"].iloc[0] == cut.strftime("%Y-%m")
-    assert (fan["lower95"] <= fan["lower80"]).all() and (fan["lower80"] <= fan["median"]).all()
-    assert (fan["median"] <= fan["upper80"]).all() and (fan["upper80"] <= fan["upper95"]).all()
-    assert fan["median"].is_monotonic_increasing and fan["upper95"].max() == 300
-
-
-def test_projection_known_rates_sites_not_yet_active():
-    # two active sites with huge exposure (rates pinned at 0.05 and 0.15/day) and one site
-    # activating 100 days after the cut: its prior mean rate = alpha/beta ~ 0.1/day.
-    start = pd.Timestamp("2000-01-01")
-    cut = start + pd.Timedelta(days=20000)
-    rows = [("A", start + pd.Timedelta(days=float(d))) for d in np.arange(1000) * 20]
-    rows += [("B", start + pd.Timedelta(days=float(d))) for d in np.arange(3000) * (20000 / 3000)]
-    adsl = pd.DataFrame(rows, columns=["SITEID", "RANDDT"])
-    sites = [{"id": "A", "activated": start}, {"id": "B", "activated": start},
-             {"id": "C", "activated": cut + pd.Timedelta(days=100)}]
-    p = fit_recruitment_projection(adsl, sites, cut, 4000 + 100, n_sim=1000, seed=3)
-    # 100 more: t such that 0.2 t + 0.1 max(t - 100, 0) = 100 -> t = 366.7 (C's rate is uncertain)
-    days = (p.projected_date_ - cut.date()).days
-    assert 330 <= days <= 420
-    assert p.sites_["n"].tolist() == [1000, 3000, 0]
-
-
-def test_projection_target_already_reached(adsl):
-    p = fit_recruitment_projection(adsl, SITES, "2017-12-31", 2)
-    assert p.projected_date_ == dt.date(2017, 8, 15) and p.fan_.empty and p.remaining == 0
+# the projection's tests are in tests/test_projection.py
 
 
 # --------------------------------------------------------------------------- figures
@@ -276,7 +188,7 @@ def test_figures_plot_what_the_tables_show(screening, adsl):
 
     plan = summarize_cumulative_vs_plan(adsl, [("2017-07", 1), ("2017-08", 4), ("2017-09", 6)],
                                         cut_date="2017-08-31")
-    proj = fit_recruitment_projection(adsl, SITES, "2017-08-31", 6, n_sim=200, seed=1)
+    proj = fit_recruitment_projection(adsl, SITES, "2017-08-31", 6, draws=200, seed=1)
     fig = plot_cumulative_recruitment(plan, proj, subtitle="Cut 2017-08-31")
     names = [t.name for t in fig.data]
     assert {"Planned", "Actual", "Projected (median)", "80% prediction", "95% prediction"} <= set(names)

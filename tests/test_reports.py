@@ -313,12 +313,13 @@ def test_open_report_projects_recruitment_at_an_interim_cut(blinded_only_snapsho
                   progress=lambda m: None)
     md = (tmp_path / "out" / "dsmb-open" / "dsmb_open.md").read_text()
     cut_snapshot(blinded_only_snapshot / "clinical", interim, tmp_path / "cut")
+    from analysis.outputs.projections import format_projection_sentence, recruitment_projection
     with open_view(tmp_path / "cut", "steering") as view:
         p = build_table("projection", view).iloc[0]
-    fmt = lambda d: f"{pd.Timestamp(d):%B %Y}"
-    assert (f"{p['randomised']} of {p['target']} participants were randomised by the cut" in md)
-    assert (f"projected for {fmt(p['projected_date'])} (80% prediction interval {fmt(p['lower80'])} to "
-            f"{fmt(p['upper80'])}; 95% {fmt(p['lower95'])} to {fmt(p['upper95'])})") in md
+        sentence = format_projection_sentence(recruitment_projection(view))
+    assert sentence in md
+    assert (f"{p['randomised']} of {p['target']} participants were randomised by the cut-off" in md)
+    assert f"{p['target']} expected by {p['median_date']:%Y-%m} (80 % PI {p['pi80_lower']:%Y-%m} to" in md
     assert "with the projection to the target" in md
 
 

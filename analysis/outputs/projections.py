@@ -1,52 +1,148 @@
-"""Forecasts: when recruitment reaches its target (Poisson-gamma, Anisimov-Fedorov), with the
-probability of reaching it by the planned end. Pooled (recruitment is arm-free). Defined once
-here; the cumulative-recruitment figure (``recruitment.fig_cumulative``) draws the projection."""
+"""Forecasts: when recruitment reaches its target(s) (Poisson-gamma with site lag,
+``analysis.recruitment_projection``), with the probability of reaching them by the planned end
+and the intervals' coverage measured by the back-test (``scripts/backtest_recruitment.py``).
+Pooled (recruitment is arm-free). Defined once here: the ``projection`` table, the sentence the
+open report (and the dashboard) print (:func:`format_projection_sentence`); the
+cumulative-recruitment figure (``recruitment.fig_cumulative``) draws the same projection."""
 from __future__ import annotations
 
 from analysis.display_table import DisplaySpec
 from analysis.outputs.base import Output, TableUnavailable, get_adsl
 from analysis.outputs.filters import site_selection
 
+PROJECTION_SEED = 1
+PROJECTION_DRAWS = 2000
 
-def recruitment_projection(view):
-    """The Poisson-gamma projection to the planned sample size at this cut (seeded, so the same
-    cut gives the same dates), or ``TableUnavailable`` saying why there is none: recruitment
-    ended, target reached, or nobody randomised yet."""
+# Measured by scripts/backtest_recruitment.py (default arguments); update from its output when the
+# model changes. None: not measured.
+BACKTEST = None
+
+PROJECTION_COLUMNS = ("target", "median_date", "pi80_lower", "pi80_upper", "pi95_lower", "pi95_upper",
+                      "p_by_planned_end", "cut_date", "randomised", "draws")
+
+
+def _planned_end(study):
+    return study.raw.get("study", {}).get("recruitment_end")
+
+
+def recruitment_projection(view, targets=None):
+    """The recruitment projection at this cut (seeded, so the same cut gives the same dates) to
+    ``targets`` (numbers randomised; default: the planned sample size, scaled to a site filter's
+    share), or ``TableUnavailable`` saying why there is none: recruitment ended, the target
+    reached (every target asked), nobody randomised yet, or a filter with no per-site target.
+    Returns ``analysis.recruitment_projection.RecruitmentProjection`` (cached on the view)."""
     from analysis.recruitment_projection import fit_recruitment_projection
     study = view.study
     adsl = get_adsl(view, None)
-    end = study.raw.get("study", {}).get("recruitment_end")
+    end = _planned_end(study)
     if end is not None and str(view.cut_date) > str(end):
         raise TableUnavailable(f"recruitment ended on {end} (study file); no projection is made after it")
-    if not study.planned_n:
-        raise TableUnavailable("the study file gives no planned sample size")
     sel = site_selection(view)            # a filtered view: its sites, to their share of the target
     if sel.not_by_site:
         raise TableUnavailable(f"no projection for the {sel.not_by_site} filter: targets are per site, "
                                "with no split by onset")
-    target, whose = sel.target, (f" for {sel.label}" if sel.label else "")
-    if len(adsl) >= target:
-        raise TableUnavailable(f"the target of {target}{whose} was reached ({len(adsl)} randomised)")
+    whose = f" for {sel.label}" if sel.label else ""
+    if targets is None or not len(targets):
+        if not study.planned_n:
+            raise TableUnavailable("the study file gives no planned sample size")
+        targets = (sel.target,)
+    targets = tuple(dict.fromkeys(int(t) for t in targets))
+    if len(adsl) >= max(targets):
+        what = f"target of {targets[0]}" if len(targets) == 1 else f"targets ({', '.join(map(str, targets))})"
+        raise TableUnavailable(f"the {what}{whose} {'was' if len(targets) == 1 else 'were'} reached "
+                               f"({len(adsl)} randomised)")
     if not len(adsl):
         raise TableUnavailable("nobody is randomised yet: the site rates cannot be estimated")
-    return fit_recruitment_projection(adsl, sel.sites, view.cut_date, target)
+    memo = view.__dict__.setdefault("_projections", {})
+    key = (targets, tuple(s.id for s in sel.sites))
+    if key not in memo:
+        try:
+            memo[key] = fit_recruitment_projection(adsl, sel.sites, view.cut_date, targets, draws=PROJECTION_DRAWS,
+                                                   seed=PROJECTION_SEED, planned_end=end)
+        except ValueError as exc:                 # e.g. no site can randomise yet
+            raise TableUnavailable(f"no projection: {exc}") from exc
+    return memo[key]
 
 
-def _projection(view, **_):
-    p = recruitment_projection(view)
-    return p.summary().assign(prob_reached=p.prob_reached_)
+def _projection(view, targets=None, **_):
+    p = recruitment_projection(view, targets)
+    t = p.table_
+    return t.assign(cut_date=__import__("pandas").Timestamp(p.cut_date), randomised=p.n_randomised,
+                    draws=p.draws)[list(PROJECTION_COLUMNS)]
+
+
+def backtest_text(backtest=None) -> str:
+    """The measured coverage in words (footnote, report): "back-tested on 20 simulated trials x 4
+    cuts (80 forecasts, 2026-12-02): the 80 % interval held the true date in 78 %, ..."."""
+    b = BACKTEST if backtest is None else backtest
+    if not b:
+        return "Not yet back-tested: the intervals' coverage is unmeasured."
+    return (f"Back-tested on {b['trials']} simulated trials x {b['cuts']} cuts ({b['forecasts']} forecasts, "
+            f"measured {b['date']}): the 50 % interval held the true date in {b['cover50']:.0f} %, the 80 % "
+            f"interval in {b['cover80']:.0f} %, the 95 % interval in {b['cover95']:.0f} %; median error of the "
+            f"projected date {b['median_error']:+.0f} days.")
+
+
+def _method(view) -> str:
+    from analysis.recruitment_projection import HORIZON_DAYS
+    try:
+        p = recruitment_projection(view)
+        lag = p.model_.describe() + "; "
+    except TableUnavailable:
+        lag = ""
+    end = _planned_end(view.study)
+    return ("Poisson-gamma model of the sites' recruitment rates (Anisimov-Fedorov): each site recruits from its "
+            f"activation plus a start-up lag estimated from the data ({lag}rates Gamma(alpha, beta) fitted "
+            "by marginal likelihood, negative binomial); prediction intervals from "
+            f"{PROJECTION_DRAWS} simulated futures (seeded), each drawing (alpha, beta) from their posterior and "
+            "each site's rate from its own posterior, so the fit's uncertainty is in the interval. "
+            + (f"P(by planned end): share of futures reaching the target by {end} (study file). " if end else "")
+            + f"'—': beyond the simulation horizon ({HORIZON_DAYS // 365} years after the cut). " + backtest_text())
+
+
+def _month(d) -> str:
+    return f"{d:%Y-%m}"
+
+
+def format_projection_sentence(projection, target: int | None = None, lead: bool = True,
+                               coverage: bool = True) -> str:
+    """The projection in one sentence, for the open report and the dashboard: "150 of 304
+    participants were randomised by the cut-off. 304 expected by 2021-02 (80 % PI 2020-11 to
+    2021-06); P(by planned end) = 35 %." (``lead``: the first sentence; ``coverage``: the
+    back-tested coverage of the 80 % interval after it). A date beyond the simulation horizon is
+    "after" the horizon's month."""
+    import pandas as pd
+    r = projection.row(target)
+    t = int(r["target"])
+    after = f"after {_month(projection.horizon_date)}"
+    when = lambda d: _month(d) if pd.notna(d) else after
+    if pd.isna(r["median_date"]):
+        text = (f"{t} not expected within the simulation horizon (median {after}; 80 % PI from "
+                f"{when(r['pi80_lower'])})")
+    else:
+        text = f"{t} expected by {when(r['median_date'])} (80 % PI {when(r['pi80_lower'])} to {when(r['pi80_upper'])})"
+    if pd.notna(r["p_by_planned_end"]):
+        text += f"; P(by planned end) = {100 * r['p_by_planned_end']:.0f} %"
+    text += "."
+    if coverage and BACKTEST:
+        text += (f" In the back-test the 80 % interval held the true date in {BACKTEST['cover80']:.0f} % of "
+                 f"{BACKTEST['forecasts']} forecasts.")
+    if lead:
+        text = (f"{projection.n_randomised} of {t} participants were randomised by the cut-off "
+                f"({projection.cut_date}). " + text)
+    return text
 
 
 OUTPUTS = [
-    Output("projection", "Projected date to reach the planned sample size", _projection,
-           ("cut_date", "target", "randomised", "projected_date", "lower80", "upper80", "lower95", "upper95", "prob_reached"),
+    Output("projection", "Projected date to reach the recruitment target", _projection, PROJECTION_COLUMNS,
            population="all",
            display=DisplaySpec(
-               labels={"cut_date": "Data cut-off", "projected_date": "Projected date (median)",
-                       "lower80": "80% prediction interval, from", "upper80": "80% prediction interval, to",
-                       "lower95": "95% prediction interval, from", "upper95": "95% prediction interval, to",
-                       "prob_reached": "Probability of reaching the target by the planned end"},
-               proportions=("prob_reached",)),
-           method="Poisson-gamma model of the sites' recruitment rates (Anisimov-Fedorov), intervals by "
-                  "simulation (seeded). Not yet back-tested: the intervals' coverage is unmeasured."),
+               labels={"target": "Target (participants)", "median_date": "Projected date (median)",
+                       "pi80_lower": "80% prediction interval, from", "pi80_upper": "80% prediction interval, to",
+                       "pi95_lower": "95% prediction interval, from", "pi95_upper": "95% prediction interval, to",
+                       "p_by_planned_end": "Probability of reaching the target by the planned end",
+                       "cut_date": "Data cut-off", "randomised": "Randomised by the cut-off",
+                       "draws": "Simulated futures"},
+               proportions=("p_by_planned_end",)),
+           method=_method),
 ]

@@ -134,9 +134,13 @@ def fig_cumulative(view, subtitle=None):
     elif sel.label:
         target_label, plan_label = f"Target {sel.target} (trial-wide)", "Planned (trial-wide)"
         subtitle += "<br>Plan and target trial-wide: the plan has no split by onset"
+    note = None
+    if projection is not None:
+        from analysis.outputs.projections import format_projection_sentence
+        note = format_projection_sentence(projection, lead=False, coverage=False).rstrip(".")
     return plot_cumulative_recruitment(table_of("plan", view), projection=projection, target=sel.target,
                                        subtitle=None if printed and not subtitle else subtitle,
-                                       target_label=target_label, plan_label=plan_label)
+                                       target_label=target_label, plan_label=plan_label, projection_note=note)
 
 
 def fig_by_site(view, subtitle=None):
