@@ -6,6 +6,7 @@ plotted is exactly what the table shows, and returns a themed ``plotly.graph_obj
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -192,10 +193,13 @@ def plot_funnel(funnel_table: pd.DataFrame, title: str | None = "Screening and r
 
 
 def plot_balance(balance_table: pd.DataFrame, title: str | None = "Randomised by stratum",
-                 subtitle: str | None = None) -> go.Figure:
+                 subtitle: str | None = None, site_names: dict | None = None,
+                 site_countries: dict | None = None) -> go.Figure:
     """Stratum balance from ``summarize_balance``.
 
-    Pooled (group "All" only): heatmap of n by site (rows) and stratum (columns).
+    Pooled (group "All" only): heatmap of n by site (rows, "FR01 Paris" with ``site_names``) and
+    stratum (columns), with a Total column and an "All sites" row. With ``site_countries`` a
+    stratum of another country (a French site has no UK stratum) is left blank, not drawn as 0.
     By group: grouped bars of n per stratum and group over all sites (site_id "All").
     """
     groups = [g for g in dict.fromkeys(balance_table["group"]) if g != "Total"]
@@ -204,10 +208,28 @@ def plot_balance(balance_table: pd.DataFrame, title: str | None = "Randomised by
         if t.empty:
             t = balance_table
         wide = t.pivot_table(index="site_id", columns="stratum", values="n", aggfunc="sum", fill_value=0)
-        fig = go.Figure(go.Heatmap(z=wide.values, x=list(wide.columns), y=list(wide.index),
-                                   colorscale="Blues", text=wide.values, texttemplate="%{text}",
-                                   colorbar=dict(title="n")))
-        fig.update_layout(yaxis=dict(autorange="reversed", title="Site"), xaxis_title="Stratum")
+        strata = list(wide.columns)
+        wide["Total"] = wide[strata].sum(axis=1)
+        wide.loc["All sites"] = wide.sum(axis=0)
+        z = wide.to_numpy(dtype=float)
+        if site_countries:                       # another country's stratum: structural, not a zero
+            for i, site in enumerate(wide.index):
+                country = site_countries.get(site)
+                for j, stratum in enumerate(strata):
+                    if country and "/" in str(stratum) and str(stratum).split("/")[0] != country:
+                        z[i, j] = np.nan
+        labels = [f"{s} {site_names[s]}" if site_names and s in site_names else str(s) for s in wide.index]
+        totals = np.zeros(z.shape, dtype=bool)
+        totals[:, -1] = totals[-1, :] = True                      # the Total column and the All sites row
+        cells, margins = np.where(totals, np.nan, z), np.where(totals, z, np.nan)
+        text = lambda m: [["" if np.isnan(v) else f"{int(v)}" for v in row] for row in m]
+        fig = go.Figure([go.Heatmap(z=cells, x=list(wide.columns), y=labels, colorscale="Blues", text=text(cells),
+                                    texttemplate="%{text}", hoverongaps=False, colorbar=dict(title="n")),
+                         go.Heatmap(z=margins, x=list(wide.columns), y=labels, showscale=False, hoverongaps=False,
+                                    colorscale=[[0, "#eeeeee"], [1, "#eeeeee"]], text=text(margins),
+                                    texttemplate="<b>%{text}</b>")])
+        fig.update_layout(yaxis=dict(autorange="reversed", title="Site"), xaxis_title="Stratum",
+                          height=max(420, 24 * len(labels) + 160))
         return apply_theme(fig, title, subtitle)
     t = balance_table[balance_table["site_id"] == "All"]
     cmap = arm_color_map(groups)
@@ -215,4 +237,27 @@ def plot_balance(balance_table: pd.DataFrame, title: str | None = "Randomised by
                             marker_color=cmap[g], text=t.loc[t.group == g, "n"], textposition="outside")
                      for g in groups])
     fig.update_layout(barmode="group", xaxis_title="Stratum", yaxis_title="Participants randomised")
+    return apply_theme(fig, title, subtitle)
+
+
+def plot_enrolment_vs_target(enrolment_table: pd.DataFrame, title: str | None = "Randomised against target by site",
+                             subtitle: str | None = None) -> go.Figure:
+    """Each site's randomised as % of its target (``summarize_enrolment``), sorted from the
+    furthest behind, with the site names and "18/40 (45 %)" beside each bar; sites without a
+    target are listed with their count only."""
+    t = enrolment_table[~enrolment_table["site_id"].isin(["Total", "All"])].copy()
+    target = pd.to_numeric(t["target"], errors="coerce")
+    t["pct"] = np.where(target > 0, 100 * t["randomised"] / target, np.nan)
+    t = t.sort_values(["pct", "randomised"], ascending=[False, False], na_position="first")
+    labels = [f"{r.site_id} {r.site_name}" if isinstance(r.site_name, str) else str(r.site_id)
+              for r in t.itertuples()]
+    text = [f"{int(r.randomised)}/{int(tg)} ({p:.0f} %)" if np.isfinite(p) else f"{int(r.randomised)} (no target)"
+            for r, tg, p in zip(t.itertuples(), pd.to_numeric(t["target"], errors="coerce").fillna(0), t["pct"])]
+    fig = go.Figure(go.Bar(x=t["pct"].fillna(0), y=labels, orientation="h", text=text, textposition="outside",
+                           marker_color=np.where(t["pct"].fillna(0) >= 100, "#2c7fb8", "#7fcdbb").tolist(),
+                           cliponaxis=False))
+    fig.add_vline(x=100, line_dash="dash", line_color="#555555")
+    top = float(np.nanmax(t["pct"])) if t["pct"].notna().any() else 100.0
+    fig.update_layout(xaxis=dict(title="Randomised, % of the site's target", range=[0, max(110.0, top * 1.25)]),
+                      yaxis=dict(title=None), height=max(380, 26 * len(labels) + 140), showlegend=False)
     return apply_theme(fig, title, subtitle)

@@ -17,7 +17,7 @@ def filter_caption(ctx: state.Context, name: str) -> str | None:
 
 # page -> the figures it shows, in tab order (``analysis.outputs.FIGURES`` names)
 PAGE_FIGURES: dict[str, list[str]] = {
-    "recruitment": ["cumulative", "by-site", "activation", "funnel"],
+    "recruitment": ["enrolment", "cumulative", "by-site", "activation", "funnel"],
     "balance": ["balance"],
     "survival": ["km", "forest", "boundaries"],
     "alsfrs": ["alsfrs-change", "spaghetti", "domains", "kings", "mitos"],

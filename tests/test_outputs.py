@@ -151,3 +151,40 @@ def test_report_output_emits_caption_and_footnotes(demo_snapshot, tmp_path, monk
     assert ": Treatment exposure: cycles of study drug received. Safety population, N = 220; data cut-off" in md
     assert "*Cycles received to the cut-off" in md
     assert "| Cycles received, mean |" in md.replace("  ", " ") or "Cycles received, mean" in md
+
+
+def test_enrolment_figure_is_the_enrolment_table_as_percent_of_target(views):
+    from analysis.outputs import build_figure
+    view = views["blinded"]
+    enrol = build_table("enrolment", view).set_index("site_id")
+    bar = build_figure("enrolment", view).data[0]
+    pct = list(bar.x)
+    assert pct == sorted(pct)[::-1] or pct == sorted(pct)             # sorted
+    for label, x, text in zip(bar.y, bar.x, bar.text):
+        site = label.split(" ")[0]
+        r = enrol.loc[site]
+        assert label == f"{site} {r.site_name}"                        # names, not codes alone
+        assert x == pytest.approx(100 * r.randomised / r.target)
+        assert text == f"{r.randomised}/{r.target} ({100 * r.randomised / r.target:.0f} %)"
+
+
+def test_balance_heatmap_leaves_structural_zeros_blank_and_adds_totals(views):
+    import numpy as np
+    from analysis.outputs import build_figure
+    view = views["blinded"]
+    fig = build_figure("balance", view)
+    cells, margins = fig.data[0], fig.data[1]
+    z, x, y = np.array(cells.z, dtype=float), list(cells.x), list(cells.y)
+    assert x[-1] == "Total" and y[-1] == "All sites"
+    balance = build_table("balance", view)
+    countries = {s.id: s.country for s in view.study.sites}
+    for i, label in enumerate(y[:-1]):
+        site = label.split(" ")[0]
+        for j, stratum in enumerate(x[:-1]):
+            if stratum.split("/")[0] != countries[site]:
+                assert np.isnan(z[i, j]), (site, stratum)             # a French site has no UK stratum
+            else:
+                n = balance[(balance["site_id"] == site) & (balance["stratum"] == stratum)]["n"].sum()
+                assert z[i, j] == n
+    m = np.array(margins.z, dtype=float)
+    assert m[-1, -1] == balance[balance["site_id"] == "All"]["n"].sum() == len(view.table("adsl", columns=["USUBJID"]))

@@ -163,7 +163,15 @@ def fig_funnel(view, subtitle=None):
 
 def fig_balance(view, subtitle=None):
     from analysis.figures_recruitment import plot_balance
-    return plot_balance(table_of("balance", view), subtitle=subtitle)
+    study = view.study
+    return plot_balance(table_of("balance", view), subtitle=subtitle, site_names={s.id: s.name for s in study.sites},
+                        site_countries={s.id: s.country for s in study.sites})
+
+
+def fig_enrolment(view, subtitle=None):
+    """Randomised against target by site, % of target, sorted (the Recruitment page opens with it)."""
+    from analysis.figures_recruitment import plot_enrolment_vs_target
+    return plot_enrolment_vs_target(table_of("enrolment", view), subtitle=subtitle)
 
 
 def fig_consort(view, subtitle=None):
@@ -175,6 +183,8 @@ def fig_consort(view, subtitle=None):
 
 FIGURES = [
     FigureOutput("consort", "CONSORT", "CONSORT 2025 flow diagram", fig_consort, table="consort"),
+    FigureOutput("enrolment", "Enrolment vs target", "Randomised against target by site (% of target)",
+                 fig_enrolment, filter_of="enrolment", table="enrolment"),
     FigureOutput("cumulative", "Cumulative vs plan", "Cumulative randomised against the planned recruitment, with the "
                  "projection to the target when recruitment is open", fig_cumulative, filter_of="plan", table="plan"),
     FigureOutput("by-site", "By site and month", "Randomised by site and month", fig_by_site, filter_of="recruitment", table="recruitment"),
