@@ -1,0 +1,666 @@
+"""Projection of deaths: when a number of deaths (the final analysis's planned deaths) is reached
+and how many deaths the primary analysis will count, by simulation from a hazard model fitted to
+the deaths observed so far.
+
+The endpoint is the primary analysis's: death within ``landmark_day`` (640) days of
+randomisation; a participant is followed to that day, so the final analysis is on the date the
+last participant randomised reaches it.
+
+- The hazard of death (time from randomisation) is fitted by maximum likelihood as exponential,
+  Weibull and piecewise exponential (pieces from days 0, 180, 360, 540; a piece with fewer than
+  3 deaths is merged into the one before it, so a piece nobody has reached yet carries the rate
+  of the last piece observed); the lowest AIC is chosen (``fit_hazard_models``).
+- Loss to follow-up: participants censored before day 640 and before the cut who are no longer
+  followed (ADSL ``EOSSTT`` not ongoing; without ADSL status, censored before the cut) are lost;
+  they give an exponential dropout hazard, lost / person-time to day 640 (``fit_dropout``).
+- Each simulation draw takes the hazard parameters from the asymptotic normal of their logs
+  (observed information), the dropout rate from its gamma posterior (Jeffreys prior), the future
+  randomisations from the recruitment model (``future_arrivals``: Poisson-gamma model of
+  ``analysis.recruitment_projection``, stopped at the planned end of recruitment), and then
+  the death time of everyone still at risk, given survival to their follow-up at the cut, and of
+  everyone still to come. A death counts when it falls before dropout and by day 640.
+- By arm (an unblinded view), each arm has its own fit, its own at-risk participants and the
+  future randomisations allocated to it by the allocation ratio; the total is the sum of the
+  arms' deaths within each draw.
+
+``project_deaths`` returns an :class:`EventProjection` (summary per target, fan, observed
+curve). Pure: DataFrames in, results out; seeded (same inputs and seed -> identical results).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+__all__ = ["DEFAULT_BREAKS", "DEFAULT_DRAWS", "DEFAULT_SEED", "MIN_EVENTS_PER_PIECE", "HazardFit", "DropoutFit",
+           "fit_exponential", "fit_weibull", "fit_piecewise_exponential", "fit_hazard_models", "fit_dropout",
+           "follow_up_status", "future_arrivals", "project_deaths", "project_trial_deaths", "EventProjection",
+           "QUANTILES", "recruitment_end", "planned_final_date", "allocation_ratio", "plot_event_projection"]
+
+DEFAULT_BREAKS = (0, 180, 360, 540)
+MIN_EVENTS_PER_PIECE = 3
+MIN_EVENTS_WEIBULL = 5
+DEFAULT_DRAWS = 2000
+DEFAULT_SEED = 20170619
+TIME_FLOOR = 0.5            # a death or censoring on day 0 counts as half a day (log-times, hazard at 0)
+QUANTILES = {"median": 0.5, "pi50_lower": 0.25, "pi50_upper": 0.75, "pi80_lower": 0.1, "pi80_upper": 0.9,
+             "pi95_lower": 0.025, "pi95_upper": 0.975}
+MODEL_WORDS = {"exponential": "Exponential", "weibull": "Weibull", "piecewise": "Piecewise exponential"}
+
+
+# --------------------------------------------------------------------------- hazard models
+@dataclass(frozen=True)
+class HazardFit:
+    """A fitted hazard of death, time in days from randomisation.
+
+    ``model``: "exponential" (log rate), "weibull" (log shape, log scale: S(t) =
+    exp(-(t/scale)^shape)) or "piecewise" (log rate of each piece, pieces starting at
+    ``breaks``, the last one open); ``estimate``: the maximum-likelihood log-parameters;
+    ``cov``: their covariance (inverse observed information; None when there is no death, the
+    rate then drawn from its Jeffreys gamma posterior); ``loglik``: the log-likelihood of the
+    times (density of deaths, survival of censorings)."""
+    model: str
+    estimate: np.ndarray
+    cov: np.ndarray | None
+    loglik: float
+    n: int
+    deaths: int
+    exposure: float
+    breaks: tuple = ()
+    piece_deaths: tuple = ()
+    piece_exposure: tuple = ()
+
+    @property
+    def n_params(self) -> int:
+        return len(self.estimate)
+
+    @property
+    def aic(self) -> float:
+        return 2 * self.n_params - 2 * self.loglik
+
+    @property
+    def label(self) -> str:
+        if self.model == "piecewise":
+            return f"Piecewise exponential (pieces from day {', '.join(str(int(b)) for b in self.breaks)})"
+        return MODEL_WORDS[self.model]
+
+    def cumhaz(self, t, log_params=None) -> np.ndarray:
+        """Cumulative hazard at times ``t`` (days) for one set of log-parameters (default: the
+        estimate)."""
+        p = np.asarray(self.estimate if log_params is None else log_params, float)
+        t = np.asarray(t, float)
+        if self.model == "exponential":
+            return np.exp(p[0]) * t
+        if self.model == "weibull":
+            return (t / np.exp(p[1])) ** np.exp(p[0])
+        c = np.asarray(self.breaks, float)
+        rates = np.exp(p)
+        at = np.concatenate([[0.0], np.cumsum(rates[:-1] * np.diff(c))])
+        j = np.clip(np.searchsorted(c, t, side="right") - 1, 0, len(c) - 1)
+        return at[j] + rates[j] * (t - c[j])
+
+    def survival(self, t, log_params=None) -> np.ndarray:
+        return np.exp(-self.cumhaz(t, log_params))
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` draws of the log-parameters: the asymptotic normal of the estimate (the
+        Jeffreys gamma posterior of the rate when there is no death), shape (size, n_params)."""
+        if self.cov is None:
+            return np.log(rng.gamma(0.5, 1.0 / self.exposure, size=(size, 1)))
+        z = rng.standard_normal((size, self.n_params))
+        chol = np.linalg.cholesky(self.cov)
+        return self.estimate[None, :] + z @ chol.T
+
+
+def _prepare(time, event) -> tuple[np.ndarray, np.ndarray]:
+    x = np.maximum(np.asarray(time, float), TIME_FLOOR)
+    d = np.asarray(event, bool)
+    if len(x) != len(d):
+        raise ValueError("time and event differ in length")
+    if not len(x) or not np.isfinite(x).all():
+        raise ValueError("need at least one finite follow-up time")
+    return x, d
+
+
+def fit_exponential(time, event) -> HazardFit:
+    """Constant hazard: rate = deaths / person-time (closed form), var(log rate) = 1 / deaths."""
+    x, d = _prepare(time, event)
+    n_d, e = int(d.sum()), float(x.sum())
+    if n_d == 0:
+        return HazardFit("exponential", np.array([np.log(0.5 / e)]), None, 0.0, len(x), 0, e)
+    rate = n_d / e
+    return HazardFit("exponential", np.array([np.log(rate)]), np.array([[1.0 / n_d]]),
+                     n_d * (np.log(rate) - 1.0), len(x), n_d, e)
+
+
+def _weibull_loglik(x, d, shape, scale) -> float:
+    z = (x / scale) ** shape
+    return float(np.sum(d * (np.log(shape) - shape * np.log(scale) + (shape - 1) * np.log(x))) - np.sum(z))
+
+
+def fit_weibull(time, event) -> HazardFit | None:
+    """Weibull hazard, S(t) = exp(-(t/scale)^shape), by maximum likelihood: the shape is the root
+    of the profile score d/k + sum_deaths log t - d sum t^k log t / sum t^k = 0, the scale then
+    (sum t^k / d)^(1/k). Covariance of (log shape, log scale) from the analytic observed
+    information. None with fewer than 2 deaths or no root (shape outside 0.007 to 150)."""
+    x, d = _prepare(time, event)
+    n_d = int(d.sum())
+    if n_d < 2:
+        return None
+    top = x.max()
+    y, ly = x / top, np.log(x / top)            # the score is scale-free: t / max(t) keeps t^k finite
+    sum_ly_d = float(ly[d].sum())
+
+    def score(log_k):
+        k = np.exp(log_k)
+        w = y ** k
+        return n_d / k + sum_ly_d - n_d * float((w * ly).sum() / w.sum())
+
+    lo, hi = -5.0, 5.0
+    if not (score(lo) > 0 > score(hi)):
+        return None
+    k = float(np.exp(optimize.brentq(score, lo, hi, xtol=1e-12)))
+    log_scale = float(np.log(top) + np.log((y ** k).sum() / n_d) / k)
+    # observed information of (a, b) = (log shape, log scale); w_i = log t_i - b, z_i = (t_i / scale)^k
+    w = np.log(x) - log_scale
+    z = np.exp(k * w)
+    h_aa = k * (w[d].sum() - (z * w).sum()) - k * k * (z * w * w).sum()
+    h_ab = -n_d * k + k * z.sum() + k * k * (z * w).sum()
+    h_bb = -k * k * z.sum()
+    info = -np.array([[h_aa, h_ab], [h_ab, h_bb]])
+    try:
+        cov = np.linalg.inv(info)
+        np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        return None
+    return HazardFit("weibull", np.array([np.log(k), log_scale]), cov,
+                     _weibull_loglik(x, d, k, np.exp(log_scale)), len(x), n_d, float(x.sum()))
+
+
+def _piece_counts(x, d, breaks):
+    c = np.asarray(breaks, float)
+    ends = np.append(c[1:], np.inf)
+    exposure = np.clip(np.minimum(x[:, None], ends[None, :]) - c[None, :], 0, None).sum(axis=0)
+    j = np.searchsorted(c, x[d], side="right") - 1
+    deaths = np.bincount(j, minlength=len(c))
+    return deaths, exposure
+
+
+def fit_piecewise_exponential(time, event, breaks=DEFAULT_BREAKS,
+                              min_events: int = MIN_EVENTS_PER_PIECE) -> HazardFit | None:
+    """Piecewise-constant hazard with pieces starting at ``breaks`` (the last piece open): rate of
+    piece j = deaths_j / person-time_j (closed form), var(log rate_j) = 1 / deaths_j. A piece
+    with fewer than ``min_events`` deaths is merged into the piece before it (the first piece
+    into the next), so pieces beyond the follow-up reached carry the last observed rate. None
+    when fewer than two pieces remain (the exponential model)."""
+    x, d = _prepare(time, event)
+    c = [float(b) for b in breaks]
+    if not c or c[0] != 0.0 or any(b2 <= b1 for b1, b2 in zip(c, c[1:])):
+        raise ValueError("breaks must start at 0 and increase")
+    while len(c) > 1:
+        deaths, _ = _piece_counts(x, d, c)
+        short = np.flatnonzero(deaths < min_events)
+        if not len(short):
+            break
+        j = int(short[0])
+        del c[1 if j == 0 else j]
+    if len(c) < 2:
+        return None
+    deaths, exposure = _piece_counts(x, d, c)
+    rates = deaths / exposure
+    return HazardFit("piecewise", np.log(rates), np.diag(1.0 / deaths), float(np.sum(deaths * (np.log(rates) - 1))),
+                     len(x), int(d.sum()), float(x.sum()), tuple(c), tuple(int(v) for v in deaths),
+                     tuple(float(v) for v in exposure))
+
+
+def fit_hazard_models(time, event, breaks=DEFAULT_BREAKS) -> tuple[HazardFit, list[HazardFit]]:
+    """(chosen, candidates): exponential, Weibull (at least 5 deaths) and piecewise exponential
+    (at least two pieces of 3 deaths or more) fitted to the same times; the lowest AIC is chosen
+    (the first listed on a tie)."""
+    candidates = [fit_exponential(time, event)]
+    if candidates[0].deaths >= MIN_EVENTS_WEIBULL:
+        candidates.append(fit_weibull(time, event))
+    candidates.append(fit_piecewise_exponential(time, event, breaks))
+    candidates = [c for c in candidates if c is not None]
+    chosen = candidates[0] if candidates[0].deaths == 0 else min(candidates, key=lambda f: f.aic)
+    return chosen, candidates
+
+
+@dataclass(frozen=True)
+class DropoutFit:
+    """Loss to follow-up as an exponential hazard: ``lost`` participants over ``exposure``
+    person-days to the landmark; draws from the Jeffreys posterior Gamma(lost + 1/2, exposure)."""
+    lost: int
+    exposure: float
+
+    @property
+    def rate(self) -> float:
+        return self.lost / self.exposure if self.exposure > 0 else 0.0
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        if self.exposure <= 0:
+            return np.zeros(size)
+        return rng.gamma(self.lost + 0.5, 1.0 / self.exposure, size=size)
+
+
+def fit_dropout(time, lost) -> DropoutFit:
+    """Dropout hazard from follow-up times (days, to the landmark) and who was lost."""
+    x = np.asarray(time, float)
+    return DropoutFit(int(np.asarray(lost, bool).sum()), float(np.clip(x, 0, None).sum()))
+
+
+# --------------------------------------------------------------------------- who is where at the cut
+def follow_up_status(tte: pd.DataFrame, cut_date, landmark_day: int) -> pd.DataFrame:
+    """Each participant's state at the cut for the landmark endpoint: ``origin`` (randomisation
+    date: STARTDT, else RANDDT), ``time`` (follow-up to the landmark, days), ``death`` (died by
+    the landmark), ``lost`` (censored before the landmark and before the cut, and no longer
+    followed: ADSL EOSSTT other than ONGOING when present), ``at_risk`` (alive, followed, short of
+    the landmark: may still die within it)."""
+    cut = pd.Timestamp(cut_date).normalize()
+    origin_col = "STARTDT" if "STARTDT" in tte.columns else "RANDDT"
+    origin = pd.to_datetime(tte[origin_col]).dt.normalize()
+    aval = pd.to_numeric(tte["AVAL"], errors="coerce").to_numpy(float)
+    cnsr = pd.to_numeric(tte["CNSR"], errors="coerce").to_numpy(float)
+    keep = np.isfinite(aval) & np.isfinite(cnsr) & origin.notna().to_numpy()
+    death = keep & (cnsr == 0) & (aval <= landmark_day)
+    censored = keep & ~death
+    end = (pd.to_datetime(tte["ADT"]).dt.normalize() if "ADT" in tte.columns
+           else origin + pd.to_timedelta(aval, unit="D"))
+    before_cut = (end < cut).to_numpy() & end.notna().to_numpy()
+    if "EOSSTT" in tte.columns:
+        status = tte["EOSSTT"].astype(object).fillna("ONGOING").astype(str).str.upper().to_numpy()
+        not_followed = status != "ONGOING"
+    else:
+        not_followed = np.ones(len(tte), bool)
+    short = aval < landmark_day
+    lost = censored & short & before_cut & not_followed
+    at_risk = censored & short & ~lost
+    return pd.DataFrame({"origin": origin, "time": np.minimum(np.where(keep, aval, 0.0), landmark_day),
+                         "death": death, "lost": lost, "at_risk": at_risk, "used": keep}, index=tte.index)
+
+
+# --------------------------------------------------------------------------- future randomisations
+def future_arrivals(adsl: pd.DataFrame, sites, cut_date, target_n: int, recruitment_end=None,
+                    draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """Days after the cut of the randomisations still to come, shape (draws, target_n -
+    randomised), NaN where nobody comes: none once the target is reached or the planned end of
+    recruitment (``recruitment_end``) has passed, and none after that end. From the recruitment
+    model (``analysis.recruitment_projection.sample_future_randomisations``, the Poisson-gamma
+    model with site lag and parameter uncertainty)."""
+    cut = pd.Timestamp(cut_date).normalize()
+    randomised = int((pd.to_datetime(adsl["RANDDT"]) <= cut).sum()) if len(adsl) else 0
+    n_needed = int(target_n) - randomised
+    end_days = None if recruitment_end is None else (pd.Timestamp(recruitment_end) - cut).days
+    if n_needed <= 0 or (end_days is not None and end_days <= 0) or not randomised:
+        return np.full((int(draws), 0), np.nan)
+    from analysis import recruitment_projection as rp
+    sampler = getattr(rp, "sample_future_randomisations", None)
+    if sampler is None:          # the recruitment model without its sampler (an older checkout)
+        times = _constant_rate_arrivals(adsl, cut, n_needed, draws, seed)
+    else:
+        times = np.asarray(sampler(adsl, sites, cut.date(), n_needed, draws=draws, seed=seed), float)
+    times = np.where(np.isfinite(times), times, np.nan)
+    if end_days is not None:
+        times = np.where(times <= end_days, times, np.nan)
+    return times
+
+
+def _constant_rate_arrivals(adsl, cut, n_needed, draws, seed) -> np.ndarray:
+    """Fallback arrivals: one Poisson process at the rate of the last 180 days (gamma posterior)."""
+    rng = np.random.default_rng(seed)
+    d = pd.to_datetime(adsl["RANDDT"])
+    since = max(cut - pd.Timedelta(days=180), d.min())
+    window = max((cut - since).days, 1)
+    n = int(((d > since) & (d <= cut)).sum())
+    rate = rng.gamma(n + 0.5, 1.0 / window, size=(draws, 1))
+    return np.cumsum(rng.exponential(1.0, (draws, n_needed)), axis=1) / rate
+
+
+# --------------------------------------------------------------------------- simulation
+def _death_times(fit: HazardFit, logp: np.ndarray, t0: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Death times T > t0 (days from randomisation) given survival to t0, for each draw (rows of
+    ``logp``) and participant (``t0``): the cumulative hazard inverted at H(t0) + e, ``e`` unit
+    exponential, shape (draws, participants)."""
+    t0 = t0[None, :]
+    if fit.model == "exponential":
+        return t0 + e / np.exp(logp[:, :1])
+    if fit.model == "weibull":
+        k, s = np.exp(logp[:, :1]), np.exp(logp[:, 1:2])
+        return s * ((t0 / s) ** k + e) ** (1.0 / k)
+    c = np.asarray(fit.breaks, float)
+    rates = np.exp(logp)                                           # (draws, pieces)
+    at = np.concatenate([np.zeros((len(rates), 1)), np.cumsum(rates[:, :-1] * np.diff(c), axis=1)], axis=1)
+    j0 = np.searchsorted(c, t0[0], side="right") - 1
+    u = at[:, j0] + rates[:, j0] * (t0 - c[j0]) + e
+    j = np.zeros(u.shape, dtype=np.intp)
+    for m in range(1, len(c)):
+        j += u >= at[:, m:m + 1]
+    return c[j] + (u - np.take_along_axis(at, j, axis=1)) / np.take_along_axis(rates, j, axis=1)
+
+
+def _sorted_quantiles(values: np.ndarray) -> dict:
+    """Quantiles of QUANTILES by the inverted empirical CDF (a value some draw had), on the last
+    axis-0 draws; inf stays inf."""
+    v = np.sort(values, axis=0)
+    n = len(v)
+    return {k: v[max(int(math.ceil(q * n)) - 1, 0)] for k, q in QUANTILES.items()}
+
+
+@dataclass
+class EventProjection:
+    """Result of :func:`project_deaths`. Days are counted from the cut date (day 1 = the day
+    after the cut).
+
+    ``groups``: the groups projected ("All" pooled; each arm then "Total" by arm);
+    ``fits``: group -> (chosen HazardFit, candidates) ("Total" has none); ``dropout``: group ->
+    DropoutFit; ``observed_dates``: group -> sorted dates of the deaths counted so far;
+    ``counts``: group -> (draws, horizon) future deaths per day; ``final_days``: per draw, the
+    day the last participant reaches the landmark; ``planned_final_date``: the planned final
+    analysis date (planned end of recruitment + landmark), None when unknown."""
+    cut_date: dt.date
+    landmark_day: int
+    draws: int
+    seed: int
+    groups: list
+    fits: dict
+    dropout: dict
+    observed_dates: dict
+    at_risk: dict
+    counts: dict
+    final_days: np.ndarray
+    planned_final_date: dt.date | None
+    n_future: np.ndarray
+    start_date: dt.date | None = None
+    _cum: dict = field(default_factory=dict, repr=False)
+
+    def cumulative(self, group) -> np.ndarray:
+        """(draws, horizon) future deaths to each day (int32)."""
+        if group not in self._cum:
+            self._cum[group] = np.cumsum(self.counts[group], axis=1, dtype=np.int32)
+        return self._cum[group]
+
+    def observed(self, group) -> int:
+        return len(self.observed_dates[group])
+
+    def _date(self, day) -> pd.Timestamp:
+        if not np.isfinite(day):
+            return pd.NaT
+        return pd.Timestamp(self.cut_date) + pd.Timedelta(days=int(day))
+
+    def target_days(self, group, target: int) -> np.ndarray:
+        """Per draw, the day (after the cut; <= 0 when reached before it) the group's deaths reach
+        ``target``; inf when the primary analysis never counts that many."""
+        target = int(target)
+        obs = self.observed_dates[group]
+        if target <= len(obs):
+            day = (pd.Timestamp(obs[target - 1]) - pd.Timestamp(self.cut_date)).days if target > 0 else 0
+            return np.full(self.draws, float(day))
+        need = target - len(obs)
+        cum = self.cumulative(group)
+        if cum.shape[1] == 0:
+            return np.full(self.draws, np.inf)
+        hit = cum >= need
+        return np.where(hit[:, -1], hit.argmax(axis=1).astype(float), np.inf)
+
+    def deaths_by_day(self, group, day: int) -> np.ndarray:
+        """Per draw, the deaths counted (observed + future) by day ``day`` after the cut."""
+        cum = self.cumulative(group)
+        base = sum(1 for d in self.observed_dates[group]
+                   if pd.Timestamp(d) <= pd.Timestamp(self.cut_date) + pd.Timedelta(days=int(day)))
+        if day <= 0 or cum.shape[1] == 0:
+            return np.full(self.draws, base)
+        return base + cum[:, min(int(day), cum.shape[1] - 1)]
+
+    def total_deaths(self, group) -> np.ndarray:
+        """Per draw, the deaths the final analysis counts (every participant to the landmark)."""
+        cum = self.cumulative(group)
+        return self.observed(group) + (cum[:, -1] if cum.shape[1] else 0)
+
+    def summary(self, targets: dict) -> pd.DataFrame:
+        """One row per group and target: ``targets`` maps group -> list of targets (the deaths in
+        that group). Dates are Timestamps (NaT: not reached in that share of draws)."""
+        planned = None if self.planned_final_date is None else (
+            pd.Timestamp(self.planned_final_date) - pd.Timestamp(self.cut_date)).days
+        rows = []
+        for group in self.groups:
+            total = _sorted_quantiles(self.total_deaths(group).astype(float))
+            final = _sorted_quantiles(self.final_days)["median"]
+            fit = self.fits.get(group, (None,))[0]
+            surv = (float(fit.survival(self.landmark_day)) if fit is not None else
+                    sum(f.n * float(f.survival(self.landmark_day)) for f, _ in self.fits.values())
+                    / sum(f.n for f, _ in self.fits.values()))
+            for target in targets.get(group, []):
+                days = self.target_days(group, target)
+                q = _sorted_quantiles(days)
+                rows.append({
+                    "group": group, "target": int(target), "observed": self.observed(group),
+                    **{("median_date" if k == "median" else k): self._date(v) for k, v in q.items()},
+                    "p_by_planned_end": float(np.mean(days <= planned)) if planned is not None else np.nan,
+                    "p_reached": float(np.mean(np.isfinite(days))),
+                    "expected_by_final": total["median"],
+                    "expected_by_final_lower80": total["pi80_lower"],
+                    "expected_by_final_upper80": total["pi80_upper"],
+                    "expected_by_final_lower95": total["pi95_lower"],
+                    "expected_by_final_upper95": total["pi95_upper"],
+                    "final_date": self._date(final),
+                    "surv_landmark": surv,
+                    "model": fit.label if fit is not None else "Sum of the arms",
+                })
+        return pd.DataFrame(rows)
+
+    def fan(self, group, step: int = 7, quantile_end: float = 0.975) -> pd.DataFrame:
+        """Cumulative deaths (observed + projected) from the cut every ``step`` days to the day the
+        last participant reaches the landmark in ``quantile_end`` of draws: date, median, lower80,
+        upper80, lower95, upper95."""
+        cum = self.cumulative(group)
+        obs = self.observed(group)
+        end = int(min(np.sort(self.final_days)[max(int(math.ceil(quantile_end * self.draws)) - 1, 0)],
+                      cum.shape[1] - 1)) if cum.shape[1] else 0
+        days = np.unique(np.append(np.arange(0, end + 1, step), end))
+        values = np.zeros((self.draws, len(days))) + obs
+        if cum.shape[1]:
+            values = values + np.where(days[None, :] > 0, cum[:, np.clip(days, 0, cum.shape[1] - 1)], 0)
+        q = {k: np.quantile(values, p, axis=0, method="inverted_cdf") for k, p in
+             (("median", 0.5), ("lower80", 0.1), ("upper80", 0.9), ("lower95", 0.025), ("upper95", 0.975))}
+        return pd.DataFrame({"date": pd.Timestamp(self.cut_date) + pd.to_timedelta(days, unit="D"), **q})
+
+    def observed_curve(self, group, start=None) -> pd.DataFrame:
+        """Cumulative deaths counted so far: date, deaths (a step at each death date), from
+        ``start`` (default: the first death) to the cut."""
+        dates = pd.to_datetime(pd.Series(self.observed_dates[group], dtype="datetime64[ns]"))
+        counts = dates.value_counts().sort_index().cumsum()
+        first = pd.Timestamp(start) if start is not None else (counts.index.min() if len(counts) else
+                                                                   pd.Timestamp(self.cut_date))
+        out = pd.DataFrame({"date": [first, *counts.index, pd.Timestamp(self.cut_date)],
+                            "deaths": [0, *counts.to_numpy(), self.observed(group)]})
+        return out.sort_values("date", kind="stable").reset_index(drop=True)
+
+
+def project_deaths(tte: pd.DataFrame, cut_date, landmark_day: int = 640, group_col: str | None = None,
+                   groups=None, arrivals: np.ndarray | None = None, allocation_ratio=None,
+                   draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED, breaks=DEFAULT_BREAKS,
+                   planned_final_date=None, chunk_cells: int = 2_000_000) -> EventProjection:
+    """Simulate the deaths still to come to the final analysis (module doc).
+
+    Parameters
+    ----------
+    tte : one row per participant of the survival parameter (AVAL days, CNSR, STARTDT or RANDDT,
+        ADT; EOSSTT from ADSL when available; ``group_col`` by arm).
+    cut_date : the data cut-off.
+    landmark_day : the primary analysis's follow-up (deaths after it are not counted).
+    group_col, groups : by arm (each group fitted and simulated on its own, plus "Total"); None
+        pooled ("All").
+    arrivals : days after the cut of the randomisations to come, (draws, m), NaN for none
+        (``future_arrivals``); None: nobody more.
+    allocation_ratio : the arms' ratio (default equal) by which a future participant joins an arm.
+    draws, seed : simulation size and seed (``numpy.random.default_rng``).
+    planned_final_date : the planned final analysis date (for ``p_by_planned_end``).
+    chunk_cells : draws are simulated in chunks of about this many draw x participant cells.
+    """
+    cut = pd.Timestamp(cut_date).normalize()
+    draws = int(draws)
+    rng = np.random.default_rng(seed)
+    status = follow_up_status(tte, cut, landmark_day)
+    if not status["used"].any():
+        raise ValueError("no participant with a follow-up time")
+    arr = np.full((draws, 0), np.nan) if arrivals is None else np.asarray(arrivals, float)
+    if arr.shape[0] != draws:
+        raise ValueError(f"arrivals has {arr.shape[0]} rows for {draws} draws")
+    valid_arr = np.isfinite(arr)
+    by_arm = group_col is not None
+    labels = list(groups) if by_arm else ["All"]
+    if by_arm:
+        ratio = np.asarray(allocation_ratio if allocation_ratio is not None else [1] * len(labels), float)
+        arm_of_arrival = np.searchsorted(np.cumsum(ratio / ratio.sum()), rng.random(arr.shape), side="right")
+        arm_of_arrival = np.minimum(arm_of_arrival, len(labels) - 1)
+    origin_days = (status["origin"] - cut).dt.days.to_numpy(float)
+    last_current = np.nanmax(np.where(status["used"], origin_days, np.nan)) + landmark_day
+    last_future = (np.where(valid_arr, arr, -np.inf).max(axis=1) if arr.shape[1] else np.full(draws, -np.inf))
+    final_days = np.maximum(last_current, last_future + landmark_day)
+    horizon = int(max(np.ceil(final_days.max()), 0)) + 2
+    fits, dropout, observed, at_risk, counts = {}, {}, {}, {}, {}
+    for gi, label in enumerate(labels):
+        rows = (tte[group_col] == label).to_numpy() if by_arm else np.ones(len(tte), bool)
+        st = status[rows & status["used"].to_numpy()]
+        if not len(st):
+            raise ValueError(f"no participant in group {label!r}")
+        chosen, candidates = fit_hazard_models(st["time"].to_numpy(), st["death"].to_numpy(), breaks)
+        drop = fit_dropout(st["time"].to_numpy(), st["lost"].to_numpy())
+        fits[label], dropout[label] = (chosen, candidates), drop
+        died = st[st["death"]]
+        observed[label] = sorted((died["origin"] + pd.to_timedelta(died["time"], unit="D")).tolist())
+        risk = st[st["at_risk"]]
+        at_risk[label] = len(risk)
+        t0 = risk["time"].to_numpy(float)
+        off0 = origin_days[rows & status["used"].to_numpy()][st["at_risk"].to_numpy()]
+        mine = valid_arr & (arm_of_arrival == gi) if by_arm else valid_arr
+        logp = chosen.draw(rng, draws)
+        mu = drop.draw(rng, draws)
+        per_day = np.zeros((draws, horizon), dtype=np.int32)
+        width = len(t0) + arr.shape[1]
+        step = max(1, int(chunk_cells // max(width, 1)))
+        for a in range(0, draws, step):
+            b = min(a + step, draws)
+            days_list = []
+            if len(t0):
+                t = _death_times(chosen, logp[a:b], t0, rng.exponential(1.0, (b - a, len(t0))))
+                drop_t = t0[None, :] + rng.exponential(1.0, (b - a, len(t0))) / np.maximum(mu[a:b, None], 1e-300)
+                ok = (t <= landmark_day) & (t < drop_t)
+                days_list.append((np.ceil(off0[None, :] + t), ok))
+            if arr.shape[1]:
+                zero = np.zeros(arr.shape[1])
+                t = _death_times(chosen, logp[a:b], zero, rng.exponential(1.0, (b - a, arr.shape[1])))
+                drop_t = rng.exponential(1.0, (b - a, arr.shape[1])) / np.maximum(mu[a:b, None], 1e-300)
+                ok = mine[a:b] & (t <= landmark_day) & (t < drop_t)
+                days_list.append((np.ceil(np.where(mine[a:b], arr[a:b], 0.0) + t), ok))
+            for day, ok in days_list:
+                r, c = np.nonzero(ok)
+                flat = r * horizon + np.clip(day[r, c].astype(np.int64), 1, horizon - 1)
+                per_day[a:b] += np.bincount(flat, minlength=(b - a) * horizon).reshape(b - a, horizon).astype(np.int32)
+        counts[label] = per_day
+    if by_arm:
+        total = "Total"
+        counts[total] = sum(counts[g] for g in labels)
+        observed[total] = sorted(d for g in labels for d in observed[g])
+        at_risk[total] = sum(at_risk[g] for g in labels)
+        labels = labels + [total]
+    planned = None if planned_final_date is None else pd.Timestamp(planned_final_date).date()
+    return EventProjection(cut.date(), int(landmark_day), draws, int(seed), labels, fits, dropout, observed, at_risk,
+                           counts, final_days, planned, valid_arr.sum(axis=1),
+                           status.loc[status["used"], "origin"].min().date())
+
+
+def recruitment_end(study) -> dt.date | None:
+    """The planned end of recruitment (``[study] recruitment_end``), None when not set."""
+    end = study.raw.get("study", {}).get("recruitment_end")
+    return None if end is None else pd.Timestamp(str(end)).date()
+
+
+def planned_final_date(study) -> dt.date | None:
+    """The planned final analysis date: the planned end of recruitment plus the landmark day (the
+    last participant randomised at the planned end reaches day 640); None without a planned end."""
+    end = recruitment_end(study)
+    return None if end is None else (pd.Timestamp(end) + pd.Timedelta(days=study.landmark_day)).date()
+
+
+def allocation_ratio(study, n_arms: int):
+    """The study's allocation ratio when it has one per arm, else None (equal)."""
+    ratio = study.raw.get("arms", {}).get("ratio")
+    return list(ratio) if ratio and len(ratio) == n_arms else None
+
+
+def project_trial_deaths(study, adsl: pd.DataFrame, tte: pd.DataFrame, cut_date, sites=None,
+                         target_n: int | None = None, group_col: str | None = None, groups=None,
+                         draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED) -> EventProjection:
+    """The death projection of a trial at a cut, as the ``event-projection`` output makes it:
+    future randomisations from the recruitment model (``sites``, default the study's, up to
+    ``target_n``, default the planned sample size, and to the planned end of recruitment), then
+    :func:`project_deaths` (by arm when ``group_col`` is given) with the study's landmark,
+    allocation ratio and planned final analysis date. ``adsl``: everyone randomised (the
+    recruitment model's input); ``tte``: the survival parameter of the ITT population with
+    ADSL's EOSSTT merged."""
+    arrivals = future_arrivals(adsl, study.sites if sites is None else sites, cut_date,
+                               study.planned_n if target_n is None else target_n, recruitment_end(study),
+                               draws=draws, seed=seed)
+    ratio = allocation_ratio(study, len(groups)) if group_col is not None else None
+    return project_deaths(tte, cut_date, study.landmark_day, group_col=group_col, groups=groups, arrivals=arrivals,
+                          allocation_ratio=ratio, draws=draws, seed=seed,
+                          planned_final_date=planned_final_date(study))
+
+
+# --------------------------------------------------------------------------- figure
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    return f"rgba({int(h[0:2], 16)}, {int(h[2:4], 16)}, {int(h[4:6], 16)}, {alpha})"
+
+
+def plot_event_projection(projection: EventProjection, target: int | None = None, title: str | None = None,
+                          subtitle: str | None = None, target_label: str | None = None):
+    """Fan chart: cumulative deaths counted by the primary analysis (within the landmark) to the
+    cut, then the projection's median with 80 % and 95 % prediction bands to the final analysis,
+    one fan per group ("All" pooled; each arm and "Total" by arm), the ``target`` line (planned
+    deaths, for the pooled or total curve) and the cut and planned final analysis dates."""
+    import plotly.graph_objects as go
+    from analysis.theme import apply_theme, arm_color_map, PLAN_COLOR, NEUTRAL
+    fig = go.Figure()
+    groups = list(projection.groups)
+    colours = arm_color_map(groups)
+    pooled = groups == ["All"]
+    for group in groups:
+        colour = colours[group] if not pooled else "#0072B2"
+        name = "" if pooled else f"{group}: "
+        fan = projection.fan(group)
+        if len(fan) > 1:
+            for lo, hi, alpha, label in (("lower95", "upper95", 0.12, "95% prediction"),
+                                         ("lower80", "upper80", 0.25, "80% prediction")):
+                fig.add_trace(go.Scatter(x=fan["date"], y=fan[hi], mode="lines", line=dict(width=0, shape="hv"),
+                                         showlegend=False, hoverinfo="skip", legendgroup=group))
+                fig.add_trace(go.Scatter(x=fan["date"], y=fan[lo], mode="lines", line=dict(width=0, shape="hv"),
+                                         fill="tonexty", fillcolor=_rgba(colour, alpha), name=name + label,
+                                         legendgroup=group))
+            fig.add_trace(go.Scatter(x=fan["date"], y=fan["median"], mode="lines", name=name + "projected (median)",
+                                     line=dict(color=colour, dash="dot", width=2, shape="hv"), legendgroup=group))
+        obs = projection.observed_curve(group, start=projection.start_date)
+        fig.add_trace(go.Scatter(x=obs["date"], y=obs["deaths"], mode="lines", name=name + "observed",
+                                 line=dict(color=colour, width=2.5, shape="hv"), legendgroup=group))
+    if target:
+        fig.add_hline(y=target, line=dict(color=NEUTRAL, width=1, dash="dash"),
+                      annotation_text=target_label or f"Planned deaths {target}", annotation_position="top left")
+        main = groups[-1]
+        days = projection.target_days(main, target)
+        q = _sorted_quantiles(days)
+        if np.isfinite(q["median"]) and q["median"] > 0:
+            when = pd.Timestamp(projection.cut_date) + pd.Timedelta(days=int(q["median"]))
+            fig.add_annotation(x=when, y=target, text=f"{target} deaths: {when:%b %Y} (median)", showarrow=True,
+                               arrowhead=2, ax=-50, ay=-30, font=dict(size=11))
+    for date, text in ((projection.cut_date, "Data cut-off"), (projection.planned_final_date, "Planned final analysis")):
+        if date is not None:
+            fig.add_vline(x=pd.Timestamp(date).timestamp() * 1000, line=dict(color=PLAN_COLOR, width=1, dash="dot"),
+                          annotation_text=text, annotation_position="top right", annotation_font_size=10)
+    fig.update_layout(xaxis_title="Date", yaxis_title=f"Deaths by day {projection.landmark_day} (cumulative)",
+                      hovermode="x unified", legend=dict(orientation="h", y=-0.18))
+    return apply_theme(fig, title, subtitle)
