@@ -19,7 +19,7 @@ def filter_caption(ctx: state.Context, name: str) -> str | None:
 PAGE_FIGURES: dict[str, list[str]] = {
     "recruitment": ["enrolment", "cumulative", "by-site", "activation", "funnel"],
     "balance": ["balance"],
-    "survival": ["km", "forest", "boundaries"],
+    "survival": ["km", "forest", "boundaries", "event-projection"],
     "alsfrs": ["alsfrs-change", "spaghetti", "domains", "kings", "mitos"],
     "safety": ["labs", "tregs"],
 }
