@@ -236,14 +236,18 @@ def plot_forest(subgroups: pd.DataFrame, title="Hazard ratio by subgroup", subti
 def plot_boundaries(boundaries: pd.DataFrame, observed: pd.DataFrame | None = None,
                     title="Group-sequential efficacy boundary", subtitle=None) -> go.Figure:
     """Efficacy boundary z by information fraction (Lan-DeMets O'Brien-Fleming type), the
-    fixed-sample 1.96 for reference, and the observed z at the looks done so far.
+    fixed-sample 1.96 for reference, and the observed z at the looks done so far, joined as a
+    path (a look whose z reaches its boundary drawn as a filled red marker).
 
     Parameters
     ----------
     boundaries : pandas.DataFrame
-        :func:`analysis.sequential.compute_obf_boundaries` or :func:`summarize_sequential` output.
+        :func:`analysis.sequential.compute_obf_boundaries` or :func:`summarize_sequential` output
+        (the ``sequential`` table); fractions above 1 (more deaths than planned) are drawn where
+        they are.
     observed : pandas.DataFrame, optional
-        information_fraction and observed_z (NaN rows are skipped).
+        information_fraction and observed_z (NaN rows, looks still to come, are skipped); a
+        ``label`` column names the points.
     """
     b = boundaries[np.isfinite(boundaries["boundary_z"])]
     fig = go.Figure(go.Scatter(x=b["information_fraction"], y=b["boundary_z"], mode="lines+markers+text",
@@ -254,14 +258,28 @@ def plot_boundaries(boundaries: pd.DataFrame, observed: pd.DataFrame | None = No
                   annotation_text="z = 1.96 (fixed sample)", annotation_position="bottom left",
                   annotation_font_size=FONT_SIZE - 2)
     ymax = float(b["boundary_z"].max()) if len(b) else 4.0
+    ymin = 0.0
+    xmax = max(1.05, float(boundaries["information_fraction"].max()) + 0.05) if len(boundaries) else 1.05
     if observed is not None and "observed_z" in observed and observed["observed_z"].notna().any():
-        o = observed[observed["observed_z"].notna()]
-        fig.add_trace(go.Scatter(x=o["information_fraction"], y=o["observed_z"], mode="markers",
-                                 name="Observed z", marker=dict(size=10, color="#0072B2", symbol="diamond")))
-        ymax = max(ymax, float(o["observed_z"].max()))
-    fig.update_xaxes(range=[0, 1.05], title_text="Information fraction")
-    fig.update_yaxes(range=[min(0.0, float(observed["observed_z"].min())) - 0.2
-                            if observed is not None and "observed_z" in observed and observed["observed_z"].notna().any()
-                            else 0, ymax * 1.12], title_text="z statistic")
+        o = observed[observed["observed_z"].notna()].sort_values("information_fraction")
+        z = o["observed_z"].to_numpy(dtype=float)
+        bound = (o["boundary_z"].to_numpy(dtype=float) if "boundary_z" in o else np.full(len(o), np.inf))
+        hit = z >= bound
+        names = (o["label"].astype(str).tolist() if "label" in o else [""] * len(o))
+        fig.add_trace(go.Scatter(
+            x=o["information_fraction"], y=z, mode="lines+markers", name="Observed z (looks so far)",
+            line=dict(color="#0072B2", width=2, dash="dash"),
+            marker=dict(size=11, symbol="diamond", color=["#D55E00" if h else "#0072B2" for h in hit],
+                        line=dict(color="#0072B2", width=1.5)),
+            customdata=names,
+            hovertemplate="%{customdata}: z = %{y:.2f} at information fraction %{x:.2f}<extra></extra>"))
+        for x, y, name, h in zip(o["information_fraction"], z, names, hit):
+            if name:
+                fig.add_annotation(x=x, y=y, text=f"{name}: {y:.2f}" + (" (crossed)" if h else ""), showarrow=False,
+                                   yshift=-16, font=dict(size=FONT_SIZE - 2, color="#0072B2"))
+        ymax = max(ymax, float(z.max()))
+        ymin = min(ymin, float(z.min()) - 0.3)
+    fig.update_xaxes(range=[0, xmax], title_text="Information fraction (deaths / planned deaths)")
+    fig.update_yaxes(range=[ymin, ymax * 1.12], title_text="z statistic (positive favours the experimental arm)")
     fig.update_layout(legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1, xanchor="right"))
     return apply_theme(fig, title, subtitle)

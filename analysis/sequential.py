@@ -8,6 +8,13 @@ Jennison & Turnbull (2000, ch. 19): the score S_k = Z_k sqrt(t_k) has independen
 t_{k-1}) increments; the sub-density of S_k on the continuation region (-inf, c_k sqrt(t_k)) is
 carried from look to look with Simpson's rule on a grid that ends exactly at the boundary.
 
+Over-running (more information than planned, e.g. 78 deaths against 60 planned): fractions above 1
+are allowed; the spending function is evaluated at min(t, 1), so the look at t >= 1 spends all the
+alpha left, while the correlation between looks, sqrt(t_i / t_j), uses the information actually
+observed (as gsDesign does with ``n.I`` beyond ``maxn.IPlan`` and rpact with the observed events):
+looks at 30 and 78 deaths against 60 planned give a final boundary 1.9727, not the 1.9686 of
+looks at 0.5 and 1.
+
 Examples
 --------
 >>> b = compute_obf_boundaries([0.25, 0.5, 0.75, 1.0])
@@ -28,16 +35,17 @@ def compute_obf_spending(information_fractions, alpha: float = 0.025) -> np.ndar
 
     Parameters
     ----------
-    information_fractions : array-like of float in (0, 1]
+    information_fractions : array-like of float > 0
+        Fractions above 1 (more information than planned) spend alpha(1) == alpha.
     alpha : float
         One-sided significance level; alpha(1) == alpha.
 
     Returns
     -------
     numpy.ndarray
-        2 - 2 Phi(z_{1 - alpha/2} / sqrt(t)).
+        2 - 2 Phi(z_{1 - alpha/2} / sqrt(min(t, 1))).
     """
-    t = np.asarray(information_fractions, dtype=float)
+    t = np.minimum(np.asarray(information_fractions, dtype=float), 1.0)
     return 2 - 2 * stats.norm.cdf(stats.norm.ppf(1 - alpha / 2) / np.sqrt(t))
 
 
@@ -51,19 +59,25 @@ def _simpson_grid(lower: float, upper: float, m: int) -> tuple[np.ndarray, np.nd
 
 
 def compute_obf_boundaries(information_fractions, alpha: float = 0.025, grid_half_points: int = 100,
-                           width: float = 10.0) -> pd.DataFrame:
+                           width: float = 10.0, last_spends_all: bool = False) -> pd.DataFrame:
     """Efficacy boundaries (z scale) for looks at the given information fractions.
 
     Parameters
     ----------
     information_fractions : sequence of float
-        Strictly increasing, in (0, 1]; the last look is usually 1.
+        Information at each look over the planned maximum information, strictly increasing and
+        positive; the last look is usually 1. Fractions above 1 (over-running: more deaths than
+        planned) are allowed: spending stops at alpha (a look at t >= 1 spends what is left, any
+        later one gets an infinite boundary) and the correlations use the fractions as given.
     alpha : float
         One-sided level (0.025 for a two-sided 5% test).
     grid_half_points : int
         Simpson's rule uses 2 * grid_half_points intervals per look (100 gives 6 decimals).
     width : float
         The grid extends ``width`` standard deviations below 0 on the score scale.
+    last_spends_all : bool
+        The last look is the final analysis and spends all the alpha left even when its fraction
+        is below 1 (a final analysis with fewer deaths than planned).
 
     Returns
     -------
@@ -72,9 +86,11 @@ def compute_obf_boundaries(information_fractions, alpha: float = 0.025, grid_hal
         boundary_z, nominal_p (one-sided p-value that corresponds to boundary_z).
     """
     t = np.asarray(information_fractions, dtype=float)
-    if t.ndim != 1 or not len(t) or np.any(np.diff(t) <= 0) or t[0] <= 0 or t[-1] > 1:
-        raise ValueError("information fractions must be strictly increasing within (0, 1]")
+    if t.ndim != 1 or not len(t) or np.any(np.diff(t) <= 0) or t[0] <= 0 or not np.all(np.isfinite(t)):
+        raise ValueError("information fractions must be positive, finite and strictly increasing")
     cumulative = compute_obf_spending(t, alpha)
+    if last_spends_all:
+        cumulative[-1] = alpha
     spend = np.diff(np.concatenate([[0.0], cumulative]))
     z = np.empty(len(t))
     x = w = f = None
