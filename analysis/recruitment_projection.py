@@ -1,21 +1,22 @@
 """Recruitment projection: when recruitment reaches its target(s), by the Poisson-gamma model.
 
-Model (Anisimov & Fedorov 2007, with the two changes a back-test showed were needed):
+Model (Anisimov & Fedorov 2007, with a site start-up that the back-test showed was needed;
+time-varying site rates as in Urbas, Sherlock & Metcalfe 2022):
 
-- each site recruits as a Poisson process of rate ``lambda_i`` from the day it can first
-  randomise, ``start_i = activation_i + lag`` (its start-up and the run-in every participant
-  passes before randomisation; a site that randomised earlier starts at its first
-  randomisation). The lag is estimated from the data (:func:`estimate_site_lag`: the
-  Kaplan-Meier median over the activated sites of the days from activation to the first
-  randomisation, sites that have not randomised yet censored at the cut);
-- ``lambda_i ~ Gamma(alpha, rate beta)``; counts ``n_i`` over exposures ``T_i = cut - start_i``
-  are then negative binomial (:func:`compute_nb_loglik`); :func:`fit_gamma_rates` is the
-  maximum-likelihood fit, :func:`compute_hyper_posterior` the posterior of
-  ``(log alpha, log alpha/beta)`` on a grid (flat priors), from which every simulation draw takes
-  its own ``(alpha, beta)``: the uncertainty of the fit reaches the interval;
-- per draw, each site's future rate is drawn from its posterior ``Gamma(alpha + n_i, beta + T_i)``
-  (a site that cannot randomise yet: the prior ``Gamma(alpha, beta)``, from its start), and the
-  arrivals are exact given the rates (unit-rate arrivals mapped through the cumulative intensity).
+- site i recruits as a Poisson process of intensity ``lambda_i * h(s)`` at ``s`` days after its
+  activation: ``h(s) = 0`` during a lag ``L`` (start-up and the run-in every participant passes
+  before randomisation), then ``h(s) = 1 - exp(-(s - L) / tau)``, a ramp-up with time constant
+  ``tau`` (``tau = 0``: full rate at once). A site's exposure is ``H_i``, the integral of ``h``
+  from activation to the cut;
+- ``lambda_i ~ Gamma(alpha, rate beta)``. Integrating ``lambda_i`` out gives the negative
+  binomial likelihood of the counts (:func:`compute_nb_loglik`, :func:`fit_gamma_rates`) times
+  ``prod h(s_ij)`` over the randomisation times: the times are what estimate ``L`` and ``tau``;
+- ``(L, tau, log alpha, log alpha/beta)`` get a grid posterior (flat priors over the grids:
+  :func:`fit_recruitment_model`); every simulated future draws its own ``(L, tau, alpha,
+  beta)`` from it, so the uncertainty of the fit reaches the interval, then each site's rate
+  from its posterior ``Gamma(alpha + n_i, beta + H_i)`` (a site not yet recruiting: the prior,
+  from activation + L), and the arrivals exactly given the rates (unit-rate arrivals mapped
+  through the cumulative intensity).
 
 :func:`sample_future_randomisations` returns the simulated arrivals (the recruitment still to
 come, for the death forecast); :func:`fit_recruitment_projection` summarises them per target
@@ -33,19 +34,20 @@ from scipy import optimize, special
 
 from analysis.recruitment import month_range, sites_frame
 
-__all__ = ["DAYS_PER_MONTH", "DEFAULT_LAG_DAYS", "DEFAULT_DRAWS", "HORIZON_DAYS", "SiteLag", "RecruitmentModel",
-           "RecruitmentProjection", "compute_nb_loglik", "fit_gamma_rates", "compute_hyper_posterior",
-           "estimate_site_lag", "fit_recruitment_model", "sample_future_randomisations",
-           "fit_recruitment_projection"]
+__all__ = ["DAYS_PER_MONTH", "DEFAULT_DRAWS", "HORIZON_DAYS", "LAG_GRID", "RAMP_GRID", "SiteStartUp",
+           "RecruitmentModel", "RecruitmentProjection", "compute_nb_loglik", "fit_gamma_rates",
+           "compute_hyper_posterior", "compute_ramp_exposure", "fit_recruitment_model",
+           "sample_future_randomisations", "fit_recruitment_projection"]
 
 DAYS_PER_MONTH = 365.25 / 12
-DEFAULT_LAG_DAYS = 180.0        # used while fewer than MIN_LAG_SITES sites have randomised (assumption:
-MIN_LAG_SITES = 3               # a 12-18-week run-in plus about 2.5 months of site start-up)
 DEFAULT_DRAWS = 2000
 HORIZON_DAYS = 3652             # 10 years: a date later than the cut + this is "beyond the horizon"
+LAG_GRID = np.arange(0.0, 365.0, 7.0)                      # L: days of no randomisation after activation
+RAMP_GRID = np.array([0.0, 15, 30, 45, 60, 90, 120, 150, 180, 240, 300])   # tau: ramp-up time constant
+_LOG_ALPHA = np.linspace(-2.5, 7.0, 39)                    # alpha 0.08 to 1100, step 0.25 in log
+_LOG_MEAN_OFFSET = np.linspace(-2.0, 2.0, 101)             # log mean rate around the pooled rate
 _BLOCK = 64                     # unit-rate arrivals are drawn in blocks of this size (see _unit_arrivals)
-_LOG_ALPHA = np.linspace(-2.5, 7.0, 77)     # grid of the hyper-posterior (log alpha, step 0.125)
-_N_LOG_MEAN = 161                           # points of the log-mean-rate grid
+_SATURATED = 6.0                # after L + 6 tau a site's ramp is taken as complete (h > 0.9975)
 
 
 # --------------------------------------------------------------------------- the gamma fit
@@ -93,123 +95,124 @@ def fit_gamma_rates(counts, exposures) -> tuple[float, float]:
     return a, a / m
 
 
+def _hyper_grid(n: np.ndarray, t: np.ndarray, gl: np.ndarray):
+    """Log-likelihood over (log alpha, log mean) for counts n and exposures t (the n! and the
+    arrival-time terms left out); ``gl``: gammaln(alpha + n) - gammaln(alpha), (alphas, sites).
+    Returns (log_mean axis, loglik (alphas, means))."""
+    pooled = max(n.sum(), 0.5) / t.sum()
+    log_mean = np.log(pooled) + _LOG_MEAN_OFFSET
+    a = np.exp(_LOG_ALPHA)[:, None, None]
+    log_b = np.log(a) - log_mean[None, :, None]
+    b = np.exp(log_b)
+    ll = (gl[:, None, :] + a * log_b - (a + n) * np.log(b + t)).sum(axis=2)
+    return log_mean, ll
+
+
 def compute_hyper_posterior(counts, exposures) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Posterior of (log alpha, log mean rate m = alpha/beta) on a grid, flat priors on both.
 
     Returns ``(log_alpha, log_mean, weights)``: the grid axes and the normalised posterior
     weights, shape (len(log_alpha), len(log_mean)). log alpha spans [-2.5, 7] (alpha 0.08 to
     1100: from very heterogeneous sites to a common rate); log m spans the pooled rate
-    ``sum(n)/sum(tau)`` +/- 6 of its Poisson standard errors (at least +/- 1.5), wide enough
-    for the heterogeneous case too.
+    ``sum(n)/sum(tau)`` times exp(+/- 2).
     """
     n, t = np.asarray(counts, float), np.asarray(exposures, float)
     if t.sum() <= 0:
         raise ValueError("need at least one site with positive exposure")
-    pooled = max(n.sum(), 0.5) / t.sum()
-    half = max(1.5, 6.0 / np.sqrt(max(n.sum(), 1.0)))
-    log_mean = np.linspace(np.log(pooled) - half, np.log(pooled) + half, _N_LOG_MEAN)
-    a = np.exp(_LOG_ALPHA)[:, None, None]
-    b = a / np.exp(log_mean)[None, :, None]
-    ll = _nb_terms(a, b, n[None, None, :], t[None, None, :]).sum(axis=2)
+    gl = special.gammaln(np.exp(_LOG_ALPHA)[:, None] + n) - special.gammaln(np.exp(_LOG_ALPHA))[:, None]
+    log_mean, ll = _hyper_grid(n, t, gl)
     w = np.exp(ll - ll.max())
     return _LOG_ALPHA.copy(), log_mean, w / w.sum()
 
 
-# --------------------------------------------------------------------------- the lag
-@dataclass(frozen=True)
-class SiteLag:
-    """Days from a site's activation to when it can randomise (start-up plus run-in).
+# --------------------------------------------------------------------------- site start-up
+def compute_ramp_exposure(days, lag: float, ramp: float) -> np.ndarray:
+    """Exposure at full rate after ``days`` from activation: the integral of h(s) = 0 for s < lag,
+    1 - exp(-(s - lag)/ramp) after (``ramp`` 0: a step), i.e. x - ramp (1 - exp(-x/ramp)) with
+    x = max(days - lag, 0)."""
+    x = np.maximum(np.asarray(days, float) - lag, 0.0)
+    if ramp <= 0:
+        return x
+    return x + ramp * np.expm1(-x / ramp)
 
-    ``days``: the lag used; ``method``: "Kaplan-Meier median", "largest delay observed" (more
-    than half the sites still waiting: the median is at least this) or "default" (fewer than
-    ``MIN_LAG_SITES`` sites randomised); ``n_randomising``: sites that have randomised, of
-    ``n_activated`` activated by the cut; ``delays``: each activated site's days from activation
-    to first randomisation (NaN: not yet)."""
-    days: float
-    method: str
+
+def _ramp_rate(days, lag: float, ramp: float) -> np.ndarray:
+    """h(days): the share of its full rate a site recruits at, ``days`` after activation."""
+    x = np.asarray(days, float) - lag
+    if ramp <= 0:
+        return (x >= 0).astype(float)
+    return np.where(x > 0, -np.expm1(-np.maximum(x, 0) / ramp), 0.0)
+
+
+@dataclass(frozen=True)
+class SiteStartUp:
+    """The fitted site start-up: ``lag_days`` (no randomisation in a site's first L days) and
+    ``ramp_days`` (then its rate ramps up with this time constant), posterior medians, with
+    their 80 % credible ranges; ``n_randomising`` of ``n_activated`` sites had randomised."""
+    lag_days: float
+    ramp_days: float
+    lag_range: tuple
+    ramp_range: tuple
     n_randomising: int
     n_activated: int
-    delays: tuple = field(default=(), repr=False)
+    lag_given: bool = False
+    ramp_given: bool = False
 
     def describe(self) -> str:
-        if self.method == "default":
-            return (f"lag {self.days:.0f} days (default: only {self.n_randomising} of {self.n_activated} "
-                    "activated sites had randomised)")
-        return (f"lag {self.days:.0f} days ({self.method} of activation to first randomisation over "
-                f"{self.n_activated} activated sites, {self.n_randomising} randomising)")
-
-
-def estimate_site_lag(activated, first_randomised, cut_date, default_days: float = DEFAULT_LAG_DAYS,
-                      min_sites: int = MIN_LAG_SITES) -> SiteLag:
-    """The lag from activation to first randomisation: the Kaplan-Meier median over the sites
-    activated by the cut (a site not yet randomising is censored at cut - activation).
-
-    Parameters
-    ----------
-    activated, first_randomised : per site, activation date and first randomisation date (NaT:
-        none by the cut); sites activated after the cut are ignored.
-    cut_date : the data cut-off.
-    default_days, min_sites : the lag used while fewer than ``min_sites`` sites have randomised.
-    """
-    cut = pd.Timestamp(cut_date).normalize()
-    act = pd.to_datetime(pd.Series(list(activated)))
-    first = pd.to_datetime(pd.Series(list(first_randomised)))
-    on = act.notna() & (act <= cut)
-    act, first = act[on], first[on]
-    event = first.notna() & (first <= cut)
-    delay = np.where(event, (first - act).dt.days, (cut - act).dt.days).astype(float)
-    delays = tuple(np.where(event, delay, np.nan).tolist())
-    n_event, n_on = int(event.sum()), int(on.sum())
-    if n_event < min_sites:
-        return SiteLag(float(default_days), "default", n_event, n_on, delays)
-    ev = event.to_numpy()
-    at_risk, surv, median = len(delay), 1.0, None
-    for d in np.unique(delay):
-        here = delay == d
-        k = int((here & ev).sum())
-        if k:
-            surv *= 1.0 - k / at_risk
-            if surv <= 0.5:
-                median = float(d)
-                break
-        at_risk -= int(here.sum())
-    if median is None:
-        return SiteLag(float(delay[ev].max()), "largest delay observed", n_event, n_on, delays)
-    return SiteLag(median, "Kaplan-Meier median", n_event, n_on, delays)
+        rng = lambda r: f"{r[0]:.0f}-{r[1]:.0f}"
+        lag = "given" if self.lag_given else f"80 % credible {rng(self.lag_range)}"
+        ramp = "given" if self.ramp_given else rng(self.ramp_range)
+        text = (f"no randomisation in a site's first {self.lag_days:.0f} days after activation ({lag}), then its "
+                f"rate ramps up with a time constant of {self.ramp_days:.0f} days ({ramp})")
+        if not (self.lag_given and self.ramp_given):
+            text += (f"; estimated from the randomisation dates of the {self.n_randomising} of "
+                     f"{self.n_activated} activated sites that had randomised")
+        return text
 
 
 # --------------------------------------------------------------------------- the fitted model
 @dataclass
 class RecruitmentModel:
-    """The Poisson-gamma model fitted at a cut (:func:`fit_recruitment_model`).
+    """The Poisson-gamma model with site start-up fitted at a cut (:func:`fit_recruitment_model`).
 
     ``sites_``: one row per site in the list with an activation date (site_id, activated,
-    start = when it can randomise, n, exposure_days, rate_per_month = posterior mean at the
-    ML fit x 30.44); ``lag_``: :class:`SiteLag`; ``alpha_``, ``beta_``: ML fit (per day);
-    ``hyper_``: the grid posterior (:func:`compute_hyper_posterior`); ``n_randomised``: everyone
-    randomised by the cut, at listed sites or not."""
+    start = activation + lag, n, exposure_days = exposure at full rate, rate_per_month =
+    posterior mean full rate x 30.44, at the posterior mode); ``startup_``: :class:`SiteStartUp`;
+    ``alpha_``, ``beta_``: the posterior mode (per day); ``n_randomised``: everyone randomised
+    by the cut, at listed sites or not. ``configs_``, ``weights_``: the grid posterior."""
     cut_date: dt.date
     n_randomised: int
-    lag_: SiteLag
+    startup_: SiteStartUp
     alpha_: float
     beta_: float
     sites_: pd.DataFrame = field(repr=False)
-    hyper_: tuple = field(repr=False)
     randomised_dates_: np.ndarray = field(repr=False)
+    configs_: np.ndarray = field(repr=False)           # (C, 2): lag, ramp
+    log_means_: np.ndarray = field(repr=False)         # (C, M): the log-mean axis of each config
+    weights_: np.ndarray = field(repr=False)           # (C, A, M), sums to 1
+    elapsed_: np.ndarray = field(repr=False)           # days from each site's activation to the cut's end
+    counts_: np.ndarray = field(repr=False)            # randomised per site
 
     @property
     def mean_rate_per_month(self) -> float:
         return float(self.sites_["rate_per_month"].sum())
 
     def describe(self) -> str:
-        """The fitted lag and rates in words, for a footnote."""
-        return (f"{self.lag_.describe()}; {self.mean_rate_per_month:.1f} randomised per month expected "
-                f"over the {len(self.sites_)} sites once all recruit")
+        """The fitted start-up and rates in words, for a footnote."""
+        return (f"{self.startup_.describe()}; {self.mean_rate_per_month:.1f} randomised per month expected "
+                f"over the {len(self.sites_)} sites at full rate")
+
+
+def _weighted_quantiles(values, weights, qs):
+    order = np.argsort(values, kind="stable")
+    cw = np.cumsum(weights[order])
+    return [float(values[order][min(np.searchsorted(cw, q * cw[-1]), len(cw) - 1)]) for q in qs]
 
 
 def fit_recruitment_model(adsl: pd.DataFrame, sites, cut_date, lag_days: float | None = None,
-                          site_col: str = "SITEID", date_col: str = "RANDDT") -> RecruitmentModel:
-    """Fit the Poisson-gamma model with site lag at ``cut_date`` (see the module doc).
+                          ramp_days: float | None = None, site_col: str = "SITEID",
+                          date_col: str = "RANDDT") -> RecruitmentModel:
+    """Fit the Poisson-gamma model with site start-up at ``cut_date`` (see the module doc).
 
     Parameters
     ----------
@@ -218,43 +221,69 @@ def fit_recruitment_model(adsl: pd.DataFrame, sites, cut_date, lag_days: float |
         only.
     sites : site list with ``id`` and ``activated`` (``Study.sites``, dicts or a DataFrame);
         sites without an activation date are left out.
-    lag_days : the lag to use instead of :func:`estimate_site_lag`'s estimate.
+    lag_days, ramp_days : fix the lag L and the ramp-up time constant tau instead of estimating
+        them (both or either).
+
+    Raises ``ValueError`` when no listed site has an activation date or none has randomised.
     """
     cut = pd.Timestamp(cut_date).normalize()
     sf = sites_frame(sites)
     d = pd.to_datetime(adsl[date_col])
     rand = adsl.loc[d <= cut]
     dates = np.sort(pd.to_datetime(rand[date_col]).to_numpy())
-    site_of = rand[site_col].astype(str)
-    counts = site_of.groupby(site_of).size()
-    first = pd.to_datetime(rand[date_col]).groupby(site_of).min()
-    sf = sf[sf["activated"].notna()].copy()
+    sf = sf[sf["activated"].notna()].reset_index(drop=True)
     if sf.empty:
         raise ValueError("no site in the list has an activation date")
-    sf["n"] = sf["site_id"].astype(str).map(counts).fillna(0).astype(int)
-    sf["first"] = sf["site_id"].astype(str).map(first)
-    lag = estimate_site_lag(sf["activated"], sf["first"], cut)
-    if lag_days is not None:
-        lag = SiteLag(float(lag_days), "given", lag.n_randomising, lag.n_activated, lag.delays)
-    # a site that randomised is counted from its first randomisation on (the arrivals after the
-    # first are a Poisson process whatever the start was: counting from activation + lag would
-    # give the early, fast sites one arrival in almost no exposure); one that has not, from
-    # activation + lag
-    randomising = sf["first"].notna()
-    start = (sf["activated"] + pd.to_timedelta(lag.days, unit="D")).dt.normalize()
-    sf["start"] = start.where(~randomising, sf["first"])
-    sf["n_after_start"] = np.where(randomising, sf["n"] - 1, 0)
-    sf["exposure_days"] = np.where(sf["start"] <= cut, (cut - sf["start"]).dt.days, 0).astype(float)
-    started = (sf["exposure_days"] > 0) | randomising
-    if not (sf["exposure_days"] > 0).any():
-        raise ValueError(f"no site can randomise yet at {cut.date()} ({lag.describe()})")
-    n, t = sf["n_after_start"].to_numpy(float), sf["exposure_days"].to_numpy(float)
-    alpha, beta = fit_gamma_rates(n[started], t[started])
-    hyper = compute_hyper_posterior(n[started], t[started])
-    sf["rate_per_month"] = (alpha + n) / (beta + t) * DAYS_PER_MONTH
-    keep = ["site_id", "activated", "start", "n", "n_after_start", "exposure_days", "rate_per_month"]
-    return RecruitmentModel(cut.date(), len(rand), lag, alpha, beta, sf[keep].reset_index(drop=True), hyper,
-                            dates)
+    ids = sf["site_id"].astype(str)
+    site_of = rand[site_col].astype(str)
+    known = site_of.isin(set(ids))
+    idx = pd.Index(ids).get_indexer(site_of[known])
+    act = sf["activated"].dt.normalize()
+    # arrival times: mid-day of the randomisation day, in days after activation
+    s = ((pd.to_datetime(rand.loc[known, date_col]).dt.normalize().to_numpy() - act.to_numpy()[idx])
+         / np.timedelta64(1, "D")) + 0.5
+    n = np.bincount(idx, minlength=len(sf)).astype(float)
+    if n.sum() == 0:
+        raise ValueError("no listed site has randomised by the cut: the site rates cannot be estimated")
+    elapsed = ((cut - act).dt.days + 1).to_numpy(float)          # to the end of the cut day
+    lags = LAG_GRID if lag_days is None else np.array([float(lag_days)])
+    ramps = RAMP_GRID if ramp_days is None else np.array([float(ramp_days)])
+    first = s.min() if len(s) else np.inf
+    gl = special.gammaln(np.exp(_LOG_ALPHA)[:, None] + n) - special.gammaln(np.exp(_LOG_ALPHA))[:, None]
+    configs, log_means, lls = [], [], []
+    for lag in lags:
+        if lag >= first and len(lags) > 1:
+            continue                                              # an arrival before the lag: impossible
+        for ramp in ramps:
+            h_sum = float(np.log(np.maximum(_ramp_rate(s, lag, ramp), 1e-300)).sum())
+            expo = compute_ramp_exposure(elapsed, lag, ramp)
+            if expo.sum() <= 0:
+                continue
+            log_mean, ll = _hyper_grid(n, expo, gl)
+            configs.append((lag, ramp))
+            log_means.append(log_mean)
+            lls.append(ll + h_sum)
+    if not configs:
+        raise ValueError(f"no site can randomise yet at {cut.date()}")
+    ll = np.stack(lls)
+    w = np.exp(ll - ll.max())
+    w /= w.sum()
+    configs, log_means = np.array(configs), np.stack(log_means)
+    c, ia, im = np.unravel_index(np.argmax(w), w.shape)
+    alpha = float(np.exp(_LOG_ALPHA[ia]))
+    beta = alpha / float(np.exp(log_means[c, im]))
+    wc = w.sum(axis=(1, 2))
+    lag_q = _weighted_quantiles(configs[:, 0], wc, (0.5, 0.1, 0.9))
+    ramp_q = _weighted_quantiles(configs[:, 1], wc, (0.5, 0.1, 0.9))
+    startup = SiteStartUp(lag_q[0], ramp_q[0], tuple(lag_q[1:]), tuple(ramp_q[1:]), int((n > 0).sum()),
+                          int((elapsed > 0).sum()), lag_days is not None, ramp_days is not None)
+    mode_lag, mode_ramp = configs[c]
+    expo = compute_ramp_exposure(elapsed, mode_lag, mode_ramp)
+    out = pd.DataFrame({"site_id": sf["site_id"], "activated": act,
+                        "start": act + pd.to_timedelta(mode_lag, unit="D"), "n": n.astype(int),
+                        "exposure_days": expo, "rate_per_month": (alpha + n) / (beta + expo) * DAYS_PER_MONTH})
+    return RecruitmentModel(cut.date(), len(rand), startup, alpha, beta, out, dates, configs, log_means, w,
+                            elapsed, n)
 
 
 # --------------------------------------------------------------------------- simulation
@@ -262,20 +291,22 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), *stream])
 
 
-def _draw_site_rates(model: RecruitmentModel, draws: int, seed: int) -> np.ndarray:
-    """(draws, n_sites) rates per day: (alpha, beta) from the grid posterior (jittered within its
-    cell), then each site's rate from its posterior Gamma(alpha + n_i, beta + T_i)."""
+def _draw_parameters(model: RecruitmentModel, draws: int, seed: int):
+    """Per draw: its (lag, ramp) config index and each site's full rate per day, (draws, sites):
+    (config, alpha, mean) from the grid posterior (alpha and mean jittered within their cell),
+    then each site's rate from its posterior Gamma(alpha + n_i, beta + H_i)."""
     rng = _rng(seed, 0)
-    log_a, log_m, w = model.hyper_
+    w = model.weights_
     cell = rng.choice(w.size, size=draws, p=w.ravel())
-    ia, im = np.unravel_index(cell, w.shape)
-    da, dm = log_a[1] - log_a[0], log_m[1] - log_m[0]
-    a = np.exp(log_a[ia] + (rng.random(draws) - 0.5) * da)
-    m = np.exp(log_m[im] + (rng.random(draws) - 0.5) * dm)
+    c, ia, im = np.unravel_index(cell, w.shape)
+    da = _LOG_ALPHA[1] - _LOG_ALPHA[0]
+    dm = _LOG_MEAN_OFFSET[1] - _LOG_MEAN_OFFSET[0]
+    a = np.exp(_LOG_ALPHA[ia] + (rng.random(draws) - 0.5) * da)
+    m = np.exp(model.log_means_[c, im] + (rng.random(draws) - 0.5) * dm)
     b = a / m
-    n = model.sites_["n_after_start"].to_numpy(float)
-    t = model.sites_["exposure_days"].to_numpy(float)
-    return rng.gamma(a[:, None] + n[None, :], 1.0 / (b[:, None] + t[None, :]))
+    expo = np.stack([compute_ramp_exposure(model.elapsed_, *cfg) for cfg in model.configs_])   # (C, sites)
+    rates = rng.gamma(a[:, None] + model.counts_[None, :], 1.0 / (b[:, None] + expo[c]))
+    return c, rates
 
 
 def _unit_arrivals(seed: int, draws: int, n: int) -> np.ndarray:
@@ -293,58 +324,55 @@ def _unit_arrivals(seed: int, draws: int, n: int) -> np.ndarray:
     return out
 
 
-def _intensity_segments(starts: np.ndarray, rates: np.ndarray):
-    """Cumulative intensity of the superposed sites, piecewise linear in days after the cut.
+def _arrival_days(elapsed: np.ndarray, lag: float, ramp: float, rates: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Days after the cut at which the cumulative intensity of the sites reaches ``u``, per draw.
 
-    ``starts`` (n_sites,) days after the cut each site recruits from (0 for sites already
-    recruiting); returns sorted starts, the slope after each and the intensity at each start."""
-    order = np.argsort(starts, kind="stable")
-    s = starts[order]
-    slope = np.cumsum(rates[:, order], axis=1)
-    at = np.concatenate([np.zeros((len(rates), 1)), np.cumsum(slope[:, :-1] * np.diff(s), axis=1)], axis=1)
-    return s, slope, at
-
-
-def _invert(u: np.ndarray, s: np.ndarray, slope: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Days t after the cut with cumulative intensity Lambda(t) = u, per draw (u: (draws, k))."""
-    t = np.empty_like(u)
+    The intensity is tabulated daily until every site's ramp is complete (lag + 6 ramp after its
+    activation), then extended linearly at the final rate. ``rates`` (draws, sites), ``u``
+    (draws, k), ``elapsed``: days from each site's activation to the cut's end."""
+    T = int(np.ceil(max(np.max(lag - elapsed), 0.0) + _SATURATED * ramp)) + 2
+    t = np.arange(T + 1, dtype=float)
+    grid = compute_ramp_exposure(elapsed[:, None] + t[None, :], lag, ramp) - compute_ramp_exposure(elapsed, lag, ramp)[:, None]
+    lam = rates @ grid                                                   # (draws, T+1)
+    slope = rates @ _ramp_rate(elapsed + T, lag, ramp)                   # intensity after T
+    out = np.empty_like(u)
     for i in range(len(u)):
-        j = np.searchsorted(at[i], u[i], side="right") - 1
-        t[i] = s[j] + (u[i] - at[i, j]) / slope[i, j]
-    return t
+        j = np.searchsorted(lam[i], u[i], side="left")                   # lam[j-1] < u <= lam[j]
+        inside = j <= T
+        jj = np.clip(j, 1, T)
+        lo, hi = lam[i, jj - 1], lam[i, jj]
+        step = np.where(hi > lo, (u[i] - lo) / np.where(hi > lo, hi - lo, 1.0), 1.0)
+        out[i] = np.where(inside, jj - 1 + step, T + (u[i] - lam[i, T]) / slope[i])
+    return out
 
 
-def _cumulative_intensity(days: np.ndarray, s: np.ndarray, slope: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Lambda(t) per draw for each t in ``days`` -> (draws, len(days))."""
-    j = np.searchsorted(s, days, side="right") - 1               # s is common to every draw
-    j = np.clip(j, 0, len(s) - 1)
-    return np.where(days[None, :] >= s[0], at[:, j] + slope[:, j] * (days - s[j])[None, :], 0.0)
-
-
-def _simulate(model: RecruitmentModel, n_needed: int, draws: int, seed: int):
-    rates = _draw_site_rates(model, draws, seed)
-    cut = pd.Timestamp(model.cut_date)
-    starts = np.maximum((model.sites_["start"] - cut).dt.days.to_numpy(float), 0.0)
-    s, slope, at = _intensity_segments(starts, rates)
+def _simulate(model: RecruitmentModel, n_needed: int, draws: int, seed: int) -> np.ndarray:
+    config, rates = _draw_parameters(model, draws, seed)
     u = _unit_arrivals(seed, draws, n_needed)
-    return _invert(u, s, slope, at), (s, slope, at)
+    times = np.empty((draws, n_needed))
+    for c in np.unique(config):
+        rows = config == c
+        times[rows] = _arrival_days(model.elapsed_, *model.configs_[c], rates[rows], u[rows])
+    return times
 
 
 def sample_future_randomisations(adsl: pd.DataFrame, sites, cut_date, n_needed: int, draws: int = DEFAULT_DRAWS,
-                                 seed: int = 1, lag_days: float | None = None, site_col: str = "SITEID",
-                                 date_col: str = "RANDDT", model: RecruitmentModel | None = None) -> np.ndarray:
+                                 seed: int = 1, lag_days: float | None = None, ramp_days: float | None = None,
+                                 site_col: str = "SITEID", date_col: str = "RANDDT",
+                                 model: RecruitmentModel | None = None) -> np.ndarray:
     """Simulated times of the next ``n_needed`` randomisations after ``cut_date``.
 
     The contract (the death forecast relies on it):
 
     - returns a float array of shape ``(draws, n_needed)``; row ``d`` is one simulated future of
       the trial's recruitment, sorted ascending: ``out[d, k]`` is the time of the (k+1)-th
-      randomisation after the cut, in days after the cut date (> 0). Its calendar date is
-      ``cut_date + ceil(out[d, k])`` days; as a survival time origin use the float as it is.
+      randomisation after the cut, in days after the end of the cut date (> 0). Its calendar
+      date is ``cut_date + ceil(out[d, k])`` days; as a survival time origin use the float as it
+      is.
     - every value is finite but may be very large (a site rate drawn near 0): compare with your
       own horizon; :data:`HORIZON_DAYS` is the one the projection table uses.
-    - the model is the module's Poisson-gamma model with site lag (see the module doc), fitted on
-      ``adsl`` and ``sites`` at ``cut_date`` (or the given ``model`` from
+    - the model is the module's Poisson-gamma model with site start-up (see the module doc),
+      fitted on ``adsl`` and ``sites`` at ``cut_date`` (or the given ``model`` from
       :func:`fit_recruitment_model`); the uncertainty of the fit is in the spread between rows.
     - seeded: the same arguments give identical arrays; the first ``k`` columns do not depend on
       ``n_needed`` (asking for more randomisations extends each row, it does not redraw it), and
@@ -356,19 +384,18 @@ def sample_future_randomisations(adsl: pd.DataFrame, sites, cut_date, n_needed: 
     ----------
     adsl : randomised subjects (``site_col``, ``date_col``); rows after the cut are ignored.
     sites : site list with ``id`` and ``activated`` (``Study.sites``, dicts or a DataFrame);
-        sites activated after the cut enter when they can (activation + lag).
+        sites activated after the cut enter when they can (activation + lag, then the ramp-up).
     cut_date : data cut-off.
     n_needed : number of future randomisations to simulate (e.g. target - randomised).
     draws, seed : number of simulated futures and the seed (``numpy.random.default_rng``).
-    lag_days : override the estimated lag from activation to first randomisation.
+    lag_days, ramp_days : fix the site lag and ramp-up instead of estimating them.
     """
-    model = model or fit_recruitment_model(adsl, sites, cut_date, lag_days=lag_days, site_col=site_col,
-                                           date_col=date_col)
+    model = model or fit_recruitment_model(adsl, sites, cut_date, lag_days=lag_days, ramp_days=ramp_days,
+                                           site_col=site_col, date_col=date_col)
     n_needed = max(int(n_needed), 0)
     if n_needed == 0:
         return np.empty((int(draws), 0))
-    times, _ = _simulate(model, n_needed, int(draws), int(seed))
-    return times
+    return _simulate(model, n_needed, int(draws), int(seed))
 
 
 # --------------------------------------------------------------------------- the projection
@@ -407,8 +434,8 @@ class RecruitmentProjection:
         return self.model_.sites_
 
     @property
-    def lag_(self) -> SiteLag:
-        return self.model_.lag_
+    def startup_(self) -> SiteStartUp:
+        return self.model_.startup_
 
     def row(self, target: int | None = None) -> pd.Series:
         """The table row of ``target`` (default: the first)."""
@@ -426,13 +453,13 @@ def _day_to_ts(cut: pd.Timestamp, days: float, horizon: float):
 
 def fit_recruitment_projection(adsl: pd.DataFrame, sites, cut_date, targets, draws: int = DEFAULT_DRAWS,
                                seed: int = 1, planned_end=None, lag_days: float | None = None,
-                               horizon_days: int = HORIZON_DAYS, site_col: str = "SITEID",
-                               date_col: str = "RANDDT") -> RecruitmentProjection:
+                               ramp_days: float | None = None, horizon_days: int = HORIZON_DAYS, site_col: str = "SITEID",
+                               date_col: str = "RANDDT", model: RecruitmentModel | None = None) -> RecruitmentProjection:
     """Project when recruitment reaches each of ``targets`` (see the module doc for the model).
 
     Parameters
     ----------
-    adsl, sites, cut_date, lag_days, site_col, date_col : as :func:`fit_recruitment_model`.
+    adsl, sites, cut_date, lag_days, ramp_days, site_col, date_col : as :func:`fit_recruitment_model`.
     targets : an int or a sequence of ints (total numbers randomised); one row each, in the
         order given (duplicates dropped).
     draws, seed : simulated futures and seed; the same arguments give identical results.
@@ -440,6 +467,7 @@ def fit_recruitment_projection(adsl: pd.DataFrame, sites, cut_date, targets, dra
         ``p_by_planned_end`` is the share of draws reaching the target on or before it (NaN
         without one).
     horizon_days : dates later than the cut + this many days are NaT (missing).
+    model : a model already fitted on the same data and cut (:func:`fit_recruitment_model`).
 
     Returns
     -------
@@ -448,13 +476,14 @@ def fit_recruitment_projection(adsl: pd.DataFrame, sites, cut_date, targets, dra
     targets = tuple(dict.fromkeys(int(t) for t in np.atleast_1d(targets)))
     if not targets or min(targets) < 1:
         raise ValueError(f"targets must be positive numbers, got {targets}")
-    model = fit_recruitment_model(adsl, sites, cut_date, lag_days=lag_days, site_col=site_col, date_col=date_col)
+    model = model or fit_recruitment_model(adsl, sites, cut_date, lag_days=lag_days, ramp_days=ramp_days,
+                                           site_col=site_col, date_col=date_col)
     cut = pd.Timestamp(model.cut_date)
     end = pd.Timestamp(planned_end).normalize() if planned_end is not None else None
     n0, draws = model.n_randomised, int(draws)
     need = max(max(targets) - n0, 0)
     if need:
-        times, (s, slope, at) = _simulate(model, need, draws, int(seed))
+        times = _simulate(model, need, draws, int(seed))
     rows = []
     for target in targets:
         row = {"target": target}

@@ -61,7 +61,8 @@ def backtest(seeds, cuts=CUTS, targets=TARGETS, draws: int = 2000, study=None, p
                 row = {"seed": seed, "cut": cut, "target": r.target, "randomised": len(seen),
                        "kind": "planned" if r.target in planned else "target", "truth": truth,
                        "median": r.median_date, "p_by_planned_end": r.p_by_planned_end,
-                       "reached_by_end": bool(pd.notna(truth) and truth <= end), "lag_days": p.lag_.days}
+                       "reached_by_end": bool(pd.notna(truth) and truth <= end), "lag_days": p.startup_.lag_days,
+                       "ramp_days": p.startup_.ramp_days}
                 for level in (50, 80, 95):
                     lo, hi = getattr(r, f"pi{level}_lower"), getattr(r, f"pi{level}_upper")
                     row[f"cov{level}"] = (bool(pd.notna(truth) and lo <= truth and (pd.isna(hi) or truth <= hi))
@@ -85,8 +86,9 @@ def summarize_backtest(results: pd.DataFrame) -> pd.DataFrame:
                 "mean abs error (days)": e.abs().mean()}
 
     out = [one(g, f"cut {c}") for c, g in r.groupby("cut")]
-    out += [one(g, f"target {t}") for t, g in r.groupby(r["target"].where(r["target"].isin([150, 200]), -1))]
-    out[-1]["forecasts"] = out[-1]["forecasts"].replace("target -1", "target = final N")
+    final = r.groupby("seed")["target"].transform("max") == r["target"]
+    label = np.where(final & ~r["target"].isin([150, 200]), "target = final N", "target " + r["target"].astype(str))
+    out += [one(g, t) for t, g in r.groupby(label, sort=False)]
     out.append(one(r, "all"))
     return pd.DataFrame(out)
 

@@ -4,12 +4,17 @@ limiting cases, one row per target through ``mirocals table projection --target`
 back-test (the full one is scripts/backtest_recruitment.py)."""
 from __future__ import annotations
 
+import importlib.util
+import io
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import optimize, stats
 
-from analysis.recruitment_projection import (compute_hyper_posterior, compute_nb_loglik, fit_gamma_rates,
+from analysis.recruitment_projection import (compute_hyper_posterior, compute_nb_loglik, compute_ramp_exposure,
+                                             fit_gamma_rates,
                                              fit_recruitment_model, fit_recruitment_projection,
                                              sample_future_randomisations)
 
@@ -185,16 +190,49 @@ def test_sites_not_yet_active_enter_after_their_lag():
     assert 340 <= days <= 440
 
 
-def test_the_lag_is_estimated_from_first_randomisations():
-    # four sites, first randomisation 100, 120, 140, 160 days after activation; one more activated
-    # 130 days before the cut has not randomised: censored at 130, the KM median is 140
-    act = pd.Timestamp("2018-01-01")
-    sites = [{"id": f"S{i}", "activated": act} for i in range(4)] + [{"id": "S4", "activated": "2019-03-23"}]
-    adsl = pd.DataFrame({"SITEID": [f"S{i}" for i in range(4)] * 2,
-                         "RANDDT": [act + pd.Timedelta(days=d) for d in (100, 120, 140, 160, 300, 310, 320, 330)]})
-    model = fit_recruitment_model(adsl, sites, "2019-07-31")
-    assert model.lag_.days == 140 and model.lag_.n_randomising == 4 and model.lag_.n_activated == 5
-    assert model.sites_.set_index("site_id").loc["S4", "start"] == pd.Timestamp("2019-03-23") + pd.Timedelta(days=140)
+def test_ramp_exposure_by_hand():
+    # 200 days after activation, lag 100, ramp 50: 100 - 50 (1 - exp(-2)) = 56.77 days at full rate
+    assert compute_ramp_exposure(200, 100, 50) == pytest.approx(100 - 50 * (1 - np.exp(-2)), rel=1e-12)
+    assert compute_ramp_exposure([50, 200], 100, 0).tolist() == [0.0, 100.0]        # a step: no ramp
+
+
+def _ramped_trial(lag=100.0, ramp=60.0, n_sites=30, cut_day=700, seed=5):
+    """Sites activated together, rates Gamma(4, mean 0.1/day), arrivals of intensity
+    rate * h(s) (lag, then 1 - exp(-(s - lag)/ramp)) by thinning a homogeneous process."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2018-01-01")
+    rows = []
+    for i, lam in enumerate(rng.gamma(4.0, 0.1 / 4.0, n_sites)):
+        s = np.sort(rng.uniform(0, cut_day, rng.poisson(lam * cut_day)))
+        keep = rng.random(len(s)) < np.where(s > lag, 1 - np.exp(-(s - lag) / ramp), 0)
+        rows += [(f"S{i:02d}", start + pd.Timedelta(days=int(d))) for d in s[keep]]
+    sites = [{"id": f"S{i:02d}", "activated": start} for i in range(n_sites)]
+    return pd.DataFrame(rows, columns=["SITEID", "RANDDT"]), sites, start + pd.Timedelta(days=cut_day - 1)
+
+
+def test_site_lag_and_ramp_are_estimated_from_randomisation_dates():
+    adsl, sites, cut = _ramped_trial()
+    model = fit_recruitment_model(adsl, sites, cut)
+    up = model.startup_
+    assert abs(up.lag_days - 100) <= 14 and up.lag_range[0] <= 100 <= up.lag_range[1] + 7
+    assert 30 <= up.ramp_days <= 120 and up.ramp_range[0] <= 60 <= up.ramp_range[1]
+    assert up.n_randomising == 30 and up.n_activated == 30
+    # no lag beyond the first randomisation: every site could randomise from then on
+    first = (pd.to_datetime(adsl["RANDDT"]).min() - pd.Timestamp("2018-01-01")).days
+    assert model.configs_[:, 0].max() <= first
+    # the full rates: sum of the sites' posterior means close to the true total (30 x 0.1/day)
+    assert model.mean_rate_per_month == pytest.approx(30 * 0.1 * 30.44, rel=0.2)
+
+
+def test_a_step_model_ignoring_the_ramp_projects_late():
+    # fitted with no ramp (a step at the lag), the site rates averaged over the ramp-up are too
+    # low and the date too late: the reason the ramp is in the model
+    adsl, sites, cut = _ramped_trial(cut_day=300)
+    target = len(adsl) + 400
+    ramped = fit_recruitment_projection(adsl, sites, cut, target, draws=400).row()["median_date"]
+    step = fit_recruitment_projection(adsl, sites, cut, target, draws=400, ramp_days=0).row()["median_date"]
+    # truth: about 400 / 3 per day at full rate once the ramps are complete -> ~ 135-190 days
+    assert (ramped - cut).days < 200 < (step - cut).days
 
 
 def test_target_already_reached_gives_its_date():
@@ -202,3 +240,114 @@ def test_target_already_reached_gives_its_date():
                                                                                  "2017-08-20"])})
     p = fit_recruitment_projection(adsl, SITES, "2017-12-31", 2)
     assert p.row()["median_date"] == pd.Timestamp("2017-08-15") and p.fan_.empty
+
+
+# --------------------------------------------------------------------------- the output and the CLI
+@pytest.fixture(scope="module")
+def recruiting(tmp_path_factory):
+    """The demo trial cut during recruitment (its default cut is after recruitment ended)."""
+    from data_access.demo import make_demo
+    root = tmp_path_factory.mktemp("recruiting") / "trial"
+    make_demo(root, cut=INTERIM)
+    return root
+
+
+def test_cli_one_row_per_target_and_identical_bytes_twice(recruiting):
+    from tests.test_cli import run
+    status, out, err = run("table", "projection", "--data", recruiting, "--view", "blinded", "--target", "150,200")
+    assert status == 0, err
+    again = run("table", "projection", "--data", recruiting, "--view", "blinded", "--target", "150,200")[1]
+    assert out == again                                                  # seeded: byte-identical
+    t = pd.read_csv(io.StringIO(out), parse_dates=["median_date", "pi80_lower", "pi80_upper", "pi95_lower",
+                                                   "pi95_upper", "cut_date"])
+    assert list(t.columns) == ["target", "median_date", "pi80_lower", "pi80_upper", "pi95_lower", "pi95_upper",
+                               "p_by_planned_end", "cut_date", "randomised", "draws"]
+    assert t["target"].tolist() == [150, 200] and (t["cut_date"] == pd.Timestamp(INTERIM)).all()
+    assert (t["pi95_lower"] <= t["pi80_lower"]).all() and (t["pi80_lower"] <= t["median_date"]).all()
+    assert (t["median_date"] <= t["pi80_upper"]).all() and (t["pi80_upper"] <= t["pi95_upper"]).all()
+    assert (t["pi95_lower"] > pd.Timestamp(INTERIM)).all() and t["median_date"].is_monotonic_increasing
+    assert t["p_by_planned_end"].between(0, 1).all() and (t["draws"] == 2000).all()
+    # the 200 row does not depend on 150 being asked too; dates as YYYY-MM-DD in the CSV
+    alone = run("table", "projection", "--data", recruiting, "--view", "blinded", "--target", "200")[1]
+    assert alone.splitlines()[1] == out.splitlines()[2]
+    assert ",2018-09-30," in out.splitlines()[1]
+    # the default: the planned N; bad targets are refused by the parser
+    default = pd.read_csv(io.StringIO(run("table", "projection", "--data", recruiting, "--view", "blinded")[1]))
+    assert default["target"].tolist() == [304]
+    assert run("table", "projection", "--data", recruiting, "--view", "blinded", "--target", "0,x")[0] == 2
+
+
+def test_display_footnote_states_model_lag_draws_and_coverage(recruiting):
+    from tests.test_cli import run
+    status, out, err = run("table", "projection", "--data", recruiting, "--view", "blinded", "--target", "150,5000",
+                           "--display", "--format", "md")
+    assert status == 0, err
+    assert "Poisson-gamma" in out and "no randomisation in a site's first" in out and "2000 simulated futures" in out
+    assert "beyond the simulation horizon" in out
+    from analysis.outputs.projections import BACKTEST, backtest_text
+    assert backtest_text() in out
+    if BACKTEST:
+        assert f"the 80 % interval in {BACKTEST['cover80']:.0f} %" in out
+    # a target 5000 is beyond the 10-year horizon: missing, shown as a dash
+    row = [line for line in out.splitlines() if line.startswith("| 5000")][0]
+    assert "—" in row and "NaT" not in row
+
+
+def test_target_reached_and_recruitment_ended_say_why(recruiting):
+    from analysis.outputs import TableUnavailable, build_table
+    from data_access.views import open_view
+    with open_view(recruiting / "clinical", "steering") as view:
+        n = len(view.table("adsl"))
+        with pytest.raises(TableUnavailable, match=f"target of 50 was reached \\({n} randomised\\)"):
+            build_table("projection", view, targets=[50])
+        both = build_table("projection", view, targets=[50, 250])   # one reached, one not: both rows
+        assert both["target"].tolist() == [50, 250]
+        assert both.loc[0, "median_date"] <= pd.Timestamp(INTERIM) and both.loc[0, "p_by_planned_end"] == 1.0
+
+
+def test_open_report_sentence(recruiting):
+    from analysis.outputs.projections import BACKTEST, format_projection_sentence, recruitment_projection
+    from data_access.views import open_view
+    with open_view(recruiting / "clinical", "steering") as view:
+        p = recruitment_projection(view)
+        text = format_projection_sentence(p)
+    r = p.row()
+    assert text.startswith(f"{p.n_randomised} of 304 participants were randomised by the cut-off (2018-09-30). "
+                           f"304 expected by {r['median_date']:%Y-%m} (80 % PI {r['pi80_lower']:%Y-%m} to "
+                           f"{r['pi80_upper']:%Y-%m}); P(by planned end) = {100 * r['p_by_planned_end']:.0f} %.")
+    if BACKTEST:
+        assert f"held the true date in {BACKTEST['cover80']:.0f} %" in text
+
+
+def test_cumulative_figure_draws_the_projection(recruiting):
+    from analysis.outputs import build_figure
+    from data_access.views import open_view
+    with open_view(recruiting / "clinical", "steering") as view:
+        fig = build_figure("cumulative", view)
+    names = [t.name for t in fig.data]
+    assert {"Actual", "Projected (median)", "80% prediction", "95% prediction"} <= set(names)
+    assert any("expected by" in (a.text or "") for a in fig.layout.annotations)
+
+
+# --------------------------------------------------------------------------- a small back-test
+def _backtest_module():
+    path = Path(__file__).resolve().parents[1] / "scripts" / "backtest_recruitment.py"
+    spec = importlib.util.spec_from_file_location("backtest_recruitment", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_small_backtest_covers_more_than_half():
+    """Three simulated trials cut twice (the full back-test is scripts/backtest_recruitment.py):
+    the intervals hold the truth at least not absurdly rarely, and P(planned 304 by the end) is low."""
+    bt = _backtest_module()
+    res = bt.backtest(range(2000, 2003), cuts=("2018-07-31", "2018-11-30"), draws=300)
+    forecasts = res[res["kind"] == "target"]
+    assert len(forecasts) == 18
+    assert forecasts["cov80"].mean() >= 0.5 and forecasts["cov95"].mean() >= 0.7
+    assert (forecasts["cov50"] <= forecasts["cov80"]).all() and (forecasts["cov80"] <= forecasts["cov95"]).all()
+    assert forecasts["error_days"].abs().median() < 120
+    assert res.loc[res["kind"] == "planned", "p_by_planned_end"].mean() < 0.5
+    table = bt.summarize_backtest(res)
+    assert table["forecasts"].tolist()[-1] == "all" and table["n"].iloc[-1] == 18

@@ -6,6 +6,8 @@ open report (and the dashboard) print (:func:`format_projection_sentence`); the
 cumulative-recruitment figure (``recruitment.fig_cumulative``) draws the same projection."""
 from __future__ import annotations
 
+import pandas as pd
+
 from analysis.display_table import DisplaySpec
 from analysis.outputs.base import Output, TableUnavailable, get_adsl
 from analysis.outputs.filters import site_selection
@@ -25,6 +27,43 @@ def _planned_end(study):
     return study.raw.get("study", {}).get("recruitment_end")
 
 
+def _memo(view) -> dict:
+    return view.__dict__.setdefault("_recruitment_projections", {})
+
+
+def _recruiting(view):
+    """(ADSL, site selection, planned end) of a view the projection applies to, or
+    ``TableUnavailable`` saying why not: recruitment ended, a filter with no per-site target,
+    nobody randomised yet."""
+    adsl = get_adsl(view, None)
+    end = _planned_end(view.study)
+    if end is not None and str(view.cut_date) > str(end):
+        raise TableUnavailable(f"recruitment ended on {end} (study file); no projection is made after it")
+    sel = site_selection(view)            # a filtered view: its sites, to their share of the target
+    if sel.not_by_site:
+        raise TableUnavailable(f"no projection for the {sel.not_by_site} filter: targets are per site, "
+                               "with no split by onset")
+    if not len(adsl):
+        raise TableUnavailable("nobody is randomised yet: the site rates cannot be estimated")
+    return adsl, sel, end
+
+
+def recruitment_model(view):
+    """The fitted recruitment model of a view (``analysis.recruitment_projection.RecruitmentModel``,
+    cached on the view), or ``TableUnavailable`` (see :func:`recruitment_projection`)."""
+    from analysis.recruitment_projection import fit_recruitment_model
+    adsl, sel, _ = _recruiting(view)
+    key = ("model", tuple(s.id for s in sel.sites))
+    memo = _memo(view)
+    if key not in memo:
+        try:
+            memo[key] = fit_recruitment_model(adsl, sel.sites, view.cut_date, site_col=view.study.col("site"),
+                                              date_col=view.study.col("randomisation_date"))
+        except ValueError as exc:                 # e.g. no listed site has randomised
+            raise TableUnavailable(f"no projection: {exc}") from exc
+    return memo[key]
+
+
 def recruitment_projection(view, targets=None):
     """The recruitment projection at this cut (seeded, so the same cut gives the same dates) to
     ``targets`` (numbers randomised; default: the planned sample size, scaled to a site filter's
@@ -32,18 +71,10 @@ def recruitment_projection(view, targets=None):
     reached (every target asked), nobody randomised yet, or a filter with no per-site target.
     Returns ``analysis.recruitment_projection.RecruitmentProjection`` (cached on the view)."""
     from analysis.recruitment_projection import fit_recruitment_projection
-    study = view.study
-    adsl = get_adsl(view, None)
-    end = _planned_end(study)
-    if end is not None and str(view.cut_date) > str(end):
-        raise TableUnavailable(f"recruitment ended on {end} (study file); no projection is made after it")
-    sel = site_selection(view)            # a filtered view: its sites, to their share of the target
-    if sel.not_by_site:
-        raise TableUnavailable(f"no projection for the {sel.not_by_site} filter: targets are per site, "
-                               "with no split by onset")
+    adsl, sel, end = _recruiting(view)
     whose = f" for {sel.label}" if sel.label else ""
     if targets is None or not len(targets):
-        if not study.planned_n:
+        if not view.study.planned_n:
             raise TableUnavailable("the study file gives no planned sample size")
         targets = (sel.target,)
     targets = tuple(dict.fromkeys(int(t) for t in targets))
@@ -51,24 +82,19 @@ def recruitment_projection(view, targets=None):
         what = f"target of {targets[0]}" if len(targets) == 1 else f"targets ({', '.join(map(str, targets))})"
         raise TableUnavailable(f"the {what}{whose} {'was' if len(targets) == 1 else 'were'} reached "
                                f"({len(adsl)} randomised)")
-    if not len(adsl):
-        raise TableUnavailable("nobody is randomised yet: the site rates cannot be estimated")
-    memo = view.__dict__.setdefault("_projections", {})
-    key = (targets, tuple(s.id for s in sel.sites))
+    model = recruitment_model(view)
+    key = ("projection", targets, tuple(s.id for s in sel.sites))
+    memo = _memo(view)
     if key not in memo:
-        try:
-            memo[key] = fit_recruitment_projection(adsl, sel.sites, view.cut_date, targets, draws=PROJECTION_DRAWS,
-                                                   seed=PROJECTION_SEED, planned_end=end)
-        except ValueError as exc:                 # e.g. no site can randomise yet
-            raise TableUnavailable(f"no projection: {exc}") from exc
+        memo[key] = fit_recruitment_projection(adsl, sel.sites, view.cut_date, targets, draws=PROJECTION_DRAWS,
+                                               seed=PROJECTION_SEED, planned_end=end, model=model)
     return memo[key]
 
 
 def _projection(view, targets=None, **_):
     p = recruitment_projection(view, targets)
-    t = p.table_
-    return t.assign(cut_date=__import__("pandas").Timestamp(p.cut_date), randomised=p.n_randomised,
-                    draws=p.draws)[list(PROJECTION_COLUMNS)]
+    return p.table_.assign(cut_date=pd.Timestamp(p.cut_date), randomised=p.n_randomised,
+                           draws=p.draws)[list(PROJECTION_COLUMNS)]
 
 
 def backtest_text(backtest=None) -> str:
@@ -86,17 +112,19 @@ def backtest_text(backtest=None) -> str:
 def _method(view) -> str:
     from analysis.recruitment_projection import HORIZON_DAYS
     try:
-        p = recruitment_projection(view)
-        lag = p.model_.describe() + "; "
+        fitted = f" Here: {recruitment_model(view).describe()}."
     except TableUnavailable:
-        lag = ""
+        fitted = ""
     end = _planned_end(view.study)
-    return ("Poisson-gamma model of the sites' recruitment rates (Anisimov-Fedorov): each site recruits from its "
-            f"activation plus a start-up lag estimated from the data ({lag}rates Gamma(alpha, beta) fitted "
-            "by marginal likelihood, negative binomial); prediction intervals from "
-            f"{PROJECTION_DRAWS} simulated futures (seeded), each drawing (alpha, beta) from their posterior and "
-            "each site's rate from its own posterior, so the fit's uncertainty is in the interval. "
-            + (f"P(by planned end): share of futures reaching the target by {end} (study file). " if end else "")
+    return ("Poisson-gamma model of the sites' recruitment rates (Anisimov-Fedorov) with site start-up: a site "
+            "randomises nobody for a lag after its activation (start-up and run-in), then its rate ramps up "
+            "(1 - exp(-t/tau)) to its full rate; full rates Gamma(alpha, beta). Lag, ramp-up, alpha and beta are "
+            "estimated together from the sites' counts (negative binomial) and randomisation dates, as a grid "
+            f"posterior with flat priors.{fitted} Prediction intervals from {PROJECTION_DRAWS} simulated futures "
+            "(seeded), each drawing the lag, ramp-up, alpha and beta from their posterior and each site's rate from "
+            "its own posterior, so the uncertainty of the fit is in the interval. "
+            + (f"P(by planned end): share of futures reaching the target by {end} (study file); recruitment is "
+               "not stopped there. " if end else "")
             + f"'—': beyond the simulation horizon ({HORIZON_DAYS // 365} years after the cut). " + backtest_text())
 
 
@@ -111,7 +139,6 @@ def format_projection_sentence(projection, target: int | None = None, lead: bool
     2021-06); P(by planned end) = 35 %." (``lead``: the first sentence; ``coverage``: the
     back-tested coverage of the 80 % interval after it). A date beyond the simulation horizon is
     "after" the horizon's month."""
-    import pandas as pd
     r = projection.row(target)
     t = int(r["target"])
     after = f"after {_month(projection.horizon_date)}"
