@@ -122,7 +122,8 @@ def _hand_tte(cut="2020-01-01"):
     return pd.DataFrame({
         "USUBJID": list("ABCDE"), "STARTDT": rand, "RANDDT": rand,
         "AVAL": [120.0, 210.0, 200.0, 640.0, 100.0], "CNSR": [0, 1, 1, 1, 1],
-        "ADT": [rand[0] + pd.Timedelta(days=120), rand[1] + pd.Timedelta(days=210), c, rand[3] + pd.Timedelta(days=640), c],
+        "ADT": [rand[0] + pd.Timedelta(days=120), rand[1] + pd.Timedelta(days=210), c,
+                rand[3] + pd.Timedelta(days=640), c],
         "EOSSTT": ["DISCONTINUED", "DISCONTINUED", "ONGOING", "COMPLETED", "ONGOING"],
         "ARM": ["X", "Y", "X", "Y", "Y"]})
 

@@ -120,7 +120,7 @@ def _percent(x: float) -> str:
 
 
 def _method(view) -> str:
-    from analysis.event_projection import recruitment_end
+    from analysis.event_projection import MIN_EVENTS_PER_PIECE, recruitment_end
     try:
         projection = event_projection(view)
     except TableUnavailable:
@@ -148,10 +148,12 @@ def _method(view) -> str:
     backtest = (f" Back-test ({BACKTEST['text']})." if BACKTEST else
                 " Not yet back-tested: the intervals' coverage is unmeasured.")
     arms = (" Each arm is fitted and simulated on its own (its share of each target: the target times its share "
-            "of the allocation, rounded up); Total is the sum of the arms within each draw." if by_arm else "")
+            "of the allocation, rounded up); Total is the sum of the arms within each draw, its fitted survival the "
+            "arms' weighted by their numbers." if by_arm else "")
     return (f"Deaths counted as the primary analysis counts them: within day {landmark} of randomisation. "
             f"Hazard of death fitted by maximum likelihood as exponential, Weibull and piecewise exponential "
-            f"(pieces from days 0, 180, 360 and 540; a piece with fewer than 3 deaths merged into the one before); "
+            f"(pieces from days 0, 180, 360 and 540; a piece with fewer than {MIN_EVENTS_PER_PIECE} deaths merged "
+            f"into the one before); "
             f"the lowest AIC is chosen. {'; '.join(fits)}. Participants censored before day {landmark} and before "
             f"the cut who are no longer followed are lost to follow-up: an exponential dropout hazard. "
             f"{projection.draws} simulation draws (seeded): each takes the hazard parameters from the asymptotic "
@@ -160,8 +162,8 @@ def _method(view) -> str:
             + (f" to the planned end of recruitment ({end}; median {future} more)" if future and end else
                f" (median {future} more)" if future else " (none: recruitment is over)")
             + f", and simulates the death of every participant at risk given survival to the cut and of every "
-            f"participant to come.{arms} Prediction intervals: the draws' 10th-90th (80%) and 2.5th-97.5th (95%) "
-            f"percentiles; a date shown as — is not reached in that share of the draws. "
+            f"participant to come.{arms} Prediction intervals (PI): the draws' 10th-90th (80%) and 2.5th-97.5th "
+            f"(95%) percentiles; a date shown as — is not reached in that share of the draws. "
             + (f"Probability by the planned final analysis: the share of draws reaching the target by {final} (the "
                f"planned end of recruitment plus {landmark} days). " if final else "")
             + f"Final analysis: the date the last participant randomised reaches day {landmark}."
@@ -169,19 +171,18 @@ def _method(view) -> str:
 
 
 _DISPLAY = DisplaySpec(
-    labels={"target": "Deaths (target)", "observed": "Deaths at the cut-off",
-            "p_by_planned_end": "Probability of reaching the target by the planned final analysis",
-            "p_reached": "Probability of reaching the target at all",
-            "final_date": "Final analysis date (last participant at day {landmark}), median",
-            "surv_landmark": "Survival at day {landmark}, fitted model",
-            "surv_landmark_design": "Survival at day {landmark}, design assumption", "model": "Hazard model"},
+    labels={"target": "Target deaths", "observed": "Deaths at the cut-off",
+            "p_by_planned_end": "Probability reached by the planned final analysis",
+            "p_reached": "Probability reached at all",
+            "final_date": "Final analysis date, median",
+            "surv_landmark": "Survival at day {landmark}, fitted",
+            "surv_landmark_design": "Survival at day {landmark}, design", "model": "Hazard model"},
     proportions=("p_by_planned_end", "p_reached", "surv_landmark", "surv_landmark_design"),
-    compose=(("median_date", "{median_date} ({pi80_lower} to {pi80_upper})",
-              "Date the target is reached, median (80% prediction interval)"),
-             ("pi95_lower", "{pi95_lower} to {pi95_upper}", "95% prediction interval"),
+    compose=(("median_date", "{median_date} ({pi80_lower} to {pi80_upper})", "Date reached, median (80% PI)"),
+             ("pi95_lower", "{pi95_lower} to {pi95_upper}", "95% PI"),
              ("expected_by_final", "{expected_by_final} ({expected_by_final_lower80} to {expected_by_final_upper80}; "
               "{expected_by_final_lower95} to {expected_by_final_upper95})",
-              "Deaths by the final analysis, median (80%; 95% prediction intervals)")),
+              "Deaths at the final analysis, median (80% PI; 95% PI)")),
     drop=("pi50_lower", "pi50_upper"), hide_empty=("surv_landmark_design",))
 
 OUTPUTS = [
@@ -203,6 +204,63 @@ def fig_event_projection(view, subtitle=None):
 
 FIGURES = [
     FigureOutput("event-projection", "Death forecast", "Cumulative deaths within the primary analysis's follow-up, "
-                 "observed to the cut-off and projected to the final analysis (median, 80% and 95% prediction bands), with the planned deaths",
+                 "observed to the cut-off and projected to the final analysis (median, 80% and 95% prediction "
+                 "bands), with the planned deaths",
                  fig_event_projection, table="event-projection"),
 ]
+
+
+# --------------------------------------------------------------------------- words for the reports
+def describe_event_projection(machine: pd.DataFrame, view) -> str:
+    """The projection in sentences (the reports' text beside the table): for the first target,
+    the deaths counted so far, when the target is reached (or was, or is not expected to be), the
+    probability by the planned final analysis and the deaths expected by the final analysis,
+    with the fitted survival at the landmark against the design's; by arm, each arm's expected
+    deaths. Pooled on a blinded view (its machine table has the pooled row only)."""
+    from analysis.event_projection import planned_final_date
+    landmark = view.study.landmark_day
+    month = lambda d: "not reached" if pd.isna(d) else f"{pd.Timestamp(d):%B %Y}"
+    day = lambda d: "—" if pd.isna(d) else f"{pd.Timestamp(d):%Y-%m-%d}"
+    pooled = machine[machine["group"].isin(["All", "Total"])]
+    if not len(pooled):
+        return ""
+    r = pooled.iloc[0]
+    target, observed = int(r["target"]), int(r["observed"])
+    expected = (f"{r['expected_by_final']:.0f} deaths (80% prediction interval {r['expected_by_final_lower80']:.0f} "
+                f"to {r['expected_by_final_upper80']:.0f}; 95% {r['expected_by_final_lower95']:.0f} to "
+                f"{r['expected_by_final_upper95']:.0f})")
+    projection = event_projection(view)
+    complete = projection.at_risk[r["group"]] == 0 and not projection.n_future.any()
+    if complete:                      # nobody at risk, nobody to come: the count is final
+        text = (f"Follow-up to day {landmark} is complete: the final analysis counts {observed} deaths, "
+                + (f"the target of {target} reached on {day(r['median_date'])}." if observed >= target else
+                   f"short of the target of {target}."))
+    elif observed >= target:
+        text = (f"{observed} deaths by day {landmark} were counted by the cut-off: the target of {target} was reached "
+                f"on {day(r['median_date'])}. The final analysis is expected to count {expected}.")
+    elif r["p_reached"] == 0:
+        text = (f"{observed} deaths by day {landmark} were counted by the cut-off, against a target of {target}: "
+                f"no simulated course of the trial reaches it. The final analysis is expected to count {expected}.")
+    else:
+        final = planned_final_date(view.study)
+        by = (f"; probability of reaching it by the planned final analysis ({final}): "
+              f"{100 * r['p_by_planned_end']:.0f}%" if final is not None and pd.notna(r["p_by_planned_end"]) else "")
+        text = (f"{observed} of the {target} deaths targeted (deaths by day {landmark}) were counted by the cut-off. "
+                f"The {target}th death is projected for {month(r['median_date'])} (80% prediction interval "
+                f"{month(r['pi80_lower'])} to {month(r['pi80_upper'])}; 95% {month(r['pi95_lower'])} to "
+                f"{month(r['pi95_upper'])}){by}. The final analysis (the last participant at day {landmark}, "
+                f"median {day(r['final_date'])}) is expected to count {expected}.")
+    if pd.notna(r["surv_landmark_design"]):
+        text += (f" Survival at day {landmark} from the fitted hazard model: {100 * r['surv_landmark']:.0f}%, "
+                 f"against {100 * r['surv_landmark_design']:.0f}% assumed by the design.")
+    arms = machine[~machine["group"].isin(["All", "Total"])].drop_duplicates("group")
+    if len(arms):
+        text += (" By arm, deaths at the final analysis: " if complete else
+                 " By arm, deaths expected at the final analysis: ") + "; ".join(
+            f"{a.group} {a.expected_by_final:.0f}"
+            + ("" if complete else f" (80% prediction interval {a.expected_by_final_lower80:.0f} to "
+                                   f"{a.expected_by_final_upper80:.0f})")
+            + f", survival at day {landmark} {100 * a.surv_landmark:.0f}% (fitted)"
+            + (f" against {100 * a.surv_landmark_design:.0f}% (design)" if pd.notna(a.surv_landmark_design) else "")
+            for a in arms.itertuples()) + "."
+    return text
