@@ -390,8 +390,8 @@ def decision_summary(decision: pd.DataFrame) -> str:
     else:
         head = (f"Neither the efficacy boundary nor the futility rule is crossed at this data cut (observed z {z} "
                 f"< boundary {c}).")
-    cps = "; ".join(n[q] for q in ("conditional_power_design", "conditional_power_trend", "conditional_power_null",
-                                   "predictive_power"))
+    cps = "; ".join(n[q] if i == 0 else n[q][0].lower() + n[q][1:] for i, q in enumerate(
+        ("conditional_power_design", "conditional_power_trend", "conditional_power_null", "predictive_power")))
     return f"{head} {n['information_fraction']}. {cps}; {_rci_words(v, _level(decision))}."
 
 
