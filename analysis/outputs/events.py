@@ -30,6 +30,7 @@ def event_projection(view):
 
 def _project(view):
     from analysis.event_projection import project_trial_deaths
+    from analysis.outputs.projections import recruitment_model
     sel = site_selection(view)
     if sel.not_by_site:
         raise TableUnavailable(f"no death projection for the {sel.not_by_site} filter: the recruitment still to "
@@ -38,9 +39,14 @@ def _project(view):
     if not len(tte):
         raise TableUnavailable("nobody is randomised yet: there is no follow-up to fit a hazard to")
     by_arm = view.group_col is not None
+    try:                               # the recruitment projection's fit, when this view has one
+        model = recruitment_model(view)
+    except TableUnavailable:           # recruitment over: nobody to come
+        model = None
     return project_trial_deaths(view.study, get_adsl(view, None), tte, view.cut_date, sites=sel.sites,
                                 target_n=sel.target, group_col=view.group_col if by_arm else None,
-                                groups=tuple(view.arm_levels) if by_arm else None, draws=DRAWS, seed=SEED)
+                                groups=tuple(view.arm_levels) if by_arm else None, draws=DRAWS, seed=SEED,
+                                recruitment_model=model)
 
 
 def _targets(view, targets):
