@@ -387,3 +387,17 @@ def test_blinded_survival_page_shows_nothing_of_the_decision(role):
                   "boundary"):
         assert words not in text, words
     assert not at.error and not at.warning
+
+
+def test_survival_page_alert_is_trial_wide_under_a_filter():
+    # a DSMB member filtering to the UK: the alert and the decision tab stay trial-wide (said so);
+    # the boundary figure, drawn for the filtered view, says why it is not shown
+    at = sign_in("dsmb")
+    at.session_state["flt_country"] = ["UK"]
+    at = visit(at, "survival.py")
+    alerts = [e.value for e in at.error if e.value.startswith(ALERT)]
+    assert alerts and "Trial-wide: the filter does not apply." in alerts[0]
+    assert "observed z 2.61" in alerts[0]                            # the whole trial's z, not the UK's
+    text = rendered_text(at)
+    assert "Trial-wide: the interim look counts every death" in text
+    assert "the interim look is trial-wide" in text                  # the figure's note
