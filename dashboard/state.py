@@ -150,8 +150,8 @@ def discover_snapshots(data_root: str, allocation: str | None) -> list[Snapshot]
 def load_study_config(clinical_dir: str | None = None):
     """The study: ``MIROCALS_STUDY`` when set, else the ``study.toml`` an imported snapshot
     carries (``clinical_dir``, or the ``MIROCALS_DATA`` snapshot), else MIROCALS."""
-    return _load_study_config(os.environ.get("MIROCALS_STUDY") or "",
-                              str(clinical_dir or os.environ.get("MIROCALS_DATA") or ""))
+    return _load_study_config(study_file=os.environ.get("MIROCALS_STUDY") or "",   # by name: see _key
+                              data_dir=str(clinical_dir or os.environ.get("MIROCALS_DATA") or ""))
 
 
 @st.cache_resource(show_spinner=False)
@@ -189,10 +189,12 @@ def get_view(ctx: Context):
     snap = ctx.snapshot
     if ctx.unblinded:
         from dashboard.auth import database_locked
-        view = _unblinded_view(snap.clinical_dir, snap.allocation_dir, ctx.view_kind, ctx.role_class,
-                               snap.snapshot_hash, ctx.role, ctx.mask_arms, database_locked())
-    else:
-        view = _blinded_view(snap.clinical_dir, ctx.view_kind, ctx.role_class, snap.snapshot_hash, ctx.role)
+        view = _unblinded_view(clinical_dir=snap.clinical_dir, allocation_dir=snap.allocation_dir,
+                               view_kind=ctx.view_kind, role_class=ctx.role_class, snapshot_hash=snap.snapshot_hash,
+                               role=ctx.role, mask_arms=ctx.mask_arms, locked=database_locked())
+    else:                   # keyword arguments: see _key
+        view = _blinded_view(clinical_dir=snap.clinical_dir, view_kind=ctx.view_kind, role_class=ctx.role_class,
+                             snapshot_hash=snap.snapshot_hash, role=ctx.role)
     return FilteredView(view, ctx.filters) if ctx.filters.active else view
 
 
@@ -391,6 +393,15 @@ def _view_args(ctx: Context) -> tuple:
     return (ctx.role, s.clinical_dir, s.allocation_dir if ctx.unblinded else None, ctx.mask_arms)
 
 
+def _key(ctx: Context) -> dict:
+    """The cache-key arguments of a context, by name: view kind, role class, snapshot hash,
+    filters and the view's own arguments. The cached functions are called with keyword arguments
+    (the same cache key as positional ones): a positional argument costs Streamlit an
+    ``inspect.signature`` of the function on every lookup, a large part of a warm rerun."""
+    return {"view_kind": ctx.view_kind, "role_class": ctx.role_class, "snapshot_hash": ctx.snapshot.snapshot_hash,
+            "filters_key": ctx.filters.key(), "view_args": _view_args(ctx)}
+
+
 def _context_from(view_kind, role_class, snapshot_hash, filters_key, view_args) -> Context:
     role, clinical_dir, allocation_dir, mask = view_args
     snap = Snapshot("", clinical_dir, allocation_dir, snapshot_hash, "")
@@ -411,8 +422,7 @@ def cell_counts(ctx: Context) -> dict:
     """The counts path: ``{"randomised", "screened", "reason"}`` for the context's filter, answered
     whatever the cell size (``reason``: why blinded outputs are withheld, None when they are not;
     always None for an unblinded context or an unfiltered view)."""
-    return _cached_counts(ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash, ctx.filters.key(),
-                          _view_args(ctx))
+    return _cached_counts(**_key(ctx))
 
 
 def check_cell_size(ctx: Context) -> None:
@@ -448,9 +458,8 @@ def get_table(ctx: Context, name: str, times=None, since=None) -> pd.DataFrame:
     view kind, role, filters and arguments (``since``: ISO date, for ``changes``). Raises
     ``SmallCellError`` for a blinded filter below the minimum cell size."""
     check_cell_size(ctx)
-    return _cached_table(name, ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash,
-                         ctx.filters.key(), _view_args(ctx), tuple(times) if times else None,
-                         str(since) if since else None)
+    return _cached_table(name=name, **_key(ctx), times=tuple(times) if times else None,
+                         since=str(since) if since else None)
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -467,8 +476,8 @@ def get_display(ctx: Context, name: str, times=None, since=None) -> tuple[pd.Dat
     ``footnotes``: the same the reports and ``mirocals table --display`` show), cached like
     ``get_table``. Raises ``SmallCellError`` for a blinded filter below the minimum cell size."""
     check_cell_size(ctx)
-    return _cached_display(name, ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash, ctx.filters.key(),
-                           _view_args(ctx), tuple(times) if times else None, str(since) if since else None)
+    return _cached_display(name=name, **_key(ctx), times=tuple(times) if times else None,
+                           since=str(since) if since else None)
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
@@ -483,8 +492,7 @@ def get_figure(ctx: Context, name: str):
     snapshot hash, view kind, role and filters; shared read-only (do not mutate it). Raises
     ``SmallCellError`` for a blinded filter below the minimum cell size."""
     check_cell_size(ctx)
-    return _cached_figure(name, ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash, ctx.filters.key(),
-                          _view_args(ctx))
+    return _cached_figure(name=name, **_key(ctx))
 
 
 # --------------------------------------------------------------------------- static export
@@ -525,5 +533,31 @@ def get_validation(ctx: Context) -> pd.DataFrame:
     ``SmallCellError``."""
     check_cell_size(ctx)
     s = ctx.snapshot
-    return _cached_validation(ctx.view_kind, ctx.role_class, s.snapshot_hash, s.clinical_dir,
-                              s.allocation_dir if ctx.unblinded else None)
+    return _cached_validation(view_kind=ctx.view_kind, role_class=ctx.role_class, snapshot_hash=s.snapshot_hash,
+                              clinical_dir=s.clinical_dir, allocation_dir=s.allocation_dir if ctx.unblinded else None)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _cached_validation_tables(view_kind: str, role_class: str, snapshot_hash: str, clinical_dir: str,
+                              allocation_dir: str | None) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    from analysis.display_table import format_table
+    problems = _cached_validation(view_kind=view_kind, role_class=role_class, snapshot_hash=snapshot_hash,
+                                  clinical_dir=clinical_dir, allocation_dir=allocation_dir)
+    by_rule = (problems.groupby(["rule", "severity"], as_index=False).size()
+               .rename(columns={"size": "n"}).sort_values("n", ascending=False))
+    late = problems[problems["rule"] == "late_entry"].reset_index(drop=True)
+    study = load_study_config(clinical_dir)
+    return {name: (df, format_table(df, None, study)) for name, df in
+            (("validation-by-rule", by_rule), ("late-data-entry", late), ("validation-problems", problems))}
+
+
+def get_validation_tables(ctx: Context) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """The validation problems as the data-quality page shows them, each as (machine table, display
+    table): ``validation-by-rule`` (problems by rule and severity, most first), ``late-data-entry``
+    (the late-entry records) and ``validation-problems`` (all). Cached with ``get_validation`` so a
+    rerun does not format them again; ``SmallCellError`` likewise."""
+    check_cell_size(ctx)
+    s = ctx.snapshot
+    return _cached_validation_tables(view_kind=ctx.view_kind, role_class=ctx.role_class,
+                                     snapshot_hash=s.snapshot_hash, clinical_dir=s.clinical_dir,
+                                     allocation_dir=s.allocation_dir if ctx.unblinded else None)

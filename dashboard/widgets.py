@@ -3,6 +3,7 @@ downloads. Each ``show_*`` function owns the session-state keys it uses."""
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 import pandas as pd
 import streamlit as st
@@ -273,13 +274,14 @@ def _log_download(ctx: state.Context, page: str, what: str) -> None:
     audit.log_ctx(ctx, page, "download", detail=what)
 
 
-def _csv_download(ctx: state.Context, page: str, df: pd.DataFrame, name: str) -> None:
-    """A CSV download of the whole frame, built only when the user clicks, for this session only
-    (``dashboard.downloads``: no link, session checked and audited on every serve)."""
+def _csv_download(ctx: state.Context, page: str, table: Callable[[], pd.DataFrame], name: str) -> None:
+    """A CSV download of the whole frame ``table()``, built (and the frame fetched) only when the
+    user clicks, for this session only (``dashboard.downloads``: no link, session checked and
+    audited on every serve)."""
     from dashboard import downloads
     stem = _file_stem(ctx, name)
     downloads.offer(ctx, page, "Download CSV", f"{stem}.csv", "text/csv",
-                    lambda: df.to_csv(index=False).encode(), key=f"dl_{_slug(name)}_csv")
+                    lambda: table().to_csv(index=False).encode(), key=f"dl_{_slug(name)}_csv")
 
 
 def _page_of(df: pd.DataFrame, name: str, page_rows: int) -> pd.DataFrame:
@@ -301,36 +303,41 @@ def _page_of(df: pd.DataFrame, name: str, page_rows: int) -> pd.DataFrame:
     return df.iloc[start:stop]
 
 
-def show_table(ctx: state.Context, page: str, df: pd.DataFrame, name: str, caption: str | None = None,
+def show_table(ctx: state.Context, page: str, df: pd.DataFrame | None, name: str, caption: str | None = None,
                height: int | None = None, page_rows: int = PAGE_ROWS, shown: pd.DataFrame | None = None,
-               notes=()) -> None:
-    """A table with its CSV download. The screen shows ``shown`` (an output's display table) or
-    the display form of ``df`` by the shared rules (human labels, formatted values), then the
-    footnotes; the CSV download is the machine table: every row and column of ``df``, unchanged.
-    At most ``page_rows`` rows are sent to the browser at a time (a page selector and a
-    row-range caption appear above longer tables)."""
-    from analysis.display_table import format_table
+               notes=(), table: Callable[[], pd.DataFrame] | None = None) -> None:
+    """A table with its CSV download. The screen shows ``shown`` (a display table made once and
+    cached: an output's, or the display form of ``df``) or else the display form of ``df`` by the
+    shared rules (human labels, formatted values; ``analysis.display_table.format_table``), made
+    on each run for the page of rows shown; then the footnotes ``notes`` (one caption, a line
+    each). The CSV download is the machine table, every row and column unchanged: ``df``, or
+    ``table()`` fetched only when the download is clicked (``df`` None then). At most
+    ``page_rows`` rows are sent to the browser at a time (a page selector and a row-range
+    caption appear above longer tables)."""
     if caption:
         st.caption(caption)
     if shown is None:
+        from analysis.display_table import format_table
         shown = format_table(_page_of(df, name, page_rows), None, state.load_study_config(ctx.snapshot.clinical_dir))
     else:
         shown = _page_of(shown, name, page_rows)
     st.dataframe(shown, hide_index=True, width="stretch", height=height or "auto")
-    for note in notes:
-        st.caption(note)
-    _csv_download(ctx, page, df, name)
+    if notes:
+        st.caption("  \n".join(notes))
+    _csv_download(ctx, page, table or (lambda: df), name)
 
 
 def show_named_table(ctx: state.Context, page: str, name: str, caption: str | None = None, **kwargs) -> None:
     """Output ``name`` (``analysis.outputs``) for the context: its title, display table and
     footnotes (cells, method, filter, population and N, cut-off) as the reports and the CLI show
     them, with the machine table as the CSV download. ``caption``: page-specific words shown
-    above it (after the title)."""
+    above it (after the title).
+
+    A rerun looks up the cached display table only; the machine table is looked up when the CSV
+    download is clicked (``state.get_table``, which checks the cell size again)."""
     from analysis.outputs import OUTPUTS, TableUnavailable
     spec = OUTPUTS[name]
     try:
-        df = state.get_table(ctx, name, **kwargs)
         shown, notes = state.get_display(ctx, name, **kwargs)
     except TableUnavailable as exc:      # e.g. a trial delivered without a screening log
         st.info(str(exc))
@@ -342,7 +349,8 @@ def show_named_table(ctx: state.Context, page: str, name: str, caption: str | No
         show_filtered_failure(ctx, spec.title, exc)
         return
     st.markdown(f"**{spec.title}**")
-    show_table(ctx, page, df, name, caption, shown=shown, notes=notes)
+    show_table(ctx, page, None, name, caption, shown=shown, notes=notes,
+               table=lambda: state.get_table(ctx, name, **kwargs))
 
 
 def show_figure(ctx: state.Context, page: str, fig, name: str) -> None:

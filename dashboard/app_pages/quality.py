@@ -56,19 +56,20 @@ with tab_late:
 
 with tab_valid:
     try:
-        problems = state.get_validation(ctx)
+        tables = state.get_validation_tables(ctx)
     except state.SmallCellError as exc:  # the problems name subjects
         widgets.show_small_cell_notice(exc)
         st.stop()
+    problems = tables["validation-problems"][0]
     c1, c2, c3 = st.columns(3)
     c1.metric("Errors", int((problems["severity"] == "error").sum()))
     c2.metric("Warnings", int((problems["severity"] == "warning").sum()))
     c3.metric("Subjects concerned", int(problems["subject"].dropna().nunique()))
     if problems.empty:
         st.success("No validation problems in this snapshot.")
-    by_rule = (problems.groupby(["rule", "severity"], as_index=False).size()
-               .rename(columns={"size": "n"}).sort_values("n", ascending=False))
-    widgets.show_table(ctx, PAGE, by_rule, "validation-by-rule", "Problems by rule")
-    widgets.show_table(ctx, PAGE, problems[problems["rule"] == "late_entry"].reset_index(drop=True),
-                       "late-data-entry", f"Late data entry records (more than {LATE_ENTRY_DAYS} days)")
-    widgets.show_table(ctx, PAGE, problems, "validation-problems", "All problems")
+    captions = {"validation-by-rule": "Problems by rule",
+                "late-data-entry": f"Late data entry records (more than {LATE_ENTRY_DAYS} days)",
+                "validation-problems": "All problems"}
+    for name, caption in captions.items():
+        machine, shown = tables[name]
+        widgets.show_table(ctx, PAGE, machine, name, caption, shown=shown)
