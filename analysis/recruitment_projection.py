@@ -46,7 +46,8 @@ LAG_GRID = np.arange(0.0, 365.0, 7.0)                      # L: days of no rando
 RAMP_GRID = np.array([0.0, 15, 30, 45, 60, 90, 120, 150, 180, 240, 300])   # tau: ramp-up time constant
 _LOG_ALPHA = np.linspace(-2.5, 7.0, 39)                    # alpha 0.08 to 1100, step 0.25 in log
 _LOG_MEAN_OFFSET = np.linspace(-2.0, 2.0, 101)             # log mean rate around the pooled rate
-_BLOCK = 64                     # unit-rate arrivals are drawn in blocks of this size (see _unit_arrivals)
+_BLOCK = 64                     # unit-rate arrivals are drawn in blocks of this many arrivals
+_CHUNK = 256                    # and this many draws (see _unit_arrivals)
 _SATURATED = 6.0                # after L + 6 tau a site's ramp is taken as complete (h > 0.9975)
 
 
@@ -309,16 +310,17 @@ def _draw_parameters(model: RecruitmentModel, draws: int, seed: int):
     return c, rates
 
 
-def _unit_arrivals(seed: int, draws: int, n: int) -> np.ndarray:
-    """(draws, n) arrival times of a unit-rate Poisson process (cumulative sums of unit
-    exponentials), drawn in blocks of ``_BLOCK`` arrivals from their own streams, so the k-th
-    arrival of a draw is the same whatever ``n`` is asked (``--target 304`` and
+def _unit_arrivals(seed: int, chunk: int, rows: int, n: int) -> np.ndarray:
+    """(rows, n) arrival times of a unit-rate Poisson process (cumulative sums of unit
+    exponentials) for the draws of chunk ``chunk`` (draws ``chunk * _CHUNK`` on), drawn in
+    blocks of ``_BLOCK`` arrivals x ``_CHUNK`` draws from their own streams: the k-th arrival of
+    draw d is the same whatever the number of arrivals or draws asked (``--target 304`` and
     ``--target 150,304`` give the same 304 row)."""
-    out = np.empty((draws, n))
-    total = np.zeros(draws)
+    out = np.empty((rows, n))
+    total = np.zeros(rows)
     for b in range(0, n, _BLOCK):
         k = min(_BLOCK, n - b)
-        e = _rng(seed, 1, b // _BLOCK).exponential(1.0, size=(draws, _BLOCK))[:, :k]
+        e = _rng(seed, 1, b // _BLOCK, chunk).exponential(1.0, size=(_CHUNK, _BLOCK))[:rows, :k]
         out[:, b:b + k] = total[:, None] + np.cumsum(e, axis=1)
         total = out[:, b + k - 1]
     return out
@@ -346,13 +348,25 @@ def _arrival_days(elapsed: np.ndarray, lag: float, ramp: float, rates: np.ndarra
     return out
 
 
-def _simulate(model: RecruitmentModel, n_needed: int, draws: int, seed: int) -> np.ndarray:
+def _simulate_chunks(model: RecruitmentModel, n_needed: int, draws: int, seed: int):
+    """Yield (draw slice, (rows, n_needed) arrival days after the cut) chunk by chunk (memory:
+    ``_CHUNK`` draws at a time)."""
     config, rates = _draw_parameters(model, draws, seed)
-    u = _unit_arrivals(seed, draws, n_needed)
+    for chunk, start in enumerate(range(0, draws, _CHUNK)):
+        rows = slice(start, min(start + _CHUNK, draws))
+        u = _unit_arrivals(seed, chunk, rows.stop - rows.start, n_needed)
+        times = np.empty_like(u)
+        cfg = config[rows]
+        for c in np.unique(cfg):
+            sel = cfg == c
+            times[sel] = _arrival_days(model.elapsed_, *model.configs_[c], rates[rows][sel], u[sel])
+        yield rows, times
+
+
+def _simulate(model: RecruitmentModel, n_needed: int, draws: int, seed: int) -> np.ndarray:
     times = np.empty((draws, n_needed))
-    for c in np.unique(config):
-        rows = config == c
-        times[rows] = _arrival_days(model.elapsed_, *model.configs_[c], rates[rows], u[rows])
+    for rows, chunk in _simulate_chunks(model, n_needed, draws, seed):
+        times[rows] = chunk
     return times
 
 
@@ -482,8 +496,16 @@ def fit_recruitment_projection(adsl: pd.DataFrame, sites, cut_date, targets, dra
     end = pd.Timestamp(planned_end).normalize() if planned_end is not None else None
     n0, draws = model.n_randomised, int(draws)
     need = max(max(targets) - n0, 0)
-    if need:
-        times = _simulate(model, need, draws, int(seed))
+    open_targets = [t for t in targets if t > n0]
+    month_list = month_range(cut.strftime("%Y-%m"), (cut + pd.Timedelta(days=horizon_days)).strftime("%Y-%m"))
+    ends = np.array([(pd.Period(m, "M").end_time.normalize() - cut).days for m in month_list], float)
+    finish = np.empty((draws, len(open_targets)))
+    counts = np.empty((draws, len(ends)))
+    if need:                           # chunk by chunk: only the targets' dates and the month-end counts kept
+        cols = [t - n0 - 1 for t in open_targets]
+        for rows, times in _simulate_chunks(model, need, draws, int(seed)):
+            finish[rows] = times[:, cols]
+            counts[rows] = [np.searchsorted(row, ends, side="right") for row in times]
     rows = []
     for target in targets:
         row = {"target": target}
@@ -492,24 +514,22 @@ def fit_recruitment_projection(adsl: pd.DataFrame, sites, cut_date, targets, dra
             row.update({k: when for k in QUANTILES})
             row["p_by_planned_end"] = np.nan if end is None else float(when <= end)
         else:
-            finish = times[:, target - n0 - 1]
-            q = np.quantile(finish, list(QUANTILES.values()))
+            f = finish[:, open_targets.index(target)]
+            q = np.quantile(f, list(QUANTILES.values()))
             row.update({k: _day_to_ts(cut, x, horizon_days) for k, x in zip(QUANTILES, q)})
             row["p_by_planned_end"] = (np.nan if end is None else
-                                       float(np.mean(np.ceil(finish) <= (end - cut).days)))
+                                       float(np.mean(np.ceil(f) <= (end - cut).days)))
         rows.append(row)
     table = pd.DataFrame(rows).rename(columns={"median": "median_date"})
     for c in table.columns:
         if c not in ("target", "p_by_planned_end"):
             table[c] = pd.to_datetime(table[c])
-    cols = ["month", "median", "lower80", "upper80", "lower95", "upper95"]
-    fan = pd.DataFrame(columns=cols)
-    if need:
-        last = min(float(np.quantile(times[:, -1], 0.975)), float(horizon_days))
-        months = month_range(cut.strftime("%Y-%m"), (cut + pd.Timedelta(days=last)).strftime("%Y-%m"))
-        ends = np.array([(pd.Period(m, "M").end_time.normalize() - cut).days for m in months], float)
-        cum = n0 + np.stack([(times <= e).sum(axis=1) for e in ends], axis=1)
-        qs = np.quantile(cum, [0.5, 0.1, 0.9, 0.025, 0.975], axis=0)
-        fan = pd.DataFrame({"month": months, **{c: qs[i] for i, c in enumerate(cols[1:])}})
+    fan_cols = ["month", "median", "lower80", "upper80", "lower95", "upper95"]
+    fan = pd.DataFrame(columns=fan_cols)
+    if need:                           # to the month the largest target is reached in 97.5 % of draws
+        last = np.quantile(finish[:, open_targets.index(max(open_targets))], 0.975)
+        keep = int(np.searchsorted(ends, min(last, horizon_days), side="left")) + 1
+        qs = np.quantile(n0 + counts[:, :keep], [0.5, 0.1, 0.9, 0.025, 0.975], axis=0)
+        fan = pd.DataFrame({"month": month_list[:keep], **{c: qs[i] for i, c in enumerate(fan_cols[1:])}})
     return RecruitmentProjection(model.cut_date, targets, n0, end.date() if end is not None else None, draws,
                                  int(seed), int(horizon_days), table, fan, model)

@@ -7,10 +7,12 @@ compares them with the date the simulated trial actually reached it (the target-
 randomisation). Reports the coverage of the 50/80/95 % prediction intervals and the error of the
 median (projected - true, days), by cut, by target and overall, as a Markdown table; a target
 already reached at a cut is not forecast there. The planned N (304), never reached in a trial
-that randomises 220, checks P(reached by the planned end) only (true answer: 0).
+that randomises 220, checks P(reached by the planned end) only (true answer: 0); with
+``--subjects 304`` the trials reach it, before the planned end.
 
     .venv/bin/python scripts/backtest_recruitment.py                 # 20 seeds x 4 cuts
     .venv/bin/python scripts/backtest_recruitment.py --seeds 5 --draws 500 --csv out.csv
+    .venv/bin/python scripts/backtest_recruitment.py --subjects 304   # trials that reach the planned N
 """
 from __future__ import annotations
 
@@ -29,13 +31,15 @@ TARGETS = (150, 200, None)          # None: the number the simulated trial rando
 FIRST_SEED = 1000
 
 
-def backtest(seeds, cuts=CUTS, targets=TARGETS, draws: int = 2000, study=None, project=None) -> pd.DataFrame:
+def backtest(seeds, cuts=CUTS, targets=TARGETS, draws: int = 2000, study=None, project=None,
+             n_subjects: int | None = None) -> pd.DataFrame:
     """One row per (seed, cut, target) forecast: the truth, the projected median and intervals,
     whether each interval held the truth, the median's error in days, P(by the planned end).
 
     ``targets``: numbers to randomise (None: the trial's final number); the study's planned N is
     added for the P(by planned end) check only (``kind`` "planned"). ``project``: the projection
-    function (default ``fit_recruitment_projection``; another model can be passed to compare)."""
+    function (default ``fit_recruitment_projection``; another model can be passed to compare);
+    ``n_subjects``: the number each simulated trial randomises (default: the simulator's 220)."""
     from analysis.recruitment_projection import fit_recruitment_projection
     from data_access.cut import cut_adsl
     from data_access.simulate import simulate_trial
@@ -45,7 +49,7 @@ def backtest(seeds, cuts=CUTS, targets=TARGETS, draws: int = 2000, study=None, p
     end = pd.Timestamp(str(study.raw["study"]["recruitment_end"]))
     rows = []
     for seed in seeds:
-        adsl = simulate_trial(study, seed=int(seed)).clinical["adsl"]
+        adsl = simulate_trial(study, seed=int(seed), n_subjects=n_subjects).clinical["adsl"]
         true_dates = pd.to_datetime(adsl["RANDDT"]).sort_values().reset_index(drop=True)
         wanted = [len(true_dates) if t is None else int(t) for t in targets]
         for cut in cuts:
@@ -114,16 +118,18 @@ def main(argv=None) -> int:
     ap.add_argument("--first-seed", type=int, default=FIRST_SEED, help=f"first seed (default {FIRST_SEED})")
     ap.add_argument("--cuts", default=",".join(CUTS), help="cut dates, comma-separated")
     ap.add_argument("--draws", type=int, default=2000, help="simulation draws per forecast (default 2000)")
+    ap.add_argument("--subjects", type=int, help="number each simulated trial randomises (default: 220)")
     ap.add_argument("--csv", help="write every forecast to this CSV")
     args = ap.parse_args(argv)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     t0 = time.perf_counter()
-    res = backtest(seeds, cuts=tuple(args.cuts.split(",")), draws=args.draws)
+    res = backtest(seeds, cuts=tuple(args.cuts.split(",")), draws=args.draws, n_subjects=args.subjects)
     secs = time.perf_counter() - t0
     if args.csv:
         res.to_csv(args.csv, index=False)
-    print(f"Recruitment projection back-test: {args.seeds} simulated trials (seeds {seeds.start}-{seeds.stop - 1}) "
-          f"x cuts {args.cuts}; targets 150, 200 and the final N; {args.draws} draws; {secs:.0f} s\n")
+    print(f"Recruitment projection back-test: {args.seeds} simulated trials of {args.subjects or 220} randomised "
+          f"(seeds {seeds.start}-{seeds.stop - 1}) x cuts {args.cuts}; targets 150, 200 and the final N; "
+          f"{args.draws} draws; {secs:.0f} s\n")
     print(_markdown(summarize_backtest(res)))
     print()
     print(_markdown(summarize_planned_end(res)))
