@@ -296,9 +296,11 @@ def test_alsfrs_page_items_by_visit(role, demo_snapshot):
 
 
 def test_survival_page_forest_for_unblinded_and_strata_for_all(demo_snapshot):
-    # steering: the pooled KM and survival within each stratum, no forest plot (subgroup HRs are by arm)
+    # steering: the pooled KM, the pooled death forecast and survival within each stratum; no forest
+    # plot (subgroup HRs are by arm) and no boundary plot (the interim look is by arm)
     at = visit(sign_in("steering"), "survival.py")
-    assert [t.split("<br>")[0] for t in _chart_titles(at)] == ["Overall survival"]
+    assert [t.split("<br>")[0] for t in _chart_titles(at)] == ["Overall survival",
+                                                               "Deaths: observed and projected to the final analysis"]
     strata = _frame_with(at, "Stratum")
     assert strata.columns.tolist() == ["Stratum", "Statistic", "All participants (N=220)"]
     assert set(strata["Stratum"]) - {""} == {"France/Bulbar", "France/Limb", "UK/Bulbar", "UK/Limb"}
