@@ -309,25 +309,61 @@ def future_arrivals(adsl: pd.DataFrame, sites, cut_date, target_n: int, recruitm
 
 
 # --------------------------------------------------------------------------- simulation
+def _cumhaz_draws(fit: HazardFit, logp: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Cumulative hazard at times ``t`` (participants) for each draw (rows of ``logp``), shape
+    (draws, participants), in the dtype of ``logp``."""
+    t = np.asarray(t, logp.dtype)[None, :]
+    if fit.model == "exponential":
+        return np.exp(logp[:, :1]) * t
+    if fit.model == "weibull":
+        return (t / np.exp(logp[:, 1:2])) ** np.exp(logp[:, :1])
+    c = np.asarray(fit.breaks, logp.dtype)
+    rates = np.exp(logp)
+    at = _piece_starts(rates, c)
+    j = np.searchsorted(c, t[0], side="right") - 1
+    return at[:, j] + rates[:, j] * (t - c[j])
+
+
+def _piece_starts(rates: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Cumulative hazard at the start of each piece, per draw."""
+    return np.concatenate([np.zeros((len(rates), 1), rates.dtype), np.cumsum(rates[:, :-1] * np.diff(c), axis=1)],
+                          axis=1)
+
+
+def _invert_cells(fit: HazardFit, logp: np.ndarray, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The time T with H(T) = u, cell by cell: cell i has the parameters of draw ``rows[i]``
+    (rows of ``logp``) and cumulative hazard ``u[i]``."""
+    if fit.model == "exponential":
+        return u / np.exp(logp[rows, 0])
+    if fit.model == "weibull":
+        return np.exp(logp[rows, 1]) * u ** (1.0 / np.exp(logp[rows, 0]))
+    c = np.asarray(fit.breaks, logp.dtype)
+    rates = np.exp(logp)
+    at = _piece_starts(rates, c)
+    j = np.zeros(len(u), dtype=np.intp)
+    for m in range(1, len(c)):
+        j += u >= at[rows, m]
+    return c[j] + (u - at[rows, j]) / rates[rows, j]
+
+
 def _death_times(fit: HazardFit, logp: np.ndarray, t0: np.ndarray, e: np.ndarray) -> np.ndarray:
     """Death times T > t0 (days from randomisation) given survival to t0, for each draw (rows of
     ``logp``) and participant (``t0``): the cumulative hazard inverted at H(t0) + e, ``e`` unit
     exponential, shape (draws, participants)."""
-    t0 = t0[None, :]
-    if fit.model == "exponential":
-        return t0 + e / np.exp(logp[:, :1])
-    if fit.model == "weibull":
-        k, s = np.exp(logp[:, :1]), np.exp(logp[:, 1:2])
-        return s * ((t0 / s) ** k + e) ** (1.0 / k)
-    c = np.asarray(fit.breaks, float)
-    rates = np.exp(logp)                                           # (draws, pieces)
-    at = np.concatenate([np.zeros((len(rates), 1)), np.cumsum(rates[:, :-1] * np.diff(c), axis=1)], axis=1)
-    j0 = np.searchsorted(c, t0[0], side="right") - 1
-    u = at[:, j0] + rates[:, j0] * (t0 - c[j0]) + e
-    j = np.zeros(u.shape, dtype=np.intp)
-    for m in range(1, len(c)):
-        j += u >= at[:, m:m + 1]
-    return c[j] + (u - np.take_along_axis(at, j, axis=1)) / np.take_along_axis(rates, j, axis=1)
+    u = _cumhaz_draws(fit, logp, t0) + e
+    rows = np.repeat(np.arange(len(logp)), u.shape[1])
+    return _invert_cells(fit, logp, rows, u.ravel()).reshape(u.shape)
+
+
+def _deaths_by(fit: HazardFit, logp: np.ndarray, t0: np.ndarray, landmark: float, rng) -> tuple:
+    """Which (draw, participant) cells die by the landmark, and when: the cell dies by day L when
+    its unit exponential e <= H(L) - H(t0), and only those cells' times are inverted. Returns
+    (draw index, participant index, death time)."""
+    h0 = _cumhaz_draws(fit, logp, t0)
+    e = rng.standard_exponential(h0.shape, dtype=logp.dtype)
+    room = _cumhaz_draws(fit, logp, np.array([landmark])) - h0
+    r, c = np.nonzero(e <= room)
+    return r, c, _invert_cells(fit, logp, r, h0[r, c] + e[r, c])
 
 
 def _sorted_quantiles(values: np.ndarray) -> dict:
@@ -533,21 +569,22 @@ def project_deaths(tte: pd.DataFrame, cut_date, landmark_day: int = 640, group_c
         step = max(1, int(chunk_cells // max(width, 1)))
         for a in range(0, draws, step):
             b = min(a + step, draws)
-            days_list = []
+            parts = []
+            lp = logp[a:b].astype(np.float32)
             if len(t0):
-                t = _death_times(chosen, logp[a:b], t0, rng.exponential(1.0, (b - a, len(t0))))
-                drop_t = t0[None, :] + rng.exponential(1.0, (b - a, len(t0))) / np.maximum(mu[a:b, None], 1e-300)
-                ok = (t <= landmark_day) & (t < drop_t)
-                days_list.append((np.ceil(off0[None, :] + t), ok))
+                r, c, t = _deaths_by(chosen, lp, t0.astype(np.float32), landmark_day, rng)
+                parts.append((r, t, t0[c], off0[c]))
             if arr.shape[1]:
-                zero = np.zeros(arr.shape[1])
-                t = _death_times(chosen, logp[a:b], zero, rng.exponential(1.0, (b - a, arr.shape[1])))
-                drop_t = rng.exponential(1.0, (b - a, arr.shape[1])) / np.maximum(mu[a:b, None], 1e-300)
-                ok = mine[a:b] & (t <= landmark_day) & (t < drop_t)
-                days_list.append((np.ceil(np.where(mine[a:b], arr[a:b], 0.0) + t), ok))
-            for day, ok in days_list:
-                r, c = np.nonzero(ok)
-                flat = r * horizon + np.clip(day[r, c].astype(np.int64), 1, horizon - 1)
+                r, c, t = _deaths_by(chosen, lp, np.zeros(arr.shape[1], np.float32), landmark_day, rng)
+                keep = mine[a:b][r, c]
+                r, c, t = r[keep], c[keep], t[keep]
+                parts.append((r, t, 0.0, arr[a:b][r, c]))
+            for r, t, start, offset in parts:
+                # a death before day L counts unless the participant drops out first: dropout time
+                # after ``start`` exponential with the draw's rate (drawn only for these deaths)
+                kept = rng.standard_exponential(len(r)) > mu[a + r] * (t - start)
+                day = np.clip(np.ceil(offset[kept] + t[kept]).astype(np.int64), 1, horizon - 1)
+                flat = r[kept] * horizon + day
                 per_day[a:b] += np.bincount(flat, minlength=(b - a) * horizon).reshape(b - a, horizon).astype(np.int32)
         counts[label] = per_day
     if by_arm:

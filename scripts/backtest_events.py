@@ -19,6 +19,7 @@ Markdown tables.
     .venv/bin/python scripts/backtest_events.py                     # 20 seeds x 4 cuts, pooled
     .venv/bin/python scripts/backtest_events.py --by-arm            # the DSMB's total (arms fitted apart)
     .venv/bin/python scripts/backtest_events.py --seeds 3 --draws 500 --csv out.csv
+    .venv/bin/python scripts/backtest_events.py --bench     # time the table: 220 and 20,000 subjects
 """
 from __future__ import annotations
 
@@ -142,6 +143,55 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def bench(sizes=(None, 20000), cuts=("2019-06-30", None), repeat: int = 3) -> pd.DataFrame:
+    """Seconds to build the ``event-projection`` table (a fresh view each time, so the hazard fit,
+    the recruitment model and the simulation are all timed; median of ``repeat``) on demo snapshots
+    of each size (None: the default 220) cut at each date (None: the study's completion), blinded
+    (pooled) and unblinded (by arm)."""
+    import tempfile
+    from analysis.outputs import build_table
+    from analysis.outputs.events import DRAWS, event_projection
+    from data_access.demo import make_demo
+    from data_access.views import open_view
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            for cut in cuts:
+                root = Path(tmp) / f"trial-{n}-{cut}"
+                make_demo(root, n_subjects=n, cut=cut)
+                for role in ("steering", "dsmb"):
+                    times = []
+                    for _ in range(repeat):
+                        view = open_view(root, role, allocation_dir=root / "allocation" if role == "dsmb" else None)
+                        start = time.perf_counter()
+                        table = build_table("event-projection", view)
+                        times.append(time.perf_counter() - start)
+                    p = event_projection(view)
+                    rows.append({"subjects": n or 220, "cut": view.cut_date, "view": "blinded (pooled)" if role ==
+                                 "steering" else "unblinded (by arm)", "draws": DRAWS,
+                                 "deaths observed": int(table["observed"].iloc[-1]),
+                                 "at risk": p.at_risk[p.groups[-1]],
+                                 "to come (median)": int(np.median(p.n_future)),
+                                 "seconds": f"{float(np.median(times)):.2f}"})
+                if n and str(view.cut_date) < str(view.study.raw["study"]["recruitment_end"]):
+                    # the table projects to the study's planned N (304), reached long before by 20,000:
+                    # time the same projection with the recruitment still to come to N = n as well
+                    from analysis.event_projection import project_trial_deaths
+                    from analysis.outputs import get_adsl, get_tte
+                    view = open_view(root, "steering")
+                    adsl, tte = get_adsl(view, None), get_tte(view)
+                    times = []
+                    for _ in range(repeat):
+                        start = time.perf_counter()
+                        p = project_trial_deaths(view.study, adsl, tte, view.cut_date, target_n=n, draws=DRAWS)
+                        times.append(time.perf_counter() - start)
+                    rows.append({"subjects": n, "cut": view.cut_date, "view": f"blinded, projected to N = {n}",
+                                 "draws": DRAWS, "deaths observed": p.observed("All"), "at risk": p.at_risk["All"],
+                                 "to come (median)": int(np.median(p.n_future)),
+                                 "seconds": f"{float(np.median(times)):.2f}"})
+    return pd.DataFrame(rows)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=20, help="number of simulated trials (default 20)")
@@ -152,7 +202,11 @@ def main(argv=None) -> int:
     ap.add_argument("--by-arm", action="store_true", help="project by arm (the DSMB's total) instead of pooled")
     ap.add_argument("--effect", default="published", help="simulated treatment effect (published, null, strong)")
     ap.add_argument("--csv", help="write the per-forecast rows here")
+    ap.add_argument("--bench", action="store_true", help="time the event-projection table instead")
     args = ap.parse_args(argv)
+    if args.bench:
+        print(to_markdown(bench()))
+        return 0
     start = time.perf_counter()
     results = backtest(range(args.first_seed, args.first_seed + args.seeds), cuts=args.cuts.split(","),
                        targets=[int(t) for t in args.targets.split(",")], draws=args.draws, by_arm=args.by_arm,
