@@ -1,18 +1,18 @@
 """Which figures each page shows, and showing one: the figures themselves are defined once, in
 ``analysis.outputs`` (``FIGURES``: beside the tables they are drawn from, the same builders the
-reports call), and cached per snapshot hash, view kind, role and filters (``state.get_figure``)."""
+reports call), and cached per snapshot hash, view kind, role and filters (``caches.get_figure``)."""
 from __future__ import annotations
 
-from dashboard import state, widgets
+from dashboard import caches, cell_size, context, snapshots, widgets
 
 
-def filter_caption(ctx: state.Context, name: str) -> str | None:
+def filter_caption(ctx: context.Context, name: str) -> str | None:
     """How the output ``name`` (a table name, or "activation") follows the context's filter:
     applied (the chosen sites only, plan and target scaled) or trial-wide; None unfiltered."""
     if not ctx.filters.active:
         return None
     from analysis.outputs import filter_note
-    return filter_note(name, state.get_view(ctx))
+    return filter_note(name, snapshots.get_view(ctx))
 
 
 # page -> the figures it shows, in tab order (``analysis.outputs.FIGURES`` names)
@@ -25,7 +25,7 @@ PAGE_FIGURES: dict[str, list[str]] = {
 }
 
 
-def show_page_figures(ctx: state.Context, page: str, key: str, tabs: bool = True) -> None:
+def show_page_figures(ctx: context.Context, page: str, key: str, tabs: bool = True) -> None:
     """Every figure registered for a page (in tabs), each with its PNG/SVG downloads; by-arm-only
     figures for unblinded roles only."""
     import streamlit as st
@@ -39,19 +39,19 @@ def show_page_figures(ctx: state.Context, page: str, key: str, tabs: bool = True
             show_figure_of(ctx, page, spec.name)
 
 
-def show_figure_of(ctx: state.Context, page: str, name: str) -> None:
+def show_figure_of(ctx: context.Context, page: str, name: str) -> None:
     """Figure ``name`` (cached per view), with its downloads; a note instead when the snapshot
     lacks its data (``TableUnavailable``) or a blinded filter is below the minimum cell size
-    (``state.SmallCellError``: the notice, no figure, no download)."""
+    (``cell_size.SmallCellError``: the notice, no figure, no download)."""
     import streamlit as st
     from analysis.outputs import FIGURES, TableUnavailable
     spec = FIGURES[name]
     try:
-        fig = state.get_figure(ctx, name)
+        fig = caches.get_figure(ctx, name)
     except TableUnavailable as exc:  # the snapshot lacks the data: say so, show the rest
         st.info(f"{spec.label}: {exc}")
         return
-    except state.SmallCellError as exc:   # a blinded filter below the minimum cell size
+    except cell_size.SmallCellError as exc:   # a blinded filter below the minimum cell size
         widgets.show_small_cell_notice(exc)
         return
     except Exception as exc:               # e.g. a model on a filter holding one arm only

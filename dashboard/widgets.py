@@ -8,7 +8,7 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from dashboard import audit, auth, state
+from dashboard import audit, auth, caches, cell_size, context, figure_export, snapshots
 
 PAGE_ROWS = 500           # rows of a table sent to the browser at a time
 BANNER = ("<div role='alert' style='background:#b00020;color:#fff;padding:0.45rem 0.8rem;"
@@ -145,11 +145,11 @@ def show_sidebar(session: dict) -> None:
     sb = st.sidebar
     sb.markdown(f"**{session['name']}**  \nrole: `{session['role']}`")
     sb.button("Sign out", on_click=_sign_out, key="sign_out")
-    snapshots = _snapshots()
-    if len(snapshots) > 1:
-        labels = [s.label for s in snapshots]
+    found = _snapshots()
+    if len(found) > 1:
+        labels = [s.label for s in found]
         sb.selectbox("Snapshot", labels, key="flt_snapshot")
-    study = state.load_study_config()
+    study = snapshots.load_study_config()
     countries = sorted({s.country for s in study.sites})
     sb.multiselect("Country", countries, key="flt_country", placeholder="All countries")
     chosen = st.session_state.get("flt_country") or countries
@@ -159,28 +159,28 @@ def show_sidebar(session: dict) -> None:
     onsets = list(study.strata_levels.get("ONSET", ()))      # an ALS stratum: other trials have none
     if onsets:
         sb.multiselect("Onset", onsets, key="flt_onset", placeholder="All onsets")
-    if auth.is_unblinded_role(session["role"]) and any(s.allocation_dir for s in snapshots):
+    if auth.is_unblinded_role(session["role"]) and any(s.allocation_dir for s in found):
         sb.toggle(f"Mask arms ({' / '.join(study.masked_labels)})", key="mask_arms")
 
 
-def _snapshots() -> list[state.Snapshot]:
-    root, allocation = state.load_data_settings()
-    return state.discover_snapshots(str(root), allocation)
+def _snapshots() -> list[context.Snapshot]:
+    root, allocation = snapshots.load_data_settings()
+    return snapshots.discover_snapshots(str(root), allocation)
 
 
-def _filters() -> state.Filters:
-    study = state.load_study_config()
+def _filters() -> context.Filters:
+    study = snapshots.load_study_config()
     sites = tuple(sorted(st.session_state.get("flt_site") or ()))
     valid_sites = {s.id for s in study.sites if s.country in (st.session_state.get("flt_country") or
                                                               {x.country for x in study.sites})}
-    return state.Filters(tuple(sorted(st.session_state.get("flt_country") or ())),
+    return context.Filters(tuple(sorted(st.session_state.get("flt_country") or ())),
                          tuple(s for s in sites if s in valid_sites),
                          tuple(sorted(st.session_state.get("flt_onset") or ()))
                          if study.strata_levels.get("ONSET") else ())
 
 
 # --------------------------------------------------------------------------- page guard
-def page_setup(page: str, title: str, roles=auth.ROLES, unblinded_only: bool = False) -> state.Context:
+def page_setup(page: str, title: str, roles=auth.ROLES, unblinded_only: bool = False) -> context.Context:
     """Check the signed-in role BEFORE any data is read; then show the header.
 
     Stops the page with an access-denied message when the user is not signed in, the role is not
@@ -195,24 +195,24 @@ def page_setup(page: str, title: str, roles=auth.ROLES, unblinded_only: bool = F
     if role not in roles or (unblinded_only and not auth.is_unblinded_role(role)):
         st.error(f"Access denied: the {title} page is not available to the {role} role.")
         st.stop()
-    snapshots = _snapshots()
-    if not snapshots:
+    found = _snapshots()
+    if not found:
         st.error("No snapshot found under the configured data location.")
         st.stop()
     picked = st.session_state.get("flt_snapshot")
-    snapshot = next((s for s in snapshots if s.label == picked), snapshots[0])
-    kind = state.view_kind_for(role, snapshot)
+    snapshot = next((s for s in found if s.label == picked), found[0])
+    kind = snapshots.view_kind_for(role, snapshot)
     if unblinded_only and kind != "unblinded":
         st.error("Access denied: this deployment has no allocation configured.")
         st.stop()
-    ctx = state.Context(session["user"], role, kind, snapshot, _filters(),
+    ctx = context.Context(session["user"], role, kind, snapshot, _filters(),
                         mask_arms=auth.is_unblinded_role(role) and bool(st.session_state.get("mask_arms")))
     show_header(ctx, title)
     if ctx.unblinded:
         _log_page_view(ctx, page)
-    counts = state.cell_counts(ctx) if ctx.filters.active and not ctx.unblinded else None
+    counts = caches.cell_counts(ctx) if ctx.filters.active and not ctx.unblinded else None
     if counts and counts["reason"]:        # minimum cell size: the page shows counts only
-        show_counts_only(ctx, state.SmallCellError(counts["reason"], counts["randomised"], counts["screened"]))
+        show_counts_only(ctx, cell_size.SmallCellError(counts["reason"], counts["randomised"], counts["screened"]))
         st.stop()
     return ctx
 
@@ -220,7 +220,7 @@ def page_setup(page: str, title: str, roles=auth.ROLES, unblinded_only: bool = F
 _VIEWED = "_audit_viewed"
 
 
-def _log_page_view(ctx: state.Context, page: str) -> None:
+def _log_page_view(ctx: context.Context, page: str) -> None:
     """Log an unblinded page view once per view: when the page, snapshot, filters or arm masking
     differ from the previous run of this session (navigation, a new snapshot or filter), not on
     the reruns that a widget on the page triggers (a tab, a page of a table, a download)."""
@@ -236,7 +236,7 @@ def _log_page_view(ctx: state.Context, page: str) -> None:
     audit.log_ctx(ctx, page, "view", detail=" · ".join(detail) or None)
 
 
-def show_header(ctx: state.Context, title: str) -> None:
+def show_header(ctx: context.Context, title: str) -> None:
     if ctx.unblinded:
         st.markdown(BANNER, unsafe_allow_html=True)
     st.title(title)
@@ -247,7 +247,7 @@ def show_header(ctx: state.Context, title: str) -> None:
              scope]
     if flt.active:
         parts.append("filtered: " + ", ".join(", ".join(v) for v in flt.key() if v))
-        counts = state.cell_counts(ctx)
+        counts = caches.cell_counts(ctx)
         parts.append(_selected_text(counts))
         st.sidebar.caption(_selected_text(counts).capitalize()
                            + (" · counts only" if counts["reason"] and not ctx.unblinded else ""))
@@ -261,7 +261,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def _file_stem(ctx: state.Context, name: str) -> str:
+def _file_stem(ctx: context.Context, name: str) -> str:
     """``mirocals_<output>_<blinded|unblinded>[_<filter>]_<cut date>_<hash>``: the active filter
     ("uk", "fr08", "uk-bulbar") and the cut date travel with every download."""
     kind = "unblinded" if ctx.unblinded else "blinded"
@@ -270,11 +270,11 @@ def _file_stem(ctx: state.Context, name: str) -> str:
             f"{ctx.snapshot.snapshot_hash[:8]}")
 
 
-def _log_download(ctx: state.Context, page: str, what: str) -> None:
+def _log_download(ctx: context.Context, page: str, what: str) -> None:
     audit.log_ctx(ctx, page, "download", detail=what)
 
 
-def _csv_download(ctx: state.Context, page: str, table: Callable[[], pd.DataFrame], name: str) -> None:
+def _csv_download(ctx: context.Context, page: str, table: Callable[[], pd.DataFrame], name: str) -> None:
     """A CSV download of the whole frame ``table()``, built (and the frame fetched) only when the
     user clicks, for this session only (``dashboard.downloads``: no link, session checked and
     audited on every serve)."""
@@ -303,7 +303,7 @@ def _page_of(df: pd.DataFrame, name: str, page_rows: int) -> pd.DataFrame:
     return df.iloc[start:stop]
 
 
-def show_table(ctx: state.Context, page: str, df: pd.DataFrame | None, name: str, caption: str | None = None,
+def show_table(ctx: context.Context, page: str, df: pd.DataFrame | None, name: str, caption: str | None = None,
                height: int | None = None, page_rows: int = PAGE_ROWS, shown: pd.DataFrame | None = None,
                notes=(), table: Callable[[], pd.DataFrame] | None = None) -> None:
     """A table with its CSV download. The screen shows ``shown`` (a display table made once and
@@ -318,7 +318,8 @@ def show_table(ctx: state.Context, page: str, df: pd.DataFrame | None, name: str
         st.caption(caption)
     if shown is None:
         from analysis.display_table import format_table
-        shown = format_table(_page_of(df, name, page_rows), None, state.load_study_config(ctx.snapshot.clinical_dir))
+        shown = format_table(_page_of(df, name, page_rows), None,
+                             snapshots.load_study_config(ctx.snapshot.clinical_dir))
     else:
         shown = _page_of(shown, name, page_rows)
     st.dataframe(shown, hide_index=True, width="stretch", height=height or "auto")
@@ -327,22 +328,22 @@ def show_table(ctx: state.Context, page: str, df: pd.DataFrame | None, name: str
     _csv_download(ctx, page, table or (lambda: df), name)
 
 
-def show_named_table(ctx: state.Context, page: str, name: str, caption: str | None = None, **kwargs) -> None:
+def show_named_table(ctx: context.Context, page: str, name: str, caption: str | None = None, **kwargs) -> None:
     """Output ``name`` (``analysis.outputs``) for the context: its title, display table and
     footnotes (cells, method, filter, population and N, cut-off) as the reports and the CLI show
     them, with the machine table as the CSV download. ``caption``: page-specific words shown
     above it (after the title).
 
     A rerun looks up the cached display table only; the machine table is looked up when the CSV
-    download is clicked (``state.get_table``, which checks the cell size again)."""
+    download is clicked (``caches.get_table``, which checks the cell size again)."""
     from analysis.outputs import OUTPUTS, TableUnavailable
     spec = OUTPUTS[name]
     try:
-        shown, notes = state.get_display(ctx, name, **kwargs)
+        shown, notes = caches.get_display(ctx, name, **kwargs)
     except TableUnavailable as exc:      # e.g. a trial delivered without a screening log
         st.info(str(exc))
         return
-    except state.SmallCellError as exc:  # a blinded filter below the minimum cell size
+    except cell_size.SmallCellError as exc:  # a blinded filter below the minimum cell size
         show_small_cell_notice(exc)
         return
     except Exception as exc:                 # e.g. a model on a filter holding one arm only
@@ -350,10 +351,10 @@ def show_named_table(ctx: state.Context, page: str, name: str, caption: str | No
         return
     st.markdown(f"**{spec.title}**")
     show_table(ctx, page, None, name, caption, shown=shown, notes=notes,
-               table=lambda: state.get_table(ctx, name, **kwargs))
+               table=lambda: caches.get_table(ctx, name, **kwargs))
 
 
-def show_figure(ctx: state.Context, page: str, fig, name: str) -> None:
+def show_figure(ctx: context.Context, page: str, fig, name: str) -> None:
     """A plotly figure with PNG and SVG downloads rendered on click (kaleido + chromium), for
     this session only (``dashboard.downloads``)."""
     from dashboard import downloads
@@ -365,7 +366,7 @@ def show_figure(ctx: state.Context, page: str, fig, name: str) -> None:
     for col, fmt, mime in ((cols[0], "png", "image/png"), (cols[1], "svg", "image/svg+xml")):
         with col:
             downloads.offer(ctx, page, f"Download {fmt.upper()}", f"{stem}.{fmt}", mime,
-                            lambda fmt=fmt: state.figure_bytes(key, fig, fmt), key=f"dl_{_slug(name)}_{fmt}")
+                            lambda fmt=fmt: figure_export.figure_bytes(key, fig, fmt), key=f"dl_{_slug(name)}_{fmt}")
 
 
 # --------------------------------------------------------------------------- minimum cell size
@@ -378,13 +379,13 @@ def _selected_text(counts: dict) -> str:
     return text
 
 
-def show_small_cell_notice(exc: state.SmallCellError) -> None:
+def show_small_cell_notice(exc: cell_size.SmallCellError) -> None:
     """The notice shown in place of an output refused for a blinded filter below the minimum
-    cell size (``state.SmallCellError``): says why, names nobody."""
+    cell size (``cell_size.SmallCellError``): says why, names nobody."""
     st.warning(str(exc), icon=":material/group_off:")
 
 
-def show_counts_only(ctx: state.Context, exc: state.SmallCellError) -> None:
+def show_counts_only(ctx: context.Context, exc: cell_size.SmallCellError) -> None:
     """What a page shows for a blinded filter below the minimum cell size: the notice and the
     counts (randomised, screened); no listing, no figure, no download, no identifier."""
     show_small_cell_notice(exc)
@@ -395,16 +396,16 @@ def show_counts_only(ctx: state.Context, exc: state.SmallCellError) -> None:
         cols[1].metric("Screened (this filter)", f"{exc.screened:,}")
     st.caption(f"Per-subject and per-visit outputs (listings, labs and scores by visit, survival curves, "
                f"adverse events, exposure, stages, completeness) need at least "
-               f"{state.load_study_config(ctx.snapshot.clinical_dir).min_cell_size} participants under a filter "
+               f"{snapshots.load_study_config(ctx.snapshot.clinical_dir).min_cell_size} participants under a filter "
                "for blinded roles. Widen the filter (or clear it) in the sidebar to see them.")
 
 
-def show_filtered_failure(ctx: state.Context, what: str, exc: Exception) -> None:
+def show_filtered_failure(ctx: context.Context, what: str, exc: Exception) -> None:
     """An output that failed on a filtered subset (a model fitted to one subject, a comparison
     with one arm absent): say so and show the rest of the page. Re-raised when unfiltered (a bug).
     The exception's message is not shown, only its kind."""
     if not ctx.filters.active:
         raise exc
-    n = state.cell_counts(ctx)["randomised"]
+    n = caches.cell_counts(ctx)["randomised"]
     st.warning(f"{what}: cannot be computed on this filter ({n:,} participant{'' if n == 1 else 's'}; "
                f"{type(exc).__name__}). Widen the filter to see it.")

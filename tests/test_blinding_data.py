@@ -329,7 +329,7 @@ def test_blinded_validation_names_no_treg_or_eosinophil_value(negative_labs, stu
 
 
 def test_dashboard_blinded_validation_uses_the_blinded_view(negative_labs, study):
-    from dashboard.state import _cached_validation
+    from dashboard.caches import _cached_validation
     from data_access.snapshot import snapshot_hash
     clinical = str(negative_labs / "clinical")
     blinded = _cached_validation("blinded", "blinded", snapshot_hash(clinical), clinical, None)

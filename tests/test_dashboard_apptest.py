@@ -178,14 +178,14 @@ def test_figure_export_is_svg_of_the_blinded_figure(demo_snapshot):
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("/usr/bin/chromium is absent: static figure export needs it")
     from analysis.outputs import build_figure
-    from dashboard import state
-    view = state._blinded_view(str(demo_snapshot / "clinical"), "blinded", "blinded", "h", "steering")
+    from dashboard import figure_export, snapshots
+    view = snapshots._blinded_view(str(demo_snapshot / "clinical"), "blinded", "blinded", "h", "steering")
     fig = build_figure("cumulative", view)
-    svg = state.figure_bytes(("blinded", "blinded", view.snapshot_hash, (), False, "test"), fig, "svg")
+    svg = figure_export.figure_bytes(("blinded", "blinded", view.snapshot_hash, (), False, "test"), fig, "svg")
     text = svg.decode()
     assert text.startswith("<svg") and "Cumulative randomised" in text
     assert not any(t in text for t in ARM_TOKENS)
-    assert state.figure_bytes(("blinded", "blinded", view.snapshot_hash, (), False, "test"), None, "svg") is svg
+    assert figure_export.figure_bytes(("blinded", "blinded", view.snapshot_hash, (), False, "test"), None, "svg") is svg
 
 
 # --------------------------------------------------------------------------- safety labs, data quality

@@ -15,7 +15,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.pages_registry import pages_for
-from dashboard.state import Filters, FilteredView, SmallCellError, small_cell_reason
+from dashboard.cell_size import FilteredView, SmallCellError, small_cell_reason
+from dashboard.context import Filters
 from data_access.view_base import BlindingError
 from test_dashboard_apptest import (_deployment, download_buttons, downloads, rendered_text,  # noqa: F401 (fixtures)
                                    sign_in, visit)
@@ -102,17 +103,17 @@ def test_blinded_filtered_view_refuses_every_dataset_read_below_k(demo_snapshot)
 
 
 def test_cached_paths_raise_for_a_small_blinded_context(demo_snapshot):
-    from dashboard import state
-    snaps = state.discover_snapshots(str(demo_snapshot), str(demo_snapshot / "allocation"))
+    from dashboard import caches, context, snapshots
+    snaps = snapshots.discover_snapshots(str(demo_snapshot), str(demo_snapshot / "allocation"))
     snap = snaps[0]
-    small = state.Context("u", "investigator", "blinded", snap, Filters(sites=("FR08",), onsets=("Bulbar",)))
-    for call in (lambda: state.get_table(small, "sae"), lambda: state.get_figure(small, "labs"),
-                 lambda: state.get_validation(small)):
+    small = context.Context("u", "investigator", "blinded", snap, Filters(sites=("FR08",), onsets=("Bulbar",)))
+    for call in (lambda: caches.get_table(small, "sae"), lambda: caches.get_figure(small, "labs"),
+                 lambda: caches.get_validation(small)):
         with pytest.raises(SmallCellError):
             call()
-    assert state.cell_counts(small)["randomised"] == 1
-    dsmb = state.Context("u", "dsmb", "unblinded", snap, Filters(sites=("FR08",), onsets=("Bulbar",)))
-    assert len(state.get_table(dsmb, "sae")) >= 0 and state.cell_counts(dsmb)["reason"] is None
+    assert caches.cell_counts(small)["randomised"] == 1
+    dsmb = context.Context("u", "dsmb", "unblinded", snap, Filters(sites=("FR08",), onsets=("Bulbar",)))
+    assert len(caches.get_table(dsmb, "sae")) >= 0 and caches.cell_counts(dsmb)["reason"] is None
 
 
 # --------------------------------------------------------------------------- pages
@@ -164,11 +165,11 @@ def test_unblinded_roles_are_not_restricted():
 def _helpers_script():
     import os
 
-    from dashboard import state
+    from dashboard import context, snapshots
     from dashboard.figures import show_figure_of
     from dashboard.widgets import show_named_table
-    snap = state.discover_snapshots(os.environ["MIROCALS_DATA"], os.environ["MIROCALS_ALLOCATION"])[0]
-    ctx = state.Context("u", "investigator", "blinded", snap, state.Filters(sites=("FR08",), onsets=("Bulbar",)))
+    snap = snapshots.discover_snapshots(os.environ["MIROCALS_DATA"], os.environ["MIROCALS_ALLOCATION"])[0]
+    ctx = context.Context("u", "investigator", "blinded", snap, context.Filters(sites=("FR08",), onsets=("Bulbar",)))
     show_named_table(ctx, "safety", "sae")
     show_figure_of(ctx, "safety", "labs")
 

@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from dashboard.state import Filters, FilteredView
+from dashboard.cell_size import FilteredView
+from dashboard.context import Filters
 from test_dashboard_apptest import _deployment, rendered_text, sign_in, visit  # noqa: F401 (fixture)
 
 UK = Filters(countries=("UK",))
@@ -119,11 +120,11 @@ def test_filter_labels_and_file_name_parts():
 
 
 def test_file_stem_carries_filter_and_cut_date():
-    from dashboard import state, widgets
-    snap = state.Snapshot("x", "c", None, "0123456789abcdef", "2019-06-30")
-    plain = widgets._file_stem(state.Context("u", "steering", "blinded", snap), "Enrolment")
+    from dashboard import context, widgets
+    snap = context.Snapshot("x", "c", None, "0123456789abcdef", "2019-06-30")
+    plain = widgets._file_stem(context.Context("u", "steering", "blinded", snap), "Enrolment")
     assert plain == "mirocals_enrolment_blinded_2019-06-30_01234567"
-    stem = widgets._file_stem(state.Context("u", "steering", "blinded", snap, UK), "Enrolment")
+    stem = widgets._file_stem(context.Context("u", "steering", "blinded", snap, UK), "Enrolment")
     assert stem == "mirocals_enrolment_blinded_uk_2019-06-30_01234567"
 
 

@@ -86,7 +86,8 @@ def test_blinded_footnotes_are_pooled(views):
 def test_a_filtered_view_footnote_says_how_the_filter_applies(views):
     """A dashboard-filtered view (UK sites): the recruitment outputs say they follow the filter
     fully and name it; the population N is the filtered one."""
-    from dashboard.state import FilteredView, Filters
+    from dashboard.cell_size import FilteredView
+    from dashboard.context import Filters
     uk = FilteredView(views["blinded"], Filters(countries=("UK",)))
     notes = footnotes("enrolment", uk)
     assert any(n.startswith("UK sites only") for n in notes), notes

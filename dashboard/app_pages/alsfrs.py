@@ -2,12 +2,12 @@
 King's and MiToS stages, slopes. Pooled when blinded, by arm when unblinded."""
 import streamlit as st
 
-from dashboard import state, widgets
+from dashboard import caches, widgets
 from dashboard.figures import show_page_figures
 
 PAGE = "alsfrs"
 ctx = widgets.page_setup(PAGE, "ALSFRS-R")
-why = state.table_unavailable(ctx, "alsfrs")
+why = caches.table_unavailable(ctx, "alsfrs")
 if why:                       # a trial delivered without the functional score
     st.info(why)
     st.stop()

@@ -7,7 +7,7 @@ import streamlit as st
 from analysis.completeness import LATE_ENTRY_DAYS
 from analysis.outputs import TableUnavailable
 
-from dashboard import state, widgets
+from dashboard import caches, cell_size, widgets
 from dashboard.figures import show_figure_of
 
 PAGE = "quality"
@@ -27,10 +27,10 @@ with tab_comp:
 
 with tab_overdue:
     try:
-        overdue = state.get_table(ctx, "overdue-visits")
+        overdue = caches.get_table(ctx, "overdue-visits")
     except TableUnavailable as exc:      # e.g. a trial delivered without a functional score
         st.info(str(exc))
-    except state.SmallCellError as exc:  # a blinded filter below the minimum cell size
+    except cell_size.SmallCellError as exc:  # a blinded filter below the minimum cell size
         widgets.show_small_cell_notice(exc)
     else:
         if overdue.empty:
@@ -41,8 +41,8 @@ with tab_overdue:
 
 with tab_late:
     try:
-        lag = state.get_table(ctx, "entry-lag")
-    except state.SmallCellError as exc:  # a blinded filter below the minimum cell size
+        lag = caches.get_table(ctx, "entry-lag")
+    except cell_size.SmallCellError as exc:  # a blinded filter below the minimum cell size
         widgets.show_small_cell_notice(exc)
         lag = None
     if lag is None:
@@ -56,8 +56,8 @@ with tab_late:
 
 with tab_valid:
     try:
-        tables = state.get_validation_tables(ctx)
-    except state.SmallCellError as exc:  # the problems name subjects
+        tables = caches.get_validation_tables(ctx)
+    except cell_size.SmallCellError as exc:  # the problems name subjects
         widgets.show_small_cell_notice(exc)
         st.stop()
     problems = tables["validation-problems"][0]

@@ -7,18 +7,18 @@ import dataclasses
 
 import streamlit as st
 
-from dashboard import state, widgets
+from dashboard import caches, context, widgets
 from dashboard.figures import show_page_figures
 
 PAGE = "survival"
 ctx = widgets.page_setup(PAGE, "Survival")
 # the interim look counts every death: trial-wide, whatever the sidebar filter
-trial = dataclasses.replace(ctx, filters=state.Filters()) if ctx.unblinded else None
+trial = dataclasses.replace(ctx, filters=context.Filters()) if ctx.unblinded else None
 
-if ctx.unblinded and not state.table_unavailable(trial, "decision"):
+if ctx.unblinded and not caches.table_unavailable(trial, "decision"):
     from analysis.outputs.decision import decision_alert
     try:
-        alert = decision_alert(state.get_table(trial, "decision"))
+        alert = decision_alert(caches.get_table(trial, "decision"))
     except Exception as exc:        # say so rather than lose the page
         alert = ("warning", f"The interim decision could not be computed at this cut: {exc}.")
     if alert:
@@ -28,7 +28,7 @@ if ctx.unblinded and not state.table_unavailable(trial, "decision"):
             + " See the Interim decision tab.", icon="🚨" if level == "error" else "⚠️")
 
 show_page_figures(ctx, PAGE, "survival")
-strata = [] if state.table_unavailable(ctx, "survival-by-stratum") else ["survival-by-stratum"]   # unstratified
+strata = [] if caches.table_unavailable(ctx, "survival-by-stratum") else ["survival-by-stratum"]   # unstratified
 names = ["survival", *strata, "at-risk", "km"] + (["treatment-effect", "subgroups", "decision", "sequential"]
                                                   if ctx.unblinded else [])
 labels = {"survival": "Median and landmark", "survival-by-stratum": "By stratum", "at-risk": "Numbers at risk",

@@ -1,0 +1,127 @@
+"""Settings, snapshot discovery, the study configuration and the views of a context.
+
+Blinding: blinded and unblinded views are built by two different cached functions
+(``st.cache_resource``, shared by every session of the server, keyed by the view kind, role class
+and snapshot hash), and the blinded one is never given an allocation path: a blinded session
+cannot reach a cached object that was built from the allocation. ``get_view`` wraps the view in
+``FilteredView`` when the sidebar filters are active.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard.auth import is_unblinded_role
+from dashboard.cell_size import FilteredView
+from dashboard.context import Context, Snapshot
+
+
+# --------------------------------------------------------------------------- settings
+@st.cache_resource(show_spinner="Preparing the demo trial (first run only)...")
+def _ensure_demo(path: str) -> tuple[str, str]:
+    from data_access.demo import ensure_demo
+    clinical, allocation = ensure_demo(Path(path))
+    return str(clinical), str(allocation)
+
+
+def load_data_settings() -> tuple[Path, str | None]:
+    """``(data_root, allocation)`` from env ``MIROCALS_DATA`` / ``MIROCALS_ALLOCATION``.
+
+    Without ``MIROCALS_DATA`` the built-in demo trial in ``./demo_data`` is used (generated on
+    first run) together with its allocation. With ``MIROCALS_DATA`` the allocation is used only
+    when ``MIROCALS_ALLOCATION`` is set: a blinded deployment simply does not set it.
+    """
+    data = os.environ.get("MIROCALS_DATA")
+    allocation = os.environ.get("MIROCALS_ALLOCATION") or None
+    if not data:
+        clinical, demo_allocation = _ensure_demo(str(Path("demo_data").resolve()))
+        return Path(clinical).parent, allocation or demo_allocation
+    return Path(data), allocation
+
+
+def _allocation_for(root: Path, allocation: str | None, single: bool) -> str | None:
+    if not allocation:
+        return None
+    alloc = Path(allocation)
+    if (alloc / "manifest.json").exists() and single:
+        return str(alloc)
+    for candidate in (alloc / root.name / "allocation", alloc / root.name):
+        if (candidate / "manifest.json").exists():
+            return str(candidate)
+    return str(alloc) if (alloc / "manifest.json").exists() else None
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def discover_snapshots(data_root: str, allocation: str | None) -> list[Snapshot]:
+    """Snapshots under ``data_root``: the root itself and/or its sub-folders holding
+    ``clinical/manifest.json``, newest cut first. Cached for a minute."""
+    from data_access.snapshot import read_manifest
+    root = Path(data_root)
+    roots = [root] if (root / "clinical" / "manifest.json").exists() else []
+    if root.is_dir():
+        roots += sorted(p for p in root.iterdir() if (p / "clinical" / "manifest.json").exists())
+    found = []
+    for r in roots:
+        manifest = read_manifest(r / "clinical")
+        found.append(Snapshot(label=f"{r.name} (cut {manifest['cut_date']})", clinical_dir=str(r / "clinical"),
+                              allocation_dir=_allocation_for(r, allocation, single=len(roots) == 1),
+                              snapshot_hash=manifest["content_hash"], cut_date=str(manifest["cut_date"])))
+    return sorted(found, key=lambda s: s.cut_date, reverse=True)
+
+
+def load_study_config(clinical_dir: str | None = None):
+    """The study: ``MIROCALS_STUDY`` when set, else the ``study.toml`` an imported snapshot
+    carries (``clinical_dir``, or the ``MIROCALS_DATA`` snapshot), else MIROCALS."""
+    return _load_study_config(study_file=os.environ.get("MIROCALS_STUDY") or "",   # by name: see caches._key
+                              data_dir=str(clinical_dir or os.environ.get("MIROCALS_DATA") or ""))
+
+
+@st.cache_resource(show_spinner=False)
+def _load_study_config(study_file: str, data_dir: str):
+    from data_access.study import load_snapshot_study, load_study
+    return load_study(study_file) if study_file else load_snapshot_study(data_dir or None)
+
+
+# --------------------------------------------------------------------------- views
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _blinded_view(clinical_dir: str, view_kind: str, role_class: str, snapshot_hash: str, role: str):
+    """A blinded view. Takes no allocation argument at all, so it cannot read the allocation."""
+    assert view_kind == "blinded" and role_class == "blinded"
+    from data_access.view_blinded import BlindedView
+    from data_access.views import clinical_dir_of
+    # built directly (not through open_view): an unblinded role on a deployment without an
+    # allocation gets the pooled view too, instead of an error for the missing allocation
+    view = BlindedView(clinical_dir_of(clinical_dir), role, study=load_study_config(clinical_dir))
+    if not view.blinded:  # defence in depth: never serve an unblinded view on this path
+        raise RuntimeError("a blinded role was given an unblinded view")
+    return view
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _unblinded_view(clinical_dir: str, allocation_dir: str, view_kind: str, role_class: str,
+                    snapshot_hash: str, role: str, mask_arms: bool, locked: bool):
+    assert view_kind == "unblinded" and role_class == "unblinded"
+    from data_access.views import open_view
+    return open_view(clinical_dir, role, allocation_dir=allocation_dir, study=load_study_config(clinical_dir),
+                     mask_arms=mask_arms, database_locked=locked)
+
+
+def get_view(ctx: Context):
+    """The (cached) view for a context, wrapped with the sidebar filters."""
+    snap = ctx.snapshot
+    if ctx.unblinded:
+        from dashboard.auth import database_locked
+        view = _unblinded_view(clinical_dir=snap.clinical_dir, allocation_dir=snap.allocation_dir,
+                               view_kind=ctx.view_kind, role_class=ctx.role_class, snapshot_hash=snap.snapshot_hash,
+                               role=ctx.role, mask_arms=ctx.mask_arms, locked=database_locked())
+    else:                   # keyword arguments: see caches._key
+        view = _blinded_view(clinical_dir=snap.clinical_dir, view_kind=ctx.view_kind, role_class=ctx.role_class,
+                             snapshot_hash=snap.snapshot_hash, role=ctx.role)
+    return FilteredView(view, ctx.filters) if ctx.filters.active else view
+
+
+def view_kind_for(role: str, snapshot: Snapshot) -> str:
+    """``unblinded`` only for an unblinded role on a snapshot whose allocation is configured."""
+    return "unblinded" if is_unblinded_role(role) and snapshot.allocation_dir else "blinded"
