@@ -367,8 +367,8 @@ def _deaths_by(fit: HazardFit, logp: np.ndarray, t0: np.ndarray, landmark: float
 
 
 def _sorted_quantiles(values: np.ndarray) -> dict:
-    """Quantiles of QUANTILES by the inverted empirical CDF (a value some draw had), on the last
-    axis-0 draws; inf stays inf."""
+    """The QUANTILES of the draws (axis 0) by the inverted empirical CDF, so each is a value some
+    draw had (a day, a count); inf (not reached) stays inf."""
     v = np.sort(values, axis=0)
     n = len(v)
     return {k: v[max(int(math.ceil(q * n)) - 1, 0)] for k, q in QUANTILES.items()}
