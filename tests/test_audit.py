@@ -262,7 +262,8 @@ def test_a_page_whose_view_cannot_be_audited_shows_no_data(deployment, tmp_path,
     # the log writable again: the view is logged, then the page is shown
     monkeypatch.setenv("MIROCALS_AUDIT_LOG", str(tmp_path / "audit.log"))
     at.run()
-    assert not at.error and len(at.get("plotly_chart")) > 0
+    assert [e.value for e in at.error if not e.value.startswith("Efficacy boundary crossed")] == []  # the demo's alert
+    assert len(at.get("plotly_chart")) > 0
     assert audit.read_entries(tmp_path / "audit.log")[-1]["object"] == "survival"
 
 

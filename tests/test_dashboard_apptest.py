@@ -100,7 +100,11 @@ def test_every_page_runs_for_every_role(role, tmp_path, monkeypatch):
     for page in pages_for(role):
         visit(at, page.file)
         text = rendered_text(at)
-        assert not at.error or page.file == "quality.py", f"{role}/{page.file}: {[e.value for e in at.error]}"
+        errors = [e.value for e in at.error]
+        if page.file == "survival.py" and auth.is_unblinded_role(role):   # the demo crosses its efficacy boundary
+            assert len(errors) == 1 and errors[0].startswith("Efficacy boundary crossed"), errors
+        else:
+            assert not errors or page.file == "quality.py", f"{role}/{page.file}: {errors}"
         assert "Data cut-off" in text
         assert (BANNER in text) == auth.is_unblinded_role(role), f"{role}/{page.file}"
     events = [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
