@@ -236,7 +236,7 @@ def test_open_report_data_completeness_agrees_with_the_table(rendered, blinded_o
     with open_view(blinded_only_snapshot / "clinical", "steering") as view:
         tot = build_table("completeness", view).set_index("site").loc["Total"]
     assert (f"{int(tot['done'])} of {int(tot['expected'])} expected ALSFRS-R visits were done "
-            f"({tot['percent_done']:.1f}%); {int(tot['missed'])} were missed") in md
+            f"({tot['percent_done']:.1f} %); {int(tot['missed'])} were missed") in md
     assert ": Scheduled visits by site: expected = done + missed + overdue" in md and "{#tbl-completeness}" in md
 
 
