@@ -6,25 +6,26 @@ The endpoint is the primary analysis's: death within ``landmark_day`` (640) days
 randomisation; a participant is followed to that day, so the final analysis is on the date the
 last participant randomised reaches it.
 
-- The hazard of death (time from randomisation) is fitted by maximum likelihood as exponential,
-  Weibull and piecewise exponential (pieces from days 0, 180, 360, 540; a piece with fewer than
-  10 deaths is merged into the one before it, so a piece nobody has reached yet carries the rate
-  of the last piece observed); the lowest AIC is chosen (``fit_hazard_models``).
-- Loss to follow-up: participants censored before day 640 and before the cut who are no longer
-  followed (ADSL ``EOSSTT`` not ongoing; without ADSL status, censored before the cut) are lost;
-  they give an exponential dropout hazard, lost / person-time to day 640 (``fit_dropout``).
+- The hazard of death and the dropout hazard are fitted in ``analysis.event_hazards``
+  (exponential, Weibull or piecewise exponential by AIC; exponential dropout). Who is where at
+  the cut (dead, lost, at risk) is :func:`follow_up_status`: lost are participants censored
+  before day 640 and before the cut who are no longer followed (ADSL ``EOSSTT`` not ongoing;
+  without ADSL status, censored before the cut).
 - Each simulation draw takes the hazard parameters from the asymptotic normal of their logs
   (observed information), the dropout rate from its gamma posterior (Jeffreys prior), the future
-  randomisations from the recruitment model (``future_arrivals``: Poisson-gamma model of
-  ``analysis.recruitment_projection``, stopped at the planned end of recruitment), and then
-  the death time of everyone still at risk, given survival to their follow-up at the cut, and of
-  everyone still to come. A death counts when it falls before dropout and by day 640.
+  randomisations given as ``arrivals`` (for a trial: the recruitment model, see
+  ``analysis.event_projection_trial``), and then the death time of everyone still at risk, given
+  survival to their follow-up at the cut, and of everyone still to come. A death counts when it
+  falls before dropout and by day 640.
 - By arm (an unblinded view), each arm has its own fit, its own at-risk participants and the
   future randomisations allocated to it by the allocation ratio; the total is the sum of the
   arms' deaths within each draw.
 
 ``project_deaths`` returns an :class:`EventProjection` (summary per target, fan, observed
 curve). Pure: DataFrames in, results out; seeded (same inputs and seed -> identical results).
+The trial-level entry point (study settings, recruitment to come) is
+``analysis.event_projection_trial.project_trial_deaths``; the fan chart is
+``analysis.figures_events.plot_event_projection``.
 """
 from __future__ import annotations
 
@@ -34,223 +35,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
-__all__ = ["DEFAULT_BREAKS", "DEFAULT_DRAWS", "DEFAULT_SEED", "MIN_EVENTS_PER_PIECE", "HazardFit", "DropoutFit",
-           "fit_exponential", "fit_weibull", "fit_piecewise_exponential", "fit_hazard_models", "fit_dropout",
-           "follow_up_status", "future_arrivals", "project_deaths", "project_trial_deaths", "EventProjection",
-           "QUANTILES", "recruitment_end", "planned_final_date", "allocation_ratio", "plot_event_projection"]
+from analysis.event_hazards import DEFAULT_BREAKS, HazardFit, fit_dropout, fit_hazard_models
 
-DEFAULT_BREAKS = (0, 180, 360, 540)
-MIN_EVENTS_PER_PIECE = 10      # a piece's log-rate then has an SE of at most 0.32 (5 deaths: 0.45)
-MIN_EVENTS_WEIBULL = 5
+__all__ = ["DEFAULT_DRAWS", "DEFAULT_SEED", "QUANTILES", "follow_up_status", "project_deaths", "EventProjection"]
+
 DEFAULT_DRAWS = 2000
 DEFAULT_SEED = 20170619
-TIME_FLOOR = 0.5            # a death or censoring on day 0 counts as half a day (log-times, hazard at 0)
 QUANTILES = {"median": 0.5, "pi50_lower": 0.25, "pi50_upper": 0.75, "pi80_lower": 0.1, "pi80_upper": 0.9,
              "pi95_lower": 0.025, "pi95_upper": 0.975}
-MODEL_WORDS = {"exponential": "Exponential", "weibull": "Weibull", "piecewise": "Piecewise exponential"}
-
-
-# --------------------------------------------------------------------------- hazard models
-@dataclass(frozen=True)
-class HazardFit:
-    """A fitted hazard of death, time in days from randomisation.
-
-    ``model``: "exponential" (log rate), "weibull" (log shape, log scale: S(t) =
-    exp(-(t/scale)^shape)) or "piecewise" (log rate of each piece, pieces starting at
-    ``breaks``, the last one open); ``estimate``: the maximum-likelihood log-parameters;
-    ``cov``: their covariance (inverse observed information; None when there is no death, the
-    rate then drawn from its Jeffreys gamma posterior); ``loglik``: the log-likelihood of the
-    times (density of deaths, survival of censorings)."""
-    model: str
-    estimate: np.ndarray
-    cov: np.ndarray | None
-    loglik: float
-    n: int
-    deaths: int
-    exposure: float
-    breaks: tuple = ()
-    piece_deaths: tuple = ()
-    piece_exposure: tuple = ()
-
-    @property
-    def n_params(self) -> int:
-        return len(self.estimate)
-
-    @property
-    def aic(self) -> float:
-        return 2 * self.n_params - 2 * self.loglik
-
-    @property
-    def label(self) -> str:
-        if self.model == "piecewise":
-            return f"Piecewise exponential (pieces from day {', '.join(str(int(b)) for b in self.breaks)})"
-        return MODEL_WORDS[self.model]
-
-    def cumhaz(self, t, log_params=None) -> np.ndarray:
-        """Cumulative hazard at times ``t`` (days) for one set of log-parameters (default: the
-        estimate)."""
-        p = np.asarray(self.estimate if log_params is None else log_params, float)
-        t = np.asarray(t, float)
-        if self.model == "exponential":
-            return np.exp(p[0]) * t
-        if self.model == "weibull":
-            return (t / np.exp(p[1])) ** np.exp(p[0])
-        c = np.asarray(self.breaks, float)
-        rates = np.exp(p)
-        at = np.concatenate([[0.0], np.cumsum(rates[:-1] * np.diff(c))])
-        j = np.clip(np.searchsorted(c, t, side="right") - 1, 0, len(c) - 1)
-        return at[j] + rates[j] * (t - c[j])
-
-    def survival(self, t, log_params=None) -> np.ndarray:
-        return np.exp(-self.cumhaz(t, log_params))
-
-    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """``size`` draws of the log-parameters: the asymptotic normal of the estimate (the
-        Jeffreys gamma posterior of the rate when there is no death), shape (size, n_params)."""
-        if self.cov is None:
-            return np.log(rng.gamma(0.5, 1.0 / self.exposure, size=(size, 1)))
-        z = rng.standard_normal((size, self.n_params))
-        chol = np.linalg.cholesky(self.cov)
-        return self.estimate[None, :] + z @ chol.T
-
-
-def _prepare(time, event) -> tuple[np.ndarray, np.ndarray]:
-    x = np.maximum(np.asarray(time, float), TIME_FLOOR)
-    d = np.asarray(event, bool)
-    if len(x) != len(d):
-        raise ValueError("time and event differ in length")
-    if not len(x) or not np.isfinite(x).all():
-        raise ValueError("need at least one finite follow-up time")
-    return x, d
-
-
-def fit_exponential(time, event) -> HazardFit:
-    """Constant hazard: rate = deaths / person-time (closed form), var(log rate) = 1 / deaths."""
-    x, d = _prepare(time, event)
-    n_d, e = int(d.sum()), float(x.sum())
-    if n_d == 0:
-        return HazardFit("exponential", np.array([np.log(0.5 / e)]), None, 0.0, len(x), 0, e)
-    rate = n_d / e
-    return HazardFit("exponential", np.array([np.log(rate)]), np.array([[1.0 / n_d]]),
-                     n_d * (np.log(rate) - 1.0), len(x), n_d, e)
-
-
-def _weibull_loglik(x, d, shape, scale) -> float:
-    z = (x / scale) ** shape
-    return float(np.sum(d * (np.log(shape) - shape * np.log(scale) + (shape - 1) * np.log(x))) - np.sum(z))
-
-
-def fit_weibull(time, event) -> HazardFit | None:
-    """Weibull hazard, S(t) = exp(-(t/scale)^shape), by maximum likelihood: the shape is the root
-    of the profile score d/k + sum_deaths log t - d sum t^k log t / sum t^k = 0, the scale then
-    (sum t^k / d)^(1/k). Covariance of (log shape, log scale) from the analytic observed
-    information. None with fewer than 2 deaths or no root (shape outside 0.007 to 150)."""
-    x, d = _prepare(time, event)
-    n_d = int(d.sum())
-    if n_d < 2:
-        return None
-    top = x.max()
-    y, ly = x / top, np.log(x / top)            # the score is scale-free: t / max(t) keeps t^k finite
-    sum_ly_d = float(ly[d].sum())
-
-    def score(log_k):
-        k = np.exp(log_k)
-        w = y ** k
-        return n_d / k + sum_ly_d - n_d * float((w * ly).sum() / w.sum())
-
-    lo, hi = -5.0, 5.0
-    if not (score(lo) > 0 > score(hi)):
-        return None
-    k = float(np.exp(optimize.brentq(score, lo, hi, xtol=1e-12)))
-    log_scale = float(np.log(top) + np.log((y ** k).sum() / n_d) / k)
-    # observed information of (a, b) = (log shape, log scale); w_i = log t_i - b, z_i = (t_i / scale)^k
-    w = np.log(x) - log_scale
-    z = np.exp(k * w)
-    h_aa = k * (w[d].sum() - (z * w).sum()) - k * k * (z * w * w).sum()
-    h_ab = -n_d * k + k * z.sum() + k * k * (z * w).sum()
-    h_bb = -k * k * z.sum()
-    info = -np.array([[h_aa, h_ab], [h_ab, h_bb]])
-    try:
-        cov = np.linalg.inv(info)
-        np.linalg.cholesky(cov)
-    except np.linalg.LinAlgError:
-        return None
-    return HazardFit("weibull", np.array([np.log(k), log_scale]), cov,
-                     _weibull_loglik(x, d, k, np.exp(log_scale)), len(x), n_d, float(x.sum()))
-
-
-def _piece_counts(x, d, breaks):
-    c = np.asarray(breaks, float)
-    ends = np.append(c[1:], np.inf)
-    exposure = np.clip(np.minimum(x[:, None], ends[None, :]) - c[None, :], 0, None).sum(axis=0)
-    j = np.searchsorted(c, x[d], side="right") - 1
-    deaths = np.bincount(j, minlength=len(c))
-    return deaths, exposure
-
-
-def fit_piecewise_exponential(time, event, breaks=DEFAULT_BREAKS,
-                              min_events: int = MIN_EVENTS_PER_PIECE) -> HazardFit | None:
-    """Piecewise-constant hazard with pieces starting at ``breaks`` (the last piece open): rate of
-    piece j = deaths_j / person-time_j (closed form), var(log rate_j) = 1 / deaths_j. A piece
-    with fewer than ``min_events`` deaths is merged into the piece before it (the first piece
-    into the next), so pieces beyond the follow-up reached carry the last observed rate. None
-    when fewer than two pieces remain (the exponential model)."""
-    x, d = _prepare(time, event)
-    c = [float(b) for b in breaks]
-    if not c or c[0] != 0.0 or any(b2 <= b1 for b1, b2 in zip(c, c[1:])):
-        raise ValueError("breaks must start at 0 and increase")
-    while len(c) > 1:
-        deaths, _ = _piece_counts(x, d, c)
-        short = np.flatnonzero(deaths < min_events)
-        if not len(short):
-            break
-        j = int(short[0])
-        del c[1 if j == 0 else j]
-    if len(c) < 2:
-        return None
-    deaths, exposure = _piece_counts(x, d, c)
-    rates = deaths / exposure
-    return HazardFit("piecewise", np.log(rates), np.diag(1.0 / deaths), float(np.sum(deaths * (np.log(rates) - 1))),
-                     len(x), int(d.sum()), float(x.sum()), tuple(c), tuple(int(v) for v in deaths),
-                     tuple(float(v) for v in exposure))
-
-
-def fit_hazard_models(time, event, breaks=DEFAULT_BREAKS) -> tuple[HazardFit, list[HazardFit]]:
-    """(chosen, candidates): exponential, Weibull (at least 5 deaths) and piecewise exponential
-    (at least two pieces of ``MIN_EVENTS_PER_PIECE`` deaths or more) fitted to the same times; the lowest AIC is chosen
-    (the first listed on a tie)."""
-    candidates = [fit_exponential(time, event)]
-    if candidates[0].deaths >= MIN_EVENTS_WEIBULL:
-        candidates.append(fit_weibull(time, event))
-    candidates.append(fit_piecewise_exponential(time, event, breaks))
-    candidates = [c for c in candidates if c is not None]
-    chosen = candidates[0] if candidates[0].deaths == 0 else min(candidates, key=lambda f: f.aic)
-    return chosen, candidates
-
-
-@dataclass(frozen=True)
-class DropoutFit:
-    """Loss to follow-up as an exponential hazard: ``lost`` participants over ``exposure``
-    person-days to the landmark; draws from the Jeffreys posterior Gamma(lost + 1/2, exposure)."""
-    lost: int
-    exposure: float
-
-    @property
-    def rate(self) -> float:
-        return self.lost / self.exposure if self.exposure > 0 else 0.0
-
-    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        if self.exposure <= 0:
-            return np.zeros(size)
-        return rng.gamma(self.lost + 0.5, 1.0 / self.exposure, size=size)
-
-
-def fit_dropout(time, lost) -> DropoutFit:
-    """Dropout hazard from follow-up times (days, to the landmark) and who was lost."""
-    x = np.asarray(time, float)
-    return DropoutFit(int(np.asarray(lost, bool).sum()), float(np.clip(x, 0, None).sum()))
 
 
 # --------------------------------------------------------------------------- who is where at the cut
@@ -281,31 +74,6 @@ def follow_up_status(tte: pd.DataFrame, cut_date, landmark_day: int) -> pd.DataF
     at_risk = censored & short & ~lost
     return pd.DataFrame({"origin": origin, "time": np.minimum(np.where(keep, aval, 0.0), landmark_day),
                          "death": death, "lost": lost, "at_risk": at_risk, "used": keep}, index=tte.index)
-
-
-# --------------------------------------------------------------------------- future randomisations
-def future_arrivals(adsl: pd.DataFrame, sites, cut_date, target_n: int, recruitment_end=None,
-                    draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED, model=None, site_col: str = "SITEID",
-                    date_col: str = "RANDDT") -> np.ndarray:
-    """Days after the cut of the randomisations still to come, shape (draws, target_n -
-    randomised), NaN where nobody comes: none once the target is reached or the planned end of
-    recruitment (``recruitment_end``) has passed, and none after that end. From the recruitment
-    model (``analysis.recruitment_projection.sample_future_randomisations``: the Poisson-gamma
-    model with site start-up, its parameters drawn per simulated future; ``model``: one already
-    fitted on the same data and cut)."""
-    from analysis.recruitment_projection import sample_future_randomisations
-    cut = pd.Timestamp(cut_date).normalize()
-    randomised = int((pd.to_datetime(adsl[date_col]) <= cut).sum()) if len(adsl) else 0
-    n_needed = int(target_n) - randomised
-    end_days = None if recruitment_end is None else (pd.Timestamp(recruitment_end) - cut).days
-    if n_needed <= 0 or (end_days is not None and end_days <= 0) or not randomised:
-        return np.full((int(draws), 0), np.nan)
-    times = np.asarray(sample_future_randomisations(adsl, sites, cut.date(), n_needed, draws=draws, seed=seed,
-                                                    site_col=site_col, date_col=date_col, model=model), float)
-    times = np.where(np.isfinite(times), times, np.nan)
-    if end_days is not None:
-        times = np.where(times <= end_days, times, np.nan)
-    return times
 
 
 # --------------------------------------------------------------------------- simulation
@@ -597,99 +365,3 @@ def project_deaths(tte: pd.DataFrame, cut_date, landmark_day: int = 640, group_c
     return EventProjection(cut.date(), int(landmark_day), draws, int(seed), labels, fits, dropout, observed, at_risk,
                            counts, final_days, planned, valid_arr.sum(axis=1),
                            status.loc[status["used"], "origin"].min().date())
-
-
-def recruitment_end(study) -> dt.date | None:
-    """The planned end of recruitment (``[study] recruitment_end``), None when not set."""
-    end = study.raw.get("study", {}).get("recruitment_end")
-    return None if end is None else pd.Timestamp(str(end)).date()
-
-
-def planned_final_date(study) -> dt.date | None:
-    """The planned final analysis date: the planned end of recruitment plus the landmark day (the
-    last participant randomised at the planned end reaches day 640); None without a planned end."""
-    end = recruitment_end(study)
-    return None if end is None else (pd.Timestamp(end) + pd.Timedelta(days=study.landmark_day)).date()
-
-
-def allocation_ratio(study, n_arms: int):
-    """The study's allocation ratio when it has one per arm, else None (equal)."""
-    ratio = study.raw.get("arms", {}).get("ratio")
-    return list(ratio) if ratio and len(ratio) == n_arms else None
-
-
-def project_trial_deaths(study, adsl: pd.DataFrame, tte: pd.DataFrame, cut_date, sites=None,
-                         target_n: int | None = None, group_col: str | None = None, groups=None,
-                         draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED,
-                         recruitment_model=None) -> EventProjection:
-    """The death projection of a trial at a cut, as the ``event-projection`` output makes it:
-    future randomisations from the recruitment model (``sites``, default the study's, up to
-    ``target_n``, default the planned sample size, and to the planned end of recruitment), then
-    :func:`project_deaths` (by arm when ``group_col`` is given) with the study's landmark,
-    allocation ratio and planned final analysis date. ``adsl``: everyone randomised (the
-    recruitment model's input); ``tte``: the survival parameter of the ITT population with
-    ADSL's EOSSTT merged; ``recruitment_model``: the recruitment model already fitted on ``adsl``
-    at the cut (``analysis.recruitment_projection.fit_recruitment_model``), else fitted here."""
-    arrivals = future_arrivals(adsl, study.sites if sites is None else sites, cut_date,
-                               study.planned_n if target_n is None else target_n, recruitment_end(study),
-                               draws=draws, seed=seed, model=recruitment_model, site_col=study.col("site"),
-                               date_col=study.col("randomisation_date"))
-    ratio = allocation_ratio(study, len(groups)) if group_col is not None else None
-    return project_deaths(tte, cut_date, study.landmark_day, group_col=group_col, groups=groups, arrivals=arrivals,
-                          allocation_ratio=ratio, draws=draws, seed=seed,
-                          planned_final_date=planned_final_date(study))
-
-
-# --------------------------------------------------------------------------- figure
-def _rgba(hex_color: str, alpha: float) -> str:
-    h = hex_color.lstrip("#")
-    return f"rgba({int(h[0:2], 16)}, {int(h[2:4], 16)}, {int(h[4:6], 16)}, {alpha})"
-
-
-def plot_event_projection(projection: EventProjection, target: int | None = None, title: str | None = None,
-                          subtitle: str | None = None, target_label: str | None = None):
-    """Fan chart: cumulative deaths counted by the primary analysis (within the landmark) to the
-    cut, then the projection's median with 80 % and 95 % prediction bands to the final analysis,
-    one fan per group ("All" pooled; each arm and "Total" by arm), the ``target`` line (planned
-    deaths, for the pooled or total curve) and the cut and planned final analysis dates."""
-    import plotly.graph_objects as go
-    from analysis.theme import apply_theme, arm_color_map, PLAN_COLOR, NEUTRAL
-    fig = go.Figure()
-    groups = list(projection.groups)
-    colours = arm_color_map(groups)
-    pooled = groups == ["All"]
-    for group in groups:
-        colour = colours[group] if not pooled else "#0072B2"
-        name = "" if pooled else f"{group}: "
-        fan = projection.fan(group)
-        if len(fan) > 1:
-            for lo, hi, alpha, label in (("lower95", "upper95", 0.12, "95% prediction"),
-                                         ("lower80", "upper80", 0.25, "80% prediction")):
-                fig.add_trace(go.Scatter(x=fan["date"], y=fan[hi], mode="lines", line=dict(width=0, shape="hv"),
-                                         showlegend=False, hoverinfo="skip", legendgroup=group))
-                fig.add_trace(go.Scatter(x=fan["date"], y=fan[lo], mode="lines", line=dict(width=0, shape="hv"),
-                                         fill="tonexty", fillcolor=_rgba(colour, alpha), name=name + label,
-                                         legendgroup=group))
-            fig.add_trace(go.Scatter(x=fan["date"], y=fan["median"], mode="lines", name=name + "projected (median)",
-                                     line=dict(color=colour, dash="dot", width=2, shape="hv"), legendgroup=group))
-        obs = projection.observed_curve(group, start=projection.start_date)
-        fig.add_trace(go.Scatter(x=obs["date"], y=obs["deaths"], mode="lines", name=name + "observed",
-                                 line=dict(color=colour, width=2.5, shape="hv"), legendgroup=group))
-    if target:
-        fig.add_hline(y=target, line=dict(color=NEUTRAL, width=1, dash="dash"),
-                      annotation_text=target_label or f"Planned deaths {target}", annotation_position="top left")
-        main = groups[-1]
-        days = projection.target_days(main, target)
-        q = _sorted_quantiles(days)
-        if np.isfinite(q["median"]) and q["median"] > 0:
-            when = pd.Timestamp(projection.cut_date) + pd.Timedelta(days=int(q["median"]))
-            fig.add_annotation(x=when, y=target, text=f"{target} deaths: {when:%b %Y} (median)", showarrow=True,
-                               arrowhead=2, ax=-50, ay=-30, font=dict(size=11))
-    for date, text in ((projection.cut_date, "Data cut-off"),
-                       (projection.planned_final_date, "Planned final analysis")):
-        if date is not None:
-            fig.add_vline(x=pd.Timestamp(date).timestamp() * 1000, line=dict(color=PLAN_COLOR, width=1, dash="dot"),
-                          annotation_text=text, annotation_position="top right", annotation_font_size=10)
-    fig.update_layout(xaxis_title="Date", yaxis_title=f"Deaths by day {projection.landmark_day} (cumulative)",
-                      hovermode="x unified", legend=dict(orientation="h", y=-0.18))
-    return apply_theme(fig, title, subtitle)

@@ -2,7 +2,7 @@
 
 Simulates MIROCALS trials (``data_access.simulate.simulate_trial``, one per seed, to completion),
 cuts each at several dates (``data_access.cut``: what was known at the cut), projects the deaths
-as the ``event-projection`` output does (``analysis.event_projection.project_trial_deaths``:
+as the ``event-projection`` output does (``analysis.event_projection_trial.project_trial_deaths``:
 recruitment model for the participants still to come, hazard model chosen by AIC, dropout,
 parameter uncertainty) and compares with the uncut trial:
 
@@ -59,7 +59,8 @@ def backtest(seeds, cuts=CUTS, targets=TARGETS, draws: int = 2000, by_arm: bool 
              effect: str = "published") -> pd.DataFrame:
     """One row per (seed, cut, quantity) forecast: the truth, the projected median and intervals,
     whether each interval held the truth and the median's error."""
-    from analysis.event_projection import QUANTILES, project_trial_deaths
+    from analysis.event_projection import QUANTILES
+    from analysis.event_projection_trial import project_trial_deaths
     from data_access.cut import cut_adsl, cut_adtte
     from data_access.simulate import simulate_trial
     from data_access.study import load_study
@@ -176,7 +177,7 @@ def bench(sizes=(None, 20000), cuts=("2019-06-30", None), repeat: int = 3) -> pd
                 if n and str(view.cut_date) < str(view.study.raw["study"]["recruitment_end"]):
                     # the table projects to the study's planned N (304), reached long before by 20,000:
                     # time the same projection with the recruitment still to come to N = n as well
-                    from analysis.event_projection import project_trial_deaths
+                    from analysis.event_projection_trial import project_trial_deaths
                     from analysis.outputs import get_adsl, get_tte
                     view = open_view(root, "steering")
                     adsl, tte = get_adsl(view, None), get_tte(view)

@@ -1,7 +1,7 @@
-"""analysis/event_projection.py and the event-projection output: the hazard models on hand cases
-(closed forms, lifelines' Weibull), the conditional death times, who is at risk at a cut, the
-seeded simulation, pooled rows only for a blinded view (no arm anywhere), rows by arm for the
-DSMB, and a small back-test."""
+"""analysis/event_hazards.py, analysis/event_projection.py, analysis/event_projection_trial.py and
+the event-projection output: the hazard models on hand cases (closed forms, lifelines' Weibull),
+the conditional death times, who is at risk at a cut, the seeded simulation, pooled rows only for
+a blinded view (no arm anywhere), rows by arm for the DSMB, and a small back-test."""
 from __future__ import annotations
 
 import json
@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.event_projection import (HazardFit, _death_times, fit_dropout, fit_exponential, fit_hazard_models,
-                                       fit_piecewise_exponential, fit_weibull, follow_up_status, future_arrivals,
-                                       project_deaths)
+from analysis.event_hazards import (HazardFit, fit_dropout, fit_exponential, fit_hazard_models,
+                                    fit_piecewise_exponential, fit_weibull)
+from analysis.event_projection import _death_times, follow_up_status, project_deaths
+from analysis.event_projection_trial import future_arrivals
 from analysis.outputs import OUTPUTS, build_figure, build_table, display_table, footnotes
 from data_access.views import open_view
 from tests.conftest import ARM_TOKENS

@@ -1,7 +1,8 @@
 """Forecast of deaths: when the planned number of deaths (the final analysis) is reached and how
 many deaths are expected by the analysis date, pooled for blinded roles and by arm for the DSMB.
-Defined once here: the ``event-projection`` table and its fan chart (``analysis.event_projection``
-does the fitting and the simulation)."""
+Defined once here: the ``event-projection`` table and its fan chart (``analysis.event_hazards``
+fits the hazards, ``analysis.event_projection`` simulates, ``analysis.event_projection_trial``
+feeds it the study and the recruitment to come, ``analysis.figures_events`` draws the fan)."""
 from __future__ import annotations
 
 import math
@@ -55,7 +56,7 @@ def event_projection(view):
 
 
 def _project(view):
-    from analysis.event_projection import project_trial_deaths
+    from analysis.event_projection_trial import project_trial_deaths
     from analysis.outputs.projections import recruitment_model
     sel = site_selection(view)
     if sel.not_by_site:
@@ -152,7 +153,8 @@ def _percent(x: float) -> str:
 
 
 def _method(view) -> str:
-    from analysis.event_projection import MIN_EVENTS_PER_PIECE, recruitment_end
+    from analysis.event_hazards import MIN_EVENTS_PER_PIECE
+    from analysis.event_projection_trial import recruitment_end
     try:
         projection = event_projection(view)
     except TableUnavailable:
@@ -226,7 +228,7 @@ OUTPUTS = [
 def fig_event_projection(view, subtitle=None):
     """Observed deaths (within the landmark) to the cut, then the projection's median and 80/95 %
     bands to the final analysis, with the planned deaths line: pooled, or each arm and the total."""
-    from analysis.event_projection import plot_event_projection
+    from analysis.figures_events import plot_event_projection
     projection = event_projection(view)
     target = _targets(view, None)[0] if view.study.planned_events else None
     return plot_event_projection(projection, target=target, subtitle=subtitle,
@@ -248,7 +250,7 @@ def describe_event_projection(machine: pd.DataFrame, view) -> str:
     probability by the planned final analysis and the deaths expected by the final analysis,
     with the fitted survival at the landmark against the design's; by arm, each arm's expected
     deaths. Pooled on a blinded view (its machine table has the pooled row only)."""
-    from analysis.event_projection import planned_final_date
+    from analysis.event_projection_trial import planned_final_date
     landmark = view.study.landmark_day
     month = lambda d: "not reached" if pd.isna(d) else f"{pd.Timestamp(d):%B %Y}"
     day = lambda d: "—" if pd.isna(d) else f"{pd.Timestamp(d):%Y-%m-%d}"
