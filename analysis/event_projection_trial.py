@@ -71,7 +71,7 @@ def project_trial_deaths(study, adsl: pd.DataFrame, tte: pd.DataFrame, cut_date,
     allocation ratio and planned final analysis date. ``adsl``: everyone randomised (the
     recruitment model's input); ``tte``: the survival parameter of the ITT population with
     ADSL's EOSSTT merged; ``recruitment_model``: the recruitment model already fitted on ``adsl``
-    at the cut (``analysis.recruitment_projection.fit_recruitment_model``), else fitted here."""
+    at the cut (``analysis.recruitment_model.fit_recruitment_model``), else fitted here."""
     arrivals = future_arrivals(adsl, study.sites if sites is None else sites, cut_date,
                                study.planned_n if target_n is None else target_n, recruitment_end(study),
                                draws=draws, seed=seed, model=recruitment_model, site_col=study.col("site"),

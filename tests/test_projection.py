@@ -1,7 +1,7 @@
-"""analysis.recruitment_projection and the ``projection`` output: the negative-binomial fit on hand
-cases, the simulation's contract (seeded, sorted, extended not redrawn), P(by planned end) in
-limiting cases, one row per target through ``mirocals table projection --target``, and a small
-back-test (the full one is scripts/backtest_recruitment.py)."""
+"""analysis.recruitment_model, analysis.recruitment_projection and the ``projection`` output: the
+negative-binomial fit on hand cases, the simulation's contract (seeded, sorted, extended not
+redrawn), P(by planned end) in limiting cases, one row per target through ``mirocals table
+projection --target``, and a small back-test (the full one is scripts/backtest_recruitment.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -13,10 +13,9 @@ import pandas as pd
 import pytest
 from scipy import optimize, stats
 
-from analysis.recruitment_projection import (compute_hyper_posterior, compute_nb_loglik, compute_ramp_exposure,
-                                             fit_gamma_rates,
-                                             fit_recruitment_model, fit_recruitment_projection,
-                                             sample_future_randomisations)
+from analysis.recruitment_model import (compute_hyper_posterior, compute_nb_loglik, compute_ramp_exposure,
+                                        fit_gamma_rates, fit_recruitment_model)
+from analysis.recruitment_projection import fit_recruitment_projection, sample_future_randomisations
 
 SITES = [
     {"id": "S1", "name": "Alpha", "country": "France", "activated": "2017-06-01", "target": 5},

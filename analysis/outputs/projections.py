@@ -1,9 +1,10 @@
-"""Forecasts: when recruitment reaches its target(s) (Poisson-gamma with site lag,
-``analysis.recruitment_projection``), with the probability of reaching them by the planned end
-and the intervals' coverage measured by the back-test (``scripts/backtest_recruitment.py``).
-Pooled (recruitment is arm-free). Defined once here: the ``projection`` table, the sentence the
-open report (and the dashboard) print (:func:`format_projection_sentence`); the
-cumulative-recruitment figure (``recruitment.fig_cumulative``) draws the same projection."""
+"""Forecasts: when recruitment reaches its target(s) (Poisson-gamma with site lag, fitted in
+``analysis.recruitment_model`` and simulated in ``analysis.recruitment_projection``), with the
+probability of reaching them by the planned end and the intervals' coverage measured by the
+back-test (``scripts/backtest_recruitment.py``). Pooled (recruitment is arm-free). Defined once
+here: the ``projection`` table, the sentence the open report (and the dashboard) print
+(:func:`format_projection_sentence`); the cumulative-recruitment figure
+(``recruitment.fig_cumulative``) draws the same projection."""
 from __future__ import annotations
 
 import pandas as pd
@@ -52,9 +53,9 @@ def _recruiting(view):
 
 
 def recruitment_model(view):
-    """The fitted recruitment model of a view (``analysis.recruitment_projection.RecruitmentModel``,
+    """The fitted recruitment model of a view (``analysis.recruitment_model.RecruitmentModel``,
     cached on the view), or ``TableUnavailable`` (see :func:`recruitment_projection`)."""
-    from analysis.recruitment_projection import fit_recruitment_model
+    from analysis.recruitment_model import fit_recruitment_model
     adsl, sel, _ = _recruiting(view)
     key = ("model", tuple(s.id for s in sel.sites))
     memo = _memo(view)
