@@ -19,7 +19,6 @@ import shutil
 import subprocess
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats
 
@@ -269,7 +268,7 @@ def test_futility_when_the_comparison_goes_the_other_way(demo_snapshot):
     # deaths, conditional power under the trend about 0: the futility rule is met, the alert warns
     from dataclasses import replace
     from analysis.outputs import build_table
-    from analysis.outputs.decision import decision_alert, decision_summary
+    from analysis.outputs.decision_text import decision_alert, decision_summary
     from data_access.study import load_study
     from data_access.views import open_view
     study = load_study()
@@ -287,7 +286,7 @@ def test_futility_when_the_comparison_goes_the_other_way(demo_snapshot):
 
 def test_alert_and_summary_words(dsmb):
     from analysis.outputs import build_table
-    from analysis.outputs.decision import decision_alert, decision_summary
+    from analysis.outputs.decision_text import decision_alert, decision_summary
     table = build_table("decision", dsmb)
     level, text = decision_alert(table)
     assert level == "error" and text.startswith("Efficacy boundary crossed at this data cut: observed z 2.61")
@@ -306,7 +305,7 @@ def test_alert_and_summary_words(dsmb):
 
 def test_design_assumptions_from_the_study_file():
     from data_access.study import load_study
-    from analysis.outputs.decision import design_assumptions
+    from analysis.outputs.decision_text import design_assumptions
     study = load_study()
     assert (study.design_hazard_ratio, study.control_survival_landmark, study.planned_events,
             study.futility_conditional_power, study.alpha_one_sided) == (0.5, 0.64, 60, 0.10, 0.025)

@@ -7,9 +7,10 @@ Which file holds what:
 - ``filters.py``: the dashboard's site filter as an output input (sites selected, plan and
   target scaled to them, the footnote saying how an output follows the filter);
 - one module per subject holding its outputs' definitions (tables, then the figures drawn from
-  them): ``baseline``, ``recruitment``, ``survival``, ``decision`` (the interim look), ``projections`` (recruitment forecast), ``events``
-  (death forecast), ``functional``
-  (ALSFRS-R), ``safety``, ``conduct`` (visits, data entry).
+  them): ``baseline``, ``recruitment``, ``survival``, ``decision`` (the interim look; its words
+  for the dashboard's alert and the closed report in ``decision_text``), ``projections``
+  (recruitment forecast), ``events`` (death forecast), ``functional`` (ALSFRS-R), ``safety``,
+  ``conduct`` (visits, data entry).
 
 This module assembles them into :data:`OUTPUTS` and gives the four calls the dashboard, the
 reports and ``mirocals table`` make: :func:`build_table` (the machine table, raw values, the CSV

@@ -16,7 +16,7 @@ ctx = widgets.page_setup(PAGE, "Survival")
 trial = dataclasses.replace(ctx, filters=context.Filters()) if ctx.unblinded else None
 
 if ctx.unblinded and not caches.table_unavailable(trial, "decision"):
-    from analysis.outputs.decision import decision_alert
+    from analysis.outputs.decision_text import decision_alert
     try:
         alert = decision_alert(caches.get_table(trial, "decision"))
     except Exception as exc:        # say so rather than lose the page
