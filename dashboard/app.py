@@ -33,7 +33,7 @@ else:
 
     # no page_icon: a Material icon favicon is fetched from fonts.gstatic.com, a third-party
     # request from every dashboard page
-    st.set_page_config(page_title="MIROCALS monitoring", layout="wide")
+    st.set_page_config(page_title=widgets.TAB_TITLE, layout="wide")
 
     problems = startup_problems_cached()
     if problems:

@@ -11,9 +11,14 @@ import streamlit as st
 from dashboard import audit, auth, caches, cell_size, context, figure_export, snapshots
 
 PAGE_ROWS = 500           # rows of a table sent to the browser at a time
-BANNER = ("<div role='alert' style='background:#b00020;color:#fff;padding:0.45rem 0.8rem;"
-          "border-radius:4px;font-weight:700;letter-spacing:0.04em;text-align:center'>"
-          "UNBLINDED - CONFIDENTIAL</div>")
+# fixed to the top of the window (it stays on screen while the page scrolls), centred so that it
+# leaves Streamlit's own header buttons free
+BANNER = ("<div role='alert' data-testid='unblinded-banner' style='position:fixed;top:0.45rem;left:50%;"
+          "transform:translateX(-50%);z-index:1000001;background:#b00020;color:#fff;padding:0.35rem 1.2rem;"
+          "border-radius:4px;font-weight:700;letter-spacing:0.04em;text-align:center;"
+          "box-shadow:0 1px 4px rgba(0,0,0,0.35)'>UNBLINDED - CONFIDENTIAL</div>")
+TAB_TITLE = "MIROCALS monitoring"
+UNBLINDED_TAB_TITLE = "UNBLINDED · MIROCALS monitoring"
 
 
 # --------------------------------------------------------------------------- sign-in
@@ -143,6 +148,10 @@ def _sign_out() -> None:
 def show_sidebar(session: dict) -> None:
     """Who is signed in, sign-out, the snapshot picker and the country/site/onset filters."""
     sb = st.sidebar
+    if auth.is_unblinded_role(session["role"]):      # the sidebar says it too, and so does the browser tab
+        st.set_page_config(page_title=UNBLINDED_TAB_TITLE)
+        sb.markdown("<div style='background:#b00020;color:#fff;font-weight:700;text-align:center;"
+                    "padding:0.2rem;border-radius:4px'>UNBLINDED</div>", unsafe_allow_html=True)
     sb.markdown(f"**{session['name']}**  \nrole: `{session['role']}`")
     sb.button("Sign out", on_click=_sign_out, key="sign_out")
     found = _snapshots()

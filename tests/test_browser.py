@@ -148,10 +148,16 @@ def test_every_page_in_a_real_browser(server, browser, role):
         text = page.inner_text("body")
         assert "Traceback" not in text and "Error" not in text.split("Data cut-off")[0]
         if role == "steering":
-            assert "UNBLINDED - CONFIDENTIAL" not in text
+            assert "UNBLINDED" not in text and "UNBLINDED" not in page.title()
             assert not any(t in text for t in ARM_TOKENS), spec.title
         else:
-            assert "UNBLINDED - CONFIDENTIAL" in text
+            assert "UNBLINDED - CONFIDENTIAL" in text and page.title().startswith("UNBLINDED")
+            assert "UNBLINDED" in page.get_by_test_id("stSidebar").inner_text()
+            # the banner stays on screen at the bottom of a scrolled page
+            page.mouse.wheel(0, 5000)
+            page.wait_for_timeout(300)
+            box = page.get_by_test_id("unblinded-banner").bounding_box()
+            assert box is not None and 0 <= box["y"] < 60, (spec.title, box)
         page.screenshot(path=str(SHOTS / f"{role}_{spec.url}.png"), full_page=True)
     logged = server_log.read_text(errors="replace")
     assert "Traceback" not in logged
