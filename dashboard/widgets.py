@@ -155,6 +155,8 @@ def show_sidebar(session: dict) -> None:
     sb.markdown(f"**{session['name']}**  \nrole: `{session['role']}`")
     sb.button("Sign out", on_click=_sign_out, key="sign_out")
     found = _snapshots()
+    if not found:                      # nothing to filter: the page says why (no_snapshot_message)
+        return
     if len(found) > 1:
         labels = [s.label for s in found]
         sb.selectbox("Snapshot", labels, key="flt_snapshot")
@@ -170,6 +172,20 @@ def show_sidebar(session: dict) -> None:
         sb.multiselect("Onset", onsets, key="flt_onset", placeholder="All onsets")
     if auth.is_unblinded_role(session["role"]) and any(s.allocation_dir for s in found):
         sb.toggle(f"Mask arms ({' / '.join(study.masked_labels)})", key="mask_arms")
+
+
+def no_snapshot_message() -> str:
+    """Why there is no data to show, in the app's words: the folder, the variable that set it, what
+    a snapshot folder holds and what to do."""
+    import os
+    root, _allocation = snapshots.load_data_settings()
+    source = ("set by the environment variable MIROCALS_DATA" if os.environ.get("MIROCALS_DATA")
+              else "the built-in demo folder (MIROCALS_DATA is not set)")
+    where = "does not exist" if not root.exists() else "holds no snapshot"
+    return (f"No data to show: the data folder {root} ({source}) {where}. A snapshot is a folder holding "
+            "clinical/manifest.json and the datasets, as `mirocals demo --out DIR` or `mirocals import` write "
+            "them; MIROCALS_DATA may point at one snapshot or at a folder of snapshots (one sub-folder per data "
+            "cut). Set MIROCALS_DATA to such a folder and restart the dashboard.")
 
 
 def _snapshots() -> list[context.Snapshot]:
@@ -206,7 +222,7 @@ def page_setup(page: str, title: str, roles=auth.ROLES, unblinded_only: bool = F
         st.stop()
     found = _snapshots()
     if not found:
-        st.error("No snapshot found under the configured data location.")
+        st.error(no_snapshot_message())
         st.stop()
     picked = st.session_state.get("flt_snapshot")
     snapshot = next((s for s in found if s.label == picked), found[0])

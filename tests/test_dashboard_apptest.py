@@ -371,3 +371,22 @@ def test_dsmb_on_a_deployment_without_allocation_gets_pooled_pages(blinded_only_
         assert "blinded, pooled over arms" in text, page.file
         for token in ARM_TOKENS:
             assert token not in text, f"{page.file}: {token!r}"
+
+
+@pytest.mark.parametrize("role", ["steering", "dsmb"])
+def test_data_folder_pointing_nowhere_names_the_folder_and_the_variable(role, tmp_path, monkeypatch):
+    """MIROCALS_DATA set to a folder that does not exist: every page says which folder, which
+    variable set it, what a snapshot folder holds and what to do; the sidebar offers no filter
+    (nothing to filter) and no Mask arms toggle."""
+    missing = tmp_path / "no-such-folder"
+    monkeypatch.setenv("MIROCALS_DATA", str(missing))
+    monkeypatch.delenv("MIROCALS_ALLOCATION", raising=False)
+    at = sign_in(role)
+    for page in pages_for(role):
+        visit(at, page.file)
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1, (page.file, errors)
+        assert str(missing) in errors[0] and "MIROCALS_DATA" in errors[0] and "does not exist" in errors[0]
+        assert "clinical/manifest.json" in errors[0] and "mirocals demo" in errors[0]
+        assert not at.exception
+        assert not [w for w in at.sidebar.multiselect] and not list(at.sidebar.toggle)
