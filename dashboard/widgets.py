@@ -347,10 +347,19 @@ def show_table(ctx: context.Context, page: str, df: pd.DataFrame | None, name: s
                              snapshots.load_study_config(ctx.snapshot.clinical_dir))
     else:
         shown = _page_of(shown, name, page_rows)
-    st.dataframe(shown, hide_index=True, width="stretch", height=height or "auto")
+    st.dataframe(shown, hide_index=True, width="stretch", height=height or natural_height(len(shown)))
     if notes:
         st.caption("  \n".join(notes))
     _csv_download(ctx, page, table or (lambda: df), name)
+
+
+ROW_PX, HEADER_PX, SCREEN_ROWS = 35, 38, 30
+
+
+def natural_height(rows: int) -> int:
+    """A table's height in pixels: every row shown (no box of 10 rows to scroll inside) up to about
+    a screen (``SCREEN_ROWS``), then it scrolls inside; longer tables are paginated (``PAGE_ROWS``)."""
+    return HEADER_PX + ROW_PX * max(1, min(rows, SCREEN_ROWS)) + 2
 
 
 def show_named_table(ctx: context.Context, page: str, name: str, caption: str | None = None, **kwargs) -> None:

@@ -198,3 +198,24 @@ def test_blinded_instance_with_an_allocation_serves_only_an_error_page(browser, 
         assert "readable from the data path" in text and "Sign in" not in text
         assert urllib.request.urlopen(f"{url}/_stcore/health", timeout=5).read() == b"ok"
         page.close()
+
+
+def test_tables_show_at_their_natural_height_up_to_a_screen(browser, tmp_path):
+    """Table 1 is shown whole, at its natural height (every row in view, no box of 10 rows to
+    scroll inside); a table longer than a screen would be a screen high and scroll inside."""
+    from analysis.outputs import build_table, display_table
+    from data_access.demo import make_demo
+    from data_access.views import open_view
+    from dashboard.widgets import SCREEN_ROWS, natural_height
+    data = tmp_path / "trial"
+    make_demo(data, n_subjects=80)
+    with open_view(data, "dsmb", allocation_dir=data / "allocation") as view:
+        rows = len(display_table("baseline", build_table("baseline", view), view))
+    assert 10 < rows <= SCREEN_ROWS
+    with run_server(tmp_path, data=data) as (url, _audit, _log, _proc):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        sign_in(page, url, "dsmb")
+        open_page(page, next(s for s in pages_for("dsmb") if s.url == "baseline"))
+        box = page.get_by_test_id("stDataFrame").first.bounding_box()
+        assert box is not None and abs(box["height"] - natural_height(rows)) <= 4, (box, natural_height(rows))
+        page.close()

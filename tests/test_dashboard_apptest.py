@@ -390,3 +390,4 @@ def test_data_folder_pointing_nowhere_names_the_folder_and_the_variable(role, tm
         assert "clinical/manifest.json" in errors[0] and "mirocals demo" in errors[0]
         assert not at.exception
         assert not [w for w in at.sidebar.multiselect] and not list(at.sidebar.toggle)
+
