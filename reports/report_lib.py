@@ -53,11 +53,10 @@ class Report:
         (self.out_dir / f"{stem}.meta.json").write_text(json.dumps(meta))
 
     def population(self, name="ITT") -> str:
-        """A population with its N (per arm when by arm), for a figure's caption: the words of
-        ``analysis.outputs.population_text``."""
-        from analysis.outputs import population_text
-        output = {"ITT": "survival", "SAF": "ae", "all": "deaths"}.get(name, "survival")
-        return population_text(output, self.view)
+        """A population (ITT, SAF, all, screened) with its N, per arm when by arm, for a caption:
+        ``analysis.outputs.describe_population``."""
+        from analysis.outputs import describe_population
+        return describe_population(name, self.view)
 
     def caption(self, text: str, population: str | None = None) -> str:
         pop = population or self.population()

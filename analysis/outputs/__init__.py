@@ -33,7 +33,8 @@ from analysis.outputs.projections import recruitment_projection
 from analysis.outputs.survival import EFFECT_TABLE_COLUMNS
 
 __all__ = ["OUTPUTS", "FIGURES", "Output", "FigureOutput", "build_figure", "figure_subtitle", "TableUnavailable", "build_table", "check_available", "display_table", "footnotes",
-           "caption", "arm_counts", "population_text", "get_adsl", "get_bds", "get_tte", "view_memo", "comparisons",
+           "caption", "arm_counts", "population_counts", "population_text", "describe_population", "get_adsl",
+           "get_bds", "get_tte", "view_memo", "comparisons",
            "groups_of", "strata_columns", "default_times", "dataset_name", "screening_or_none", "site_selection",
            "SiteSelection", "scaled_plan", "filter_note", "recruitment_projection", "EFFECT_TABLE_COLUMNS",
            "DATASET_WORDS", "POPULATION_WORDS", "AE", "SCREENING", "TTE"]
@@ -101,7 +102,11 @@ def build_table(name: str, view, times=None, since=None, targets=None) -> pd.Dat
 def arm_counts(name: str, view) -> dict:
     """N per group in output ``name``'s population: each arm and "Total" by arm, "All" pooled
     (the arm headers of a display table). Empty for an output on the screened (not randomised)."""
-    population = OUTPUTS[name].population if name in OUTPUTS else "ITT"
+    return population_counts(OUTPUTS[name].population if name in OUTPUTS else "ITT", view)
+
+
+def population_counts(population: str, view) -> dict:
+    """N per group in a population (ITT, SAF, all; empty for the screened)."""
     if population == "screened" or not hasattr(view, "table"):
         return {}
     adsl = get_adsl(view, None if population == "all" else population)
@@ -125,13 +130,17 @@ def display_table(name: str, machine: pd.DataFrame, view=None) -> pd.DataFrame:
 def population_text(name: str, view) -> str:
     """Output ``name``'s population with its N (per arm when by arm): "ITT population, N = 220
     (Low-dose IL-2 110, Placebo 110)"."""
-    population = OUTPUTS[name].population
+    return describe_population(OUTPUTS[name].population, view)
+
+
+def describe_population(population: str, view) -> str:
+    """A population (ITT, SAF, all, screened) in words with its N, per arm when by arm."""
     words = POPULATION_WORDS.get(population, population)
     if population == "screened":
         if "screening" in view.datasets:
             return f"{words}, N = {len(view.table('screening', columns=['USUBJID']))}"
         return words
-    counts = arm_counts(name, view)
+    counts = population_counts(population, view)
     total = counts.get("Total", counts.get("All", 0))
     arms = [f"{g} {n}" for g, n in counts.items() if g not in ("Total", "All")]
     return f"{words}, N = {total}" + (f" ({', '.join(arms)})" if arms else "")
