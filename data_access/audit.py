@@ -16,7 +16,9 @@ command line and the render pipeline) is one JSON object per line::
 
 Location: env ``MIROCALS_AUDIT_LOG`` (default ``./audit/audit.log``). The file is only ever opened
 with ``O_APPEND`` and written under an exclusive lock (``flock``, so the dashboard's threads, the
-command line and renders running at once never interleave or break the chain).
+command line and renders running at once never interleave or break the chain). Each entry is
+flushed to disk (``fsync``; the folder too when the file is new) before ``record`` returns, so an
+output is only shown once its audit entry would survive a crash of the machine.
 
 Hash chain: each entry's ``prev`` is the SHA-256 of the previous line's bytes (``GENESIS`` for the
 first line), so editing, removing or reordering a line breaks the chain at the line after it;
@@ -99,6 +101,7 @@ def record(action: str, object: str | None = None, *, user: str, role: str | Non
     try:
         with _LOCK:
             target.parent.mkdir(parents=True, exist_ok=True)
+            created = not target.exists()
             fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
             try:
                 if fcntl is not None:
@@ -109,8 +112,11 @@ def record(action: str, object: str | None = None, *, user: str, role: str | Non
                 if last is not None and not ends_with_newline:
                     line = b"\n" + line         # a torn last line stays its own (broken) line
                 _write_all(fd, line)
+                os.fsync(fd)                    # on disk before the output is shown
             finally:
                 os.close(fd)                    # releases the lock
+            if created:                         # the new file's directory entry, too
+                _fsync_dir(target.parent)
     except OSError as exc:
         raise AuditWriteError(f"the audit log {target} cannot be written: {exc}") from exc
     return entry
@@ -160,6 +166,14 @@ def _last_line(fd: int, chunk: int = 4096) -> tuple[bytes | None, bool]:
         if cut >= 0:
             return buf[cut + 1:], ends
     return buf, ends
+
+
+def _fsync_dir(folder: Path) -> None:
+    dfd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -81,6 +81,30 @@ def test_a_render_that_cannot_be_audited_is_not_delivered(tmp_path, monkeypatch)
     assert [p.name for p in folder.iterdir()] == [MARKER]
 
 
+def test_each_entry_is_on_disk_before_record_returns(tmp_path, monkeypatch):
+    """fsync of the log after every entry, and of its folder when the file is new; a failing
+    fsync (a full or failing disk) is a failed audit write, so the output is not shown."""
+    import os
+    synced = []
+    real = os.fsync
+
+    def spy(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real(fd)
+    monkeypatch.setattr(os, "fsync", spy)
+    log = tmp_path / "audit" / "a.log"
+    audit.record("view", "survival", user="u", role="dsmb", source="dashboard", path=log)
+    assert synced == [str(log), str(log.parent)]
+    audit.record("view", "safety", user="u", role="dsmb", source="dashboard", path=log)
+    assert synced[2:] == [str(log)]
+
+    def failing(fd):
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr(os, "fsync", failing)
+    with pytest.raises(audit.AuditWriteError, match="a.log"):
+        audit.record("view", "alsfrs", user="u", role="dsmb", source="dashboard", path=log)
+
+
 # --------------------------------------------------------------------------- old lines
 OLD_DASHBOARD = {"time": "2026-11-30T09:00:00.000+00:00", "user": "dsmb", "role": "dsmb", "page": "survival",
                  "action": "view", "snapshot_hash": "a" * 64}
