@@ -186,6 +186,32 @@ def list_overdue_visits(status: pd.DataFrame) -> pd.DataFrame:
                           kind="stable")[cols].reset_index(drop=True)
 
 
+def list_missed_visits(status: pd.DataFrame, site_names: dict | None = None) -> pd.DataFrame:
+    """Every visit missed or overdue at the cut, one row each: what a data manager chases.
+
+    Parameters
+    ----------
+    status : the output of :func:`derive_visit_status`.
+    site_names : site id -> site name (the study's site list); a site without one gets an empty
+        name.
+
+    Returns
+    -------
+    DataFrame site, site_name, USUBJID, AVISITN, AVISIT, target_date, window_end, status
+    (``missed`` or ``overdue``), days_overdue (cut - target date, in days: how long the visit has
+    been awaited); sorted by site, subject and visit. No arm column.
+    """
+    _require(status, ["status", "site", "USUBJID", "AVISITN", "AVISIT", "target_date", "window_end",
+                      "days_since_target"], "status")
+    names = site_names or {}
+    out = status[status["status"].isin(("missed", "overdue"))]
+    out = out.assign(site_name=out["site"].map(lambda s: names.get(s, names.get(str(s), ""))),
+                     days_overdue=out["days_since_target"])
+    cols = ["site", "site_name", "USUBJID", "AVISITN", "AVISIT", "target_date", "window_end", "status",
+            "days_overdue"]
+    return out.sort_values(["site", "USUBJID", "AVISITN"], kind="stable")[cols].reset_index(drop=True)
+
+
 def summarize_entry_lag(records: pd.DataFrame, adsl: pd.DataFrame, site_col: str = "SITEID",
                         date_col: str = "ADT", entry_col: str = "ENTDT",
                         late_days: int = LATE_ENTRY_DAYS) -> pd.DataFrame:

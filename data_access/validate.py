@@ -63,7 +63,10 @@ def validate_snapshot(part_dir, study=None, allocation_dir=None) -> pd.DataFrame
 
     Returns
     -------
-    DataFrame with columns dataset, column, subject, rule, severity, message; one row per problem.
+    DataFrame with columns site (the subject's, from ADSL or the screening log; empty for a
+    problem of a file or of a subject no dataset places), subject, dataset, column, rule, value
+    (the offending value, empty when the problem has none), message, severity; one row per
+    problem.
     """
     part_dir = Path(part_dir)
     if (part_dir / "clinical").is_dir():
@@ -161,9 +164,27 @@ def validate_datasets(datasets: dict, study=None, allocation=None, files: dict |
     if "adsl" not in datasets:
         r.add("adsl", "", None, "file_unreadable", "no ADSL dataset: subjects cannot be checked")
     cross_checks(r, good, study)
+    r.sites = _sites_of(good, study)
     if isinstance(allocation, pd.DataFrame) and {"USUBJID", "ARMCD"} <= set(allocation.columns):
         _arm_scan(r, {n: df for n, df in good.items() if n != "allocation"}, allocation, study)
     return r.frame()
+
+
+def _sites_of(datasets: dict[str, pd.DataFrame], study=None) -> dict[str, str]:
+    """Subject -> site: ADSL's USUBJID, and the screening log's SCRNID and USUBJID (ADSL wins)."""
+    site = "SITEID"
+    if study is not None and getattr(study, "columns", None):
+        site = study.columns.get("site", site)
+    out: dict[str, str] = {}
+    for name, keys in (("screening", ("SCRNID", "USUBJID")), ("adsl", ("USUBJID",))):
+        df = datasets.get(name)
+        if df is None or site not in df.columns:
+            continue
+        for key in keys:
+            if key in df.columns:
+                pairs = df[[key, site]].dropna()
+                out.update(zip(pairs[key].astype(str), pairs[site].astype(str)))
+    return out
 
 
 def _arm_scan(r: ProblemReport, clinical: dict[str, pd.DataFrame], allocation: pd.DataFrame, study) -> None:
@@ -207,3 +228,64 @@ def format_problems(problems: pd.DataFrame, fmt: str = "text") -> str:
         return "no problems found"
     return "\n".join(f"{row.severity.upper():7} {row.rule:26} {row.dataset:10} {row.column:8} {row.subject:15} "
                      f"{row.message}" for row in problems.itertuples(index=False))
+
+
+# --------------------------------------------------------------------------- for people
+PEOPLE_HEADERS = {"site": "Site", "subject": "Subject", "dataset": "Dataset", "column": "Column", "rule": "Rule",
+                  "value": "Value", "message": "Problem", "severity": "Severity"}
+
+
+def describe_problems(problems: pd.DataFrame, blank: str = "—") -> pd.DataFrame:
+    """The problems as people read them: headers Site, Subject, Dataset, Column, Rule (in words,
+    ``data_access.rule_text``), Value, Problem (the whole message), Severity (Error / Warning);
+    ``blank`` in place of an empty site, subject, column or value. Rows in the order given."""
+    from data_access.rule_text import rule_text
+    out = problems[COLUMNS].copy()
+    for col in ("site", "subject", "column", "value"):
+        out[col] = out[col].fillna("").astype(str).replace("", blank)
+    out["rule"] = out["rule"].map(rule_text)
+    out["severity"] = out["severity"].astype(str).str.capitalize()
+    return out.rename(columns=PEOPLE_HEADERS).reset_index(drop=True)
+
+
+def query_list(problems: pd.DataFrame, site: str) -> pd.DataFrame:
+    """The problems of one site as a query list for it (``describe_problems``, blank cells empty),
+    errors first, then by subject, dataset and rule."""
+    mine = problems[problems["site"].astype(str) == str(site)]
+    mine = mine.assign(_order=mine["severity"].ne("error")).sort_values(
+        ["_order", "subject", "dataset", "rule", "column", "message"], kind="stable")
+    return describe_problems(mine.drop(columns="_order"), blank="")
+
+
+def query_list_csv(problems: pd.DataFrame, site: str) -> bytes:
+    """One site's query list as CSV (UTF-8 with a byte-order mark, so that spreadsheet programs
+    read the accents of site names and messages)."""
+    return query_list(problems, site).to_csv(index=False).encode("utf-8-sig")
+
+
+def query_list_xlsx(problems: pd.DataFrame, site: str, cut_date=None) -> bytes:
+    """One site's query list as an Excel workbook (openpyxl through pandas): one sheet "Queries",
+    a header row (frozen, filterable) and one row per problem, columns sized to their text and the
+    Problem column wrapped so that every message is read whole."""
+    import io
+
+    from openpyxl.styles import Alignment, Font
+    frame = query_list(problems, site)
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as writer:
+        frame.to_excel(writer, sheet_name="Queries", index=False)
+        ws = writer.sheets["Queries"]
+        ws.freeze_panes = "A2"
+        ws.auto_filter.ref = ws.dimensions
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for i, col in enumerate(frame.columns, start=1):
+            letter = ws.cell(row=1, column=i).column_letter
+            longest = max([len(str(col))] + [len(str(v)) for v in frame[col]])
+            ws.column_dimensions[letter].width = min(max(8, longest + 2), 80)
+            if col == "Problem":
+                for cell in ws[letter][1:]:
+                    cell.alignment = Alignment(wrap_text=True, vertical="top")
+        if cut_date is not None:
+            ws.oddFooter.left.text = f"Site {site} · data cut-off {cut_date}"
+    return buf.getvalue()

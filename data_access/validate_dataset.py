@@ -1,41 +1,79 @@
 """Validation's problem rows and its per-dataset checks.
 
-``ProblemReport`` collects problem rows (``COLUMNS``: dataset, column, subject, rule, severity,
-message; a rule in ``WARNING_RULES`` is a warning, any other an error). ``check_dataset`` runs the
+``ProblemReport`` collects problem rows (``COLUMNS``: site, subject, dataset, column, rule, value,
+message, severity; a rule in ``WARNING_RULES`` is a warning, any other an error; the site is the
+subject's, filled in by ``frame`` from ``sites``; the value is the offending value when the check
+gives it, else read from the message, empty when the problem has no single value). ``check_dataset`` runs the
 pandera schemas of one dataset (``data_access.schemas``: required columns, types, values) and the
 partial-date rule, and turns the failure cases into problem rows. The entry points are in
 ``data_access.validate``; the cross-dataset rules in ``data_access.validate_rules``.
 """
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pandera.pandas as pa
 
 from data_access.schemas import ALSFRS_MAX, KIND_LABEL, parse_dates, structure_schema, value_schema
 
-COLUMNS = ["dataset", "column", "subject", "rule", "severity", "message"]
+COLUMNS = ["site", "subject", "dataset", "column", "rule", "value", "message", "severity"]
 WARNING_RULES = {"late_entry", "partial_date"}
 
 
 class ProblemReport:
-    """Collects problem rows; ``files`` maps a dataset to its file name for messages."""
+    """Collects problem rows; ``files`` maps a dataset to its file name for messages; ``sites``
+    (set before ``frame``) maps a subject (USUBJID or SCRNID) to its site."""
 
     def __init__(self, files: dict[str, str]):
         self.rows: list[dict] = []
         self.files = files
+        self.sites: dict[str, str] = {}
 
     def file(self, dataset: str) -> str:
         return self.files.get(dataset, f"{dataset}.parquet")
 
-    def add(self, dataset, column, subject, rule, message, severity=None):
-        self.rows.append({"dataset": dataset, "column": column or "",
-                          "subject": "" if subject is None or pd.isna(subject) else str(subject),
-                          "rule": rule, "severity": severity or ("warning" if rule in WARNING_RULES else "error"),
-                          "message": f"{self.file(dataset)}: {message}"})
+    def add(self, dataset, column, subject, rule, message, severity=None, value=None):
+        subject = "" if subject is None or pd.isna(subject) else str(subject)
+        if value is None:
+            value = value_in_message(column or "", message, subject)
+        self.rows.append({"site": "", "subject": subject, "dataset": dataset, "column": column or "",
+                          "rule": rule, "value": "" if value is None else _fmt_value(value),
+                          "message": f"{self.file(dataset)}: {message}",
+                          "severity": severity or ("warning" if rule in WARNING_RULES else "error")})
 
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame(self.rows, columns=COLUMNS).drop_duplicates()
+        df["site"] = df["subject"].map(lambda s: self.sites.get(s, "")).fillna("")
         return df.sort_values(["dataset", "rule", "subject", "column", "message"], kind="stable").reset_index(drop=True)
+
+
+_DATE = r"\d{4}-\d{2}-\d{2}"
+
+
+def value_in_message(column: str, message: str, subject: str = "") -> str:
+    """The offending value a rule's message names, for a rule that does not pass it: ``COL=value``
+    (the column's, else the first ``CODE=value``: ``ALSFRST=44`` of a total in AVAL),
+    ``COL 2019-03-01`` or ``dated 2019-03-01`` (dates), or the subject itself for a USUBJID problem
+    (``subject_not_in_adsl``, ``duplicate_subject``). Empty when the message names no single value
+    (duplicated records, late entry)."""
+    col = re.escape(column)
+    for pattern in ((rf"(?<![\w]){col}=('[^']*'|[^\s,;]+)" if column else None), r"(?<![\w])[A-Z][A-Z0-9_]*=('[^']*'|[^\s,;]+)",
+                    (rf"(?<![\w]){col} ({_DATE})" if column else None), rf"\bdated ({_DATE})"):
+        if pattern is None:
+            continue
+        m = re.search(pattern, message)
+        if m:
+            return m.group(1)
+    return subject if column == "USUBJID" and subject else ""
+
+
+def _fmt_value(value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, pd.Timestamp):
+        return f"{value:%Y-%m-%d}"
+    return _fmt(value)
 
 
 def subject_of(name: str, df: pd.DataFrame):
@@ -87,7 +125,7 @@ def check_dataset(r: ProblemReport, name: str, df: pd.DataFrame, cols) -> pd.Dat
             else:
                 s = subjects.get(f.index)
                 r.add(name, f.column, s, "wrong_type", f"{f.column}={_fmt(f.failure_case)} for {s}"
-                      f"{_at(work, f.index)} is not {want}")
+                      f"{_at(work, f.index)} is not {want}", value=f.failure_case)
     work = work.drop(columns=sorted(bad_cols))
     typed = [c for c in cols if c.name in work]
     by_name = {c.name: c for c in typed}
@@ -99,12 +137,12 @@ def check_dataset(r: ProblemReport, name: str, df: pd.DataFrame, cols) -> pd.Dat
         for f in fc[fc["check"] != "alsfrs_range"].itertuples(index=False):
             c, s = by_name[f.column], subjects.get(f.index)
             r.add(name, f.column, s, c.rule, f"{f.column}={_fmt(f.failure_case)} for {s}{_at(work, f.index)} "
-                  f"{c.describe()}")
+                  f"{c.describe()}", value=f.failure_case)
         for idx in sorted(set(fc.loc[fc["check"] == "alsfrs_range", "index"])):
             code, aval, s = work.at[idx, "PARAMCD"], work.at[idx, "AVAL"], subjects.get(idx)
             how = "is outside" if aval % 1 == 0 else "is not a whole number in"
             r.add(name, "AVAL", s, "value_out_of_range",
-                  f"{code} AVAL={aval:g} for {s}{_at(work, idx)} {how} 0-{ALSFRS_MAX[code]}")
+                  f"{code} AVAL={aval:g} for {s}{_at(work, idx)} {how} 0-{ALSFRS_MAX[code]}", value=aval)
     _check_partial_dates(r, name, work, subjects)
     return work
 
@@ -119,5 +157,6 @@ def _check_partial_dates(r: ProblemReport, name: str, df: pd.DataFrame, subjects
             partial &= df[col].isna()
         for idx in df.index[partial.to_numpy(dtype=bool)]:
             r.add(name, col, subjects.get(idx), "partial_date",
-                  f"{col} of {subjects.get(idx)} is known only as {text[idx]} ({dtc}); {col} is empty")
+                  f"{col} of {subjects.get(idx)} is known only as {text[idx]} ({dtc}); {col} is empty",
+                  value=str(text[idx]))
 

@@ -362,7 +362,7 @@ def test_output_is_sorted_deterministic_and_formats(valid):
     back = pd.read_csv(__import__("io").StringIO(format_problems(p1, "csv")), keep_default_na=False)
     pd.testing.assert_frame_equal(back, p1)
     md = format_problems(p1, "md").splitlines()
-    assert md[0] == "| dataset | column | subject | rule | severity | message |" and len(md) == len(p1) + 2
+    assert md[0] == "| site | subject | dataset | column | rule | value | message | severity |" and len(md) == len(p1) + 2
     assert format_problems(p1.iloc[0:0]) == "no problems found" and not has_errors(p1.iloc[0:0])
     with pytest.raises(ValueError, match="unknown format"):
         format_problems(p1, "xml")

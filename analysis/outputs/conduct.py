@@ -1,5 +1,6 @@
 """Conduct outputs for the data manager (pooled): the status of every scheduled visit at the cut,
-completeness by site, overdue visits and data-entry lag. Each is defined once here."""
+completeness by site, overdue visits, the missed and overdue visits to chase (``missed-visits``)
+and data-entry lag. Each is defined once here."""
 from __future__ import annotations
 
 import pandas as pd
@@ -31,6 +32,11 @@ def _completeness(view, **_):
 def _overdue_visits(view, **_):
     from analysis.completeness import list_overdue_visits
     return list_overdue_visits(_visit_status(view))
+
+
+def _missed_visits(view, **_):
+    from analysis.completeness import list_missed_visits
+    return list_missed_visits(_visit_status(view), site_names={s.id: s.name for s in view.study.sites})
 
 
 def _entry_lag(view, **_):
@@ -76,6 +82,15 @@ OUTPUTS = [
     Output("overdue-visits", "Visits overdue at the cut-off (window still open)", _overdue_visits,
            ("site", "USUBJID", "AVISIT", "target_date", "window_end", "days_since_target"), population="all",
            needs=_ALL_FUNCTIONAL, display=_VISITS, method=_VISITS_METHOD, listing=True),
+    Output("missed-visits", "Missed and overdue visits to chase, one row per visit", _missed_visits,
+           ("site", "site_name", "USUBJID", "AVISITN", "AVISIT", "target_date", "window_end", "status",
+            "days_overdue"), population="all", needs=_ALL_FUNCTIONAL,
+           display=DisplaySpec(labels={"site_name": "Site name", "target_date": "Target date",
+                                       "window_end": "Window closes", "status": "Status",
+                                       "days_overdue": "Days since target date"},
+                               drop=("AVISITN",), sentence_case=("status",)),
+           method=_VISITS_METHOD + " Days since target date: from the visit's target date to the cut-off.",
+           listing=True),
     Output("entry-lag", "Data-entry lag by site (days from visit or event to entry)", _entry_lag,
            ("dataset", "site", "records", "median_lag", "p90_lag", "max_lag", "late", "percent_late"),
            population="all",
