@@ -149,22 +149,32 @@ def get_validation(ctx: Context) -> pd.DataFrame:
 @st.cache_data(max_entries=16, show_spinner=False)
 def _cached_validation_tables(view_kind: str, role_class: str, snapshot_hash: str, clinical_dir: str,
                               allocation_dir: str | None) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-    from analysis.display_table import format_table
+    from data_access.rule_text import rule_text
+    from data_access.validate import describe_problems
     problems = _cached_validation(view_kind=view_kind, role_class=role_class, snapshot_hash=snapshot_hash,
                                   clinical_dir=clinical_dir, allocation_dir=allocation_dir)
-    by_rule = (problems.groupby(["rule", "severity"], as_index=False).size()
-               .rename(columns={"size": "n"}).sort_values("n", ascending=False))
-    late = problems[problems["rule"] == "late_entry"].reset_index(drop=True)
-    study = load_study_config(clinical_dir)
-    return {name: (df, format_table(df, None, study)) for name, df in
-            (("validation-by-rule", by_rule), ("late-data-entry", late), ("validation-problems", problems))}
+    # one row per rule (a rule reported as errors and as warnings, e.g. a required and an optional
+    # missing column, is still one row)
+    by_rule = (problems.assign(error=problems["severity"].eq("error"), warning=problems["severity"].eq("warning"),
+                               subject=problems["subject"].replace("", None))
+               .groupby("rule", as_index=False)
+               .agg(errors=("error", "sum"), warnings=("warning", "sum"), subjects=("subject", "nunique"))
+               .astype({"errors": int, "warnings": int, "subjects": int}))
+    by_rule = by_rule.assign(total=by_rule["errors"] + by_rule["warnings"]).sort_values(
+        ["total", "rule"], ascending=[False, True], kind="stable").drop(columns="total").reset_index(drop=True)
+    shown = by_rule.assign(rule=by_rule["rule"].map(rule_text)).rename(
+        columns={"rule": "Rule", "errors": "Errors", "warnings": "Warnings", "subjects": "Subjects concerned"})
+    return {"validation-by-rule": (by_rule, shown), "validation-problems": (problems, describe_problems(problems))}
 
 
 def get_validation_tables(ctx: Context) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     """The validation problems as the data-quality page shows them, each as (machine table, display
-    table): ``validation-by-rule`` (problems by rule and severity, most first), ``late-data-entry``
-    (the late-entry records) and ``validation-problems`` (all). Cached with ``get_validation`` so a
-    rerun does not format them again; ``SmallCellError`` likewise."""
+    table): ``validation-by-rule`` (one row per rule: errors, warnings, subjects concerned; most
+    first; the rule in words on screen) and ``validation-problems`` (every problem: site, subject,
+    dataset, column, rule, value, message, severity; ``data_access.validate.describe_problems`` on
+    screen, row for row). The late-entry records are among the problems (rule "Entered late"), not
+    a second table. Cached with ``get_validation`` so a rerun does not format them again;
+    ``SmallCellError`` likewise."""
     check_cell_size(ctx)
     s = ctx.snapshot
     return _cached_validation_tables(view_kind=ctx.view_kind, role_class=ctx.role_class,
