@@ -5,8 +5,12 @@ strictly later than the cut date, so the cut date itself is known:
 
 - ADSL keeps subjects randomised on or before the cut (a subject whose RANDDT is missing is
   kept, for validation to report). A death after the cut is unknown: DTHFL and DTHDT null. An
-  end of study after the cut is unknown: EOSDT and DCSREAS null, EOSSTT "ONGOING". LSTALVDT
-  becomes min(LSTALVDT, cut). Treatment that started after the cut is unknown (TRTSDT, TRTEDT
+  end of study after the cut is unknown: EOSDT and DCSREAS null, EOSSTT "ONGOING". A date last
+  known alive (LSTALVDT) after the cut becomes the last date on or before the cut on which the
+  subject is known to have been alive (the ADaM derivation): the latest of RANDDT, TRTSDT and the
+  dates of the subject's records kept by the cut (ADT, ASTDT, AENDT; not ADTTE, whose censoring
+  dates are derived from it); a date on or before the
+  cut is kept (the death date for the dead). Treatment that started after the cut is unknown (TRTSDT, TRTEDT
   null, SAFFL "N"); a last dose after the cut is capped: TRTEDT = cut.
 - The screening log keeps people screened on or before the cut (and those with no screening
   date). A run-in whose outcome (randomisation or drop-out, RUNINEDT) came after the cut is still
@@ -84,7 +88,7 @@ def cut_adsl(adsl: pd.DataFrame, cut: pd.Timestamp) -> pd.DataFrame:
     started_later = _after(adsl, "TRTSDT", cut)
     _set_null(adsl, started_later, ["TRTSDT", "TRTEDT"])
     _set(adsl, started_later, "SAFFL", "N")
-    for col in ("LSTALVDT", "TRTEDT"):
+    for col in ("LSTALVDT", "TRTEDT"):          # LSTALVDT is then derived from the cut records
         if col in adsl:
             dates = pd.to_datetime(adsl[col])
             adsl[col] = dates.mask(dates > cut, cut)
@@ -148,6 +152,33 @@ def cut_adtte(adtte: pd.DataFrame, cut: pd.Timestamp, later: set) -> pd.DataFram
     return tte
 
 
+ALIVE_DATES = ("ADT", "ASTDT", "AENDT")
+
+
+def _last_known_alive(adsl: pd.DataFrame, adsl_full: pd.DataFrame, cut_sets: dict, cut: pd.Timestamp) -> pd.DataFrame:
+    """LSTALVDT at the cut: kept when on or before the cut; when it was after the cut, the latest
+    date on or before the cut the subject is known alive (RANDDT, TRTSDT, and the ADT, ASTDT and
+    AENDT of the subject's records in the cut datasets)."""
+    original = pd.to_datetime(adsl_full.set_index("USUBJID")["LSTALVDT"])
+    later = adsl["USUBJID"].map(original) > cut
+    if not later.any():
+        return adsl
+    parts = [adsl[["USUBJID", c]].rename(columns={c: "date"}) for c in ("RANDDT", "TRTSDT") if c in adsl]
+    for name, df in cut_sets.items():
+        if name in ("adsl", "adtte") or "USUBJID" not in df.columns:   # ADTTE's censoring dates derive from it
+            continue
+        for col in ALIVE_DATES:
+            if col in df.columns:
+                parts.append(df[["USUBJID", col]].rename(columns={col: "date"}))
+    dates = pd.concat(parts, ignore_index=True)
+    dates["date"] = pd.to_datetime(dates["date"], errors="coerce")
+    latest = dates[dates["date"] <= cut].groupby("USUBJID")["date"].max()
+    adsl = adsl.copy()
+    current = pd.to_datetime(adsl["LSTALVDT"])
+    adsl["LSTALVDT"] = current.mask(later, adsl["USUBJID"].map(latest))
+    return adsl
+
+
 def cut_datasets(clinical: dict[str, pd.DataFrame], allocation: pd.DataFrame | None, cut_date):
     """Cut every dataset at ``cut_date``.
 
@@ -179,6 +210,8 @@ def cut_datasets(clinical: dict[str, pd.DataFrame], allocation: pd.DataFrame | N
             out[name] = cutters[name](df, cut, later)
         else:
             out[name] = keep_records(df, RECORD_DATE.get(name, "ADT"), cut, later)
+    if "LSTALVDT" in adsl.columns:
+        out["adsl"] = _last_known_alive(adsl, adsl_full, out, cut)
     alloc = None
     if allocation is not None:
         alloc = allocation[allocation["USUBJID"].isin(kept)].reset_index(drop=True)

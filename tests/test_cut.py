@@ -52,9 +52,30 @@ def test_adsl_keeps_randomised_and_forgets_the_future():
         "EOSDT": D(None, "2018-12-01", "2019-06-30", None),
         "DTHFL": [None, "Y", None, None],
         "DTHDT": D(None, "2018-12-01", None, None),
-        "LSTALVDT": D("2019-06-30", "2018-12-01", None, "2019-06-30"),
+        # known alive after the cut: the last date on or before it in the data (here ADSL only:
+        # S1's first dose, S5's randomisation); S2's death date is kept
+        "LSTALVDT": D("2018-01-11", "2018-12-01", None, "2019-06-25"),
     })
     pd.testing.assert_frame_equal(out["adsl"], expected)
+
+
+def test_last_known_alive_at_the_cut_is_the_last_record_before_it():
+    """Vital-status currency depends on it: a participant alive after the cut was last known alive
+    at their last record on or before the cut (visit, AE start or end, treatment cycle), not at the
+    cut itself; records after the cut and other subjects' records do not count."""
+    adqs = pd.DataFrame({"USUBJID": ["S1", "S1", "S1", "S5"], "PARAMCD": ["ALSFRST"] * 4,
+                         "ADT": D("2019-03-01", "2019-05-20", "2019-07-02", "2019-06-26"), "AVAL": [40.0] * 4})
+    adae = pd.DataFrame({"USUBJID": ["S1", "S2", "S5"], "AEDECOD": ["Fall", "Fall", "Fall"],
+                         "ASTDT": D("2019-04-01", "2018-11-01", "2019-06-27"),
+                         "AENDT": D("2019-06-02", "2018-11-05", "2019-07-09")})
+    adex = pd.DataFrame({"USUBJID": ["S1", "S1"], "CYCLE": [1, 2], "ASTDT": D("2019-05-28", "2019-06-25"),
+                         "AENDT": D("2019-06-01", "2019-06-29"), "NDOSES": [5, 5]})
+    out, _ = cut_datasets({"adsl": adsl_full(), "adqs": adqs, "adae": adae, "adex": adex}, None, CUT)
+    got = dict(zip(out["adsl"]["USUBJID"], out["adsl"]["LSTALVDT"]))
+    # S1: cycle 2 ended 2019-06-29 (the visit of 2019-07-02 is after the cut); S5: AE start 2019-06-27
+    # (its end, 2019-07-09, is after the cut); S2 died 2018-12-01: kept; S4 has none: stays missing
+    assert got["S1"] == pd.Timestamp("2019-06-29") and got["S5"] == pd.Timestamp("2019-06-27")
+    assert got["S2"] == pd.Timestamp("2018-12-01") and pd.isna(got["S4"])
 
 
 def test_allocation_restricted_to_subjects_in_the_cut():

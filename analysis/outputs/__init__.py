@@ -10,7 +10,7 @@ Which file holds what:
   them): ``baseline``, ``recruitment``, ``survival``, ``decision`` (the interim look; its words
   for the dashboard's alert and the closed report in ``decision_text``), ``projections``
   (recruitment forecast), ``events`` (death forecast), ``functional`` (ALSFRS-R), ``safety``,
-  ``conduct`` (visits, data entry).
+  ``care`` (treatment adherence, vital-status currency), ``conduct`` (visits, data entry).
 
 This module assembles them into :data:`OUTPUTS` and gives the four calls the dashboard, the
 reports and ``mirocals table`` make: :func:`build_table` (the machine table, raw values, the CSV
@@ -22,8 +22,8 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.display_table import format_table
-from analysis.outputs import (baseline, conduct, decision, events, functional, projections, recruitment, safety,
-                              survival)
+from analysis.outputs import (baseline, care, conduct, decision, events, functional, projections, recruitment,
+                              safety, survival)
 from analysis.outputs.base import (AE, DATASET_WORDS, POPULATION_WORDS, SCREENING, TTE, FigureOutput, Output,
                                    TableUnavailable, figure_subtitle,
                                    comparisons, dataset_name, default_times, get_adsl, get_bds, get_tte, groups_of,
@@ -41,7 +41,7 @@ __all__ = ["OUTPUTS", "FIGURES", "Output", "FigureOutput", "build_figure", "figu
 
 OUTPUTS: dict[str, Output] = {}
 FIGURES: dict[str, FigureOutput] = {}
-for _module in (baseline, survival, decision, events, recruitment, projections, functional, safety, conduct):
+for _module in (baseline, survival, decision, events, recruitment, projections, functional, safety, care, conduct):
     for _registry, _items in ((OUTPUTS, _module.OUTPUTS), (FIGURES, getattr(_module, "FIGURES", []))):
         for _item in _items:
             if _item.name in _registry:
