@@ -63,16 +63,29 @@ class Report:
         return f"{text}. {pop}; data cut-off {self.cut}."
 
     def output(self, name: str, label: str | None = None, title: str | None = None, machine=None,
-               max_rows: int | None = 60, **build) -> pd.DataFrame:
+               max_rows: int | None = 60, optional: bool = False, empty: str | None = None,
+               **build) -> pd.DataFrame | None:
         """Emit output ``name`` (``analysis.outputs``) as the dashboard and ``mirocals table --display``
         show it: its display table, its caption (title, population and N, cut-off) and its
         footnotes (cells, method, filter). ``machine``: the machine table when the report shows a
         part of it (a subset of rows, a lab parameter); ``build``: build arguments (``since``).
         Listings (SAEs, deaths) are shown whole; other tables longer than ``max_rows`` are cut
-        with a note naming the full CSV (the machine table). Returns the machine table."""
-        from analysis.outputs import OUTPUTS, build_table, caption, display_table, footnotes
+        with a note naming the full CSV (the machine table). ``optional``: a delivery without the
+        data the output needs gets a sentence saying what is missing (returns None) instead of
+        failing the render; ``empty``: the sentence shown instead of a table with no rows.
+        Returns the machine table."""
+        from analysis.outputs import OUTPUTS, TableUnavailable, build_table, caption, display_table, footnotes
         if machine is None:
-            machine = build_table(name, self.view, **build)
+            try:
+                machine = build_table(name, self.view, **build)
+            except TableUnavailable as exc:
+                if not optional:
+                    raise
+                self.text(f"*{title or OUTPUTS[name].title}*: not shown, {exc}.")
+                return None
+        if empty is not None and machine.empty:
+            self.text(empty)
+            return machine
         shown = display_table(name, machine, self.view)
         notes = footnotes(name, self.view)[:-1]            # population and cut-off are in the caption
         self._emit(shown, machine, label or f"tbl-{name}", caption(name, self.view, title), notes,

@@ -321,6 +321,16 @@ def test_open_report_projects_recruitment_at_an_interim_cut(blinded_only_snapsho
     assert (f"{p['randomised']} of {p['target']} participants were randomised by the cut-off" in md)
     assert f"{p['target']} expected by {p['median_date']:%Y-%m} (80 % PI {p['pi80_lower']:%Y-%m} to" in md
     assert "with the projection to the target" in md
+    # vital-status currency and adherence: the same numbers as their tables at that cut
+    with open_view(tmp_path / "cut", "steering") as view:
+        vs = build_table("vital-status", view).set_index("site").loc["All sites"]
+        ad = build_table("adherence", view).iloc[0]
+    assert vs["in_follow_up"] > 0
+    assert (f"| All sites | — | {vs['randomised']} | {vs['died']} | {vs['ended']} | {vs['in_follow_up']} | "
+            f"{vs['missing_date']} | {vs['median_days']:.0f} | {vs['max_days']:.0f} | {vs['no_contact']} |") in md
+    assert "{#tbl-vital-status}" in md
+    assert (f"| Cycles received, n of due (%) | {ad['cycles_received']} of {ad['cycles_due']} "
+            f"({ad['percent_received']:.1f} %) |") in md
 
 
 def test_open_report_says_why_there_is_no_projection_after_recruitment(rendered):
