@@ -150,18 +150,10 @@ def get_validation(ctx: Context) -> pd.DataFrame:
 def _cached_validation_tables(view_kind: str, role_class: str, snapshot_hash: str, clinical_dir: str,
                               allocation_dir: str | None) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     from data_access.rule_text import rule_text
-    from data_access.validate import describe_problems
+    from data_access.validate import describe_problems, summarize_problems_by_rule
     problems = _cached_validation(view_kind=view_kind, role_class=role_class, snapshot_hash=snapshot_hash,
                                   clinical_dir=clinical_dir, allocation_dir=allocation_dir)
-    # one row per rule (a rule reported as errors and as warnings, e.g. a required and an optional
-    # missing column, is still one row)
-    by_rule = (problems.assign(error=problems["severity"].eq("error"), warning=problems["severity"].eq("warning"),
-                               subject=problems["subject"].replace("", None))
-               .groupby("rule", as_index=False)
-               .agg(errors=("error", "sum"), warnings=("warning", "sum"), subjects=("subject", "nunique"))
-               .astype({"errors": int, "warnings": int, "subjects": int}))
-    by_rule = by_rule.assign(total=by_rule["errors"] + by_rule["warnings"]).sort_values(
-        ["total", "rule"], ascending=[False, True], kind="stable").drop(columns="total").reset_index(drop=True)
+    by_rule = summarize_problems_by_rule(problems)
     shown = by_rule.assign(rule=by_rule["rule"].map(rule_text)).rename(
         columns={"rule": "Rule", "errors": "Errors", "warnings": "Warnings", "subjects": "Subjects concerned"})
     return {"validation-by-rule": (by_rule, shown), "validation-problems": (problems, describe_problems(problems))}
