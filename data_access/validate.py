@@ -289,3 +289,17 @@ def query_list_xlsx(problems: pd.DataFrame, site: str, cut_date=None) -> bytes:
         if cut_date is not None:
             ws.oddFooter.left.text = f"Site {site} · data cut-off {cut_date}"
     return buf.getvalue()
+
+
+def summarize_problems_by_rule(problems: pd.DataFrame) -> pd.DataFrame:
+    """One row per rule (a rule reported both as an error and as a warning, e.g. a required and an
+    optional missing column, is still one row): rule, errors, warnings, subjects (distinct
+    subjects concerned); most problems first, then by rule."""
+    flags = problems.assign(error=problems["severity"].eq("error"), warning=problems["severity"].eq("warning"),
+                            subject=problems["subject"].replace("", None))
+    out = (flags.groupby("rule", as_index=False)
+           .agg(errors=("error", "sum"), warnings=("warning", "sum"), subjects=("subject", "nunique"))
+           .astype({"errors": int, "warnings": int, "subjects": int}))
+    order = (out["errors"] + out["warnings"]).rename("total")
+    return (out.join(order).sort_values(["total", "rule"], ascending=[False, True], kind="stable")
+            .drop(columns="total").reset_index(drop=True))
