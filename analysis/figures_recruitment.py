@@ -195,22 +195,26 @@ def plot_funnel(funnel_table: pd.DataFrame, title: str | None = "Screening and r
 def plot_balance(balance_table: pd.DataFrame, title: str | None = "Randomised by stratum",
                  subtitle: str | None = None, site_names: dict | None = None,
                  site_countries: dict | None = None) -> go.Figure:
-    """Stratum balance from ``summarize_balance``.
+    """Stratum balance from the ``balance`` output (``summarize_balance`` rows; its "Total"
+    stratum rows, the sites' totals, are left out and drawn as the Total column).
 
     Pooled (group "All" only): heatmap of n by site (rows, "FR01 Paris" with ``site_names``) and
-    stratum (columns), with a Total column and an "All sites" row. With ``site_countries`` a
-    stratum of another country (a French site has no UK stratum) is left blank, not drawn as 0.
+    stratum (columns), with a Total column and an "All sites" row. A site-stratum cell the table
+    has no row for (a stratum the site cannot have: a French site has no UK stratum) is left
+    blank, not drawn as 0; with ``site_countries`` another country's stratum is blank even when
+    the table lists it with 0 (``summarize_balance`` lists every cell).
     By group: grouped bars of n per stratum and group over all sites (site_id "All").
     """
+    balance_table = balance_table[balance_table["stratum"].astype(str) != "Total"]
     groups = [g for g in dict.fromkeys(balance_table["group"]) if g != "Total"]
     if groups == ["All"]:
         t = balance_table[balance_table["site_id"] != "All"]
         if t.empty:
             t = balance_table
-        wide = t.pivot_table(index="site_id", columns="stratum", values="n", aggfunc="sum", fill_value=0)
+        wide = t.pivot_table(index="site_id", columns="stratum", values="n", aggfunc="sum", sort=False)
         strata = list(wide.columns)
-        wide["Total"] = wide[strata].sum(axis=1)
-        wide.loc["All sites"] = wide.sum(axis=0)
+        wide["Total"] = wide[strata].sum(axis=1, min_count=1)
+        wide.loc["All sites"] = wide.sum(axis=0, min_count=1)
         z = wide.to_numpy(dtype=float)
         if site_countries:                       # another country's stratum: structural, not a zero
             for i, site in enumerate(wide.index):

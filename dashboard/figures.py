@@ -15,28 +15,65 @@ def filter_caption(ctx: context.Context, name: str) -> str | None:
     return filter_note(name, snapshots.get_view(ctx))
 
 
-# page -> the figures it shows, in tab order (``analysis.outputs.FIGURES`` names)
+# page -> the figures it shows (``analysis.outputs.FIGURES`` names), in the order of its tabs
 PAGE_FIGURES: dict[str, list[str]] = {
-    "recruitment": ["enrolment", "cumulative", "by-site", "activation", "funnel"],
+    "recruitment": ["enrolment", "cumulative", "by-site", "activation", "funnel", "consort"],
     "balance": ["balance"],
     "survival": ["km", "forest", "boundaries", "event-projection"],
     "alsfrs": ["alsfrs-change", "spaghetti", "domains", "kings", "mitos"],
     "safety": ["labs", "tregs"],
 }
 
+FIGURE = "figure:"          # a tab item naming a figure ("figure:km"); any other string names a table
 
-def show_page_figures(ctx: context.Context, page: str, key: str, tabs: bool = True) -> None:
-    """Every figure registered for a page (in tabs), each with its PNG/SVG downloads; by-arm-only
-    figures for unblinded roles only."""
+
+def by_arm_only(item) -> bool:
+    """A tab item (``"figure:NAME"`` or a table name) that exists by arm only."""
+    from analysis.outputs import FIGURES, OUTPUTS
+    if not isinstance(item, str):
+        return False
+    if item.startswith(FIGURE):
+        return FIGURES[item[len(FIGURE):]].by_arm_only
+    return OUTPUTS[item].by_arm_only if item in OUTPUTS else False
+
+
+def show_tabs(ctx: context.Context, page: str, tabs) -> None:
+    """A page's one row of tabs: ``tabs`` is a list of ``(label, items)``, each item a figure
+    (``"figure:NAME"``, with its downloads), an output table (its name, ``widgets.show_named_table``)
+    or a callable drawing something else. By-arm-only items are left out for a blinded role;
+    for an unblinded role without a configured allocation each says so in its place
+    (``snapshots.allocation_missing_note``). Tabs left with nothing are dropped; labels must
+    be unique (one row, no repeated name)."""
     import streamlit as st
-    from analysis.outputs import FIGURES
-    specs = [FIGURES[n] for n in PAGE_FIGURES.get(key, []) if ctx.unblinded or not FIGURES[n].by_arm_only]
-    if not specs:
-        return
-    containers = st.tabs([s.label for s in specs]) if tabs and len(specs) > 1 else [st.container() for _ in specs]
-    for box, spec in zip(containers, specs):
+    from dashboard.auth import is_unblinded_role
+    missing_allocation = not ctx.unblinded and is_unblinded_role(ctx.role)
+    kept = []
+    for label, items in tabs:
+        items = [i for i in items if ctx.unblinded or missing_allocation or not by_arm_only(i)]
+        if items:
+            kept.append((label, items))
+    labels = [label for label, _ in kept]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"repeated tab names on the {page} page: {labels}")
+    for box, (_label, items) in zip(st.tabs(labels), kept):
         with box:
-            show_figure_of(ctx, page, spec.name)
+            for item in items:
+                if missing_allocation and by_arm_only(item):
+                    st.warning(snapshots.allocation_missing_note(ctx, _item_title(item)),
+                               icon=":material/lock:")
+                elif callable(item):
+                    item()
+                elif item.startswith(FIGURE):
+                    show_figure_of(ctx, page, item[len(FIGURE):])
+                else:
+                    widgets.show_named_table(ctx, page, item)
+
+
+def _item_title(item: str) -> str:
+    from analysis.outputs import FIGURES, OUTPUTS
+    if item.startswith(FIGURE):
+        return FIGURES[item[len(FIGURE):]].title
+    return OUTPUTS[item].title
 
 
 def show_figure_of(ctx: context.Context, page: str, name: str) -> None:
@@ -45,11 +82,15 @@ def show_figure_of(ctx: context.Context, page: str, name: str) -> None:
     (``cell_size.SmallCellError``: the notice, no figure, no download)."""
     import streamlit as st
     from analysis.outputs import FIGURES, TableUnavailable
+    from data_access.view_base import DatasetUnreadable
     spec = FIGURES[name]
     try:
         fig = caches.get_figure(ctx, name)
     except TableUnavailable as exc:  # the snapshot lacks the data: say so, show the rest
         st.info(f"{spec.label}: {exc}")
+        return
+    except DatasetUnreadable as exc:       # a damaged file: named, the rest of the page still works
+        widgets.show_unreadable(spec.label, exc)
         return
     except cell_size.SmallCellError as exc:   # a blinded filter below the minimum cell size
         widgets.show_small_cell_notice(exc)

@@ -125,3 +125,32 @@ def get_view(ctx: Context):
 def view_kind_for(role: str, snapshot: Snapshot) -> str:
     """``unblinded`` only for an unblinded role on a snapshot whose allocation is configured."""
     return "unblinded" if is_unblinded_role(role) and snapshot.allocation_dir else "blinded"
+
+
+# --------------------------------------------------------------------------- no allocation
+def allocation_missing_message(snapshot: Snapshot) -> str:
+    """What an unblinded role is told on every page when the deployment has no allocation for the
+    snapshot shown: which variable (``MIROCALS_ALLOCATION``) and folder, what an allocation folder
+    holds, what is shown instead and what to do."""
+    configured = os.environ.get("MIROCALS_ALLOCATION") or None
+    if configured is None:
+        where = "the environment variable MIROCALS_ALLOCATION is not set"
+    elif not Path(configured).exists():
+        where = f"MIROCALS_ALLOCATION points at {configured}, which does not exist"
+    else:
+        name = Path(snapshot.clinical_dir).parent.name
+        where = (f"MIROCALS_ALLOCATION points at {configured}, which holds no allocation for this snapshot "
+                 f"(looked for allocation.parquet and manifest.json in {configured}, {configured}/{name} and "
+                 f"{configured}/{name}/allocation)")
+    return (f"No allocation configured: {where}. Your role sees results by arm, but without the allocation "
+            "(the randomisation list) this dashboard can show only pooled results: every output below is pooled "
+            "over arms and the by-arm outputs (treatment effect, subgroups, interim decision, Tregs) are not shown. "
+            "Set MIROCALS_ALLOCATION to the allocation folder (the `allocation` folder `mirocals demo` writes "
+            "beside `clinical`) on the unblinded instance and restart the dashboard.")
+
+
+def allocation_missing_note(ctx: Context, what: str) -> str:
+    """The note in place of one by-arm output for an unblinded role without an allocation."""
+    variable = ("MIROCALS_ALLOCATION is not set" if not os.environ.get("MIROCALS_ALLOCATION")
+                else f"MIROCALS_ALLOCATION={os.environ['MIROCALS_ALLOCATION']} holds no allocation for this snapshot")
+    return f"{what}: by arm only, and no allocation is configured ({variable}). Not shown."

@@ -228,11 +228,13 @@ def page_setup(page: str, title: str, roles=auth.ROLES, unblinded_only: bool = F
     snapshot = next((s for s in found if s.label == picked), found[0])
     kind = snapshots.view_kind_for(role, snapshot)
     if unblinded_only and kind != "unblinded":
-        st.error("Access denied: this deployment has no allocation configured.")
+        st.error("Access denied: this page needs the allocation. " + snapshots.allocation_missing_message(snapshot))
         st.stop()
     ctx = context.Context(session["user"], role, kind, snapshot, _filters(),
                         mask_arms=auth.is_unblinded_role(role) and bool(st.session_state.get("mask_arms")))
     show_header(ctx, title)
+    if not ctx.unblinded and auth.is_unblinded_role(role):   # the role may see arms, the deployment cannot
+        st.warning(snapshots.allocation_missing_message(snapshot), icon=":material/lock:")
     if ctx.unblinded:
         _log_page_view(ctx, page)
     counts = caches.cell_counts(ctx) if ctx.filters.active and not ctx.unblinded else None
@@ -265,8 +267,12 @@ def show_header(ctx: context.Context, title: str) -> None:
     if ctx.unblinded:
         st.markdown(BANNER, unsafe_allow_html=True)
     st.title(title)
-    scope = ("unblinded, by arm" + (" (arms masked)" if ctx.mask_arms else "") if ctx.unblinded
-             else "blinded, pooled over arms")
+    if ctx.unblinded:
+        scope = "unblinded, by arm" + (" (arms masked)" if ctx.mask_arms else "")
+    elif auth.is_unblinded_role(ctx.role):
+        scope = "pooled over arms: **no allocation configured**"
+    else:
+        scope = "blinded, pooled over arms"
     flt = ctx.filters
     parts = [f"Data cut-off **{ctx.snapshot.cut_date}**", f"snapshot `{ctx.snapshot.snapshot_hash[:12]}`",
              scope]
@@ -371,11 +377,15 @@ def show_named_table(ctx: context.Context, page: str, name: str, caption: str | 
     A rerun looks up the cached display table only; the machine table is looked up when the CSV
     download is clicked (``caches.get_table``, which checks the cell size again)."""
     from analysis.outputs import OUTPUTS, TableUnavailable
+    from data_access.view_base import DatasetUnreadable
     spec = OUTPUTS[name]
     try:
         shown, notes = caches.get_display(ctx, name, **kwargs)
     except TableUnavailable as exc:      # e.g. a trial delivered without a screening log
         st.info(str(exc))
+        return
+    except DatasetUnreadable as exc:     # a damaged file the output reads without declaring it
+        show_unreadable(spec.title, exc)
         return
     except cell_size.SmallCellError as exc:  # a blinded filter below the minimum cell size
         show_small_cell_notice(exc)
@@ -386,6 +396,13 @@ def show_named_table(ctx: context.Context, page: str, name: str, caption: str | 
     st.markdown(f"**{spec.title}**")
     show_table(ctx, page, None, name, caption, shown=shown, notes=notes,
                table=lambda: caches.get_table(ctx, name, **kwargs))
+
+
+def show_unreadable(what: str, exc: Exception) -> None:
+    """The note shown in place of an output whose dataset file cannot be read
+    (``data_access.view_base.DatasetUnreadable``: its message names the file, the cause and what
+    to do); the rest of the page still works."""
+    st.warning(f"{what}: not available. {exc}", icon=":material/broken_image:")
 
 
 def show_figure(ctx: context.Context, page: str, fig, name: str) -> None:

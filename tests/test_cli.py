@@ -22,7 +22,7 @@ EXPECTED_COLUMNS = {
     "treatment-effect": ["method", "estimate", "ci_lower", "ci_upper", "statistic", "p_value"],
     "enrolment": ["site_id", "site_name", "country", "activated", "screened", "randomised", "target",
                   "first", "last"],
-    "balance": ["stratum", "site_id", "group", "n"],
+    "balance": ["site_id", "site_name", "stratum", "group", "n"],
     "alsfrs": ["group", "visit", "day", "n", "mean", "se", "mean_change", "se_change"],
     "ae": ["soc", "pt", "group", "n_subjects", "percent", "n_events"],
     "consort": ["stage", "group", "n", "reason"],

@@ -368,7 +368,7 @@ def test_dsmb_on_a_deployment_without_allocation_gets_pooled_pages(blinded_only_
         visit(at, page.file)
         text = rendered_text(at)
         assert "Data cut-off" in text and BANNER not in text, page.file
-        assert "blinded, pooled over arms" in text, page.file
+        assert "pooled over arms: **no allocation configured**" in text, page.file
         for token in ARM_TOKENS:
             assert token not in text, f"{page.file}: {token!r}"
 

@@ -7,6 +7,8 @@ here: the ``projection`` table, the sentence the open report (and the dashboard)
 (``recruitment.fig_cumulative``) draws the same projection."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 
 from analysis.display_table import DisplaySpec
@@ -138,13 +140,36 @@ def _month(d) -> str:
     return f"{d:%Y-%m}"
 
 
+class _TableProjection:
+    """The parts of a projection :func:`format_projection_sentence` reads, from the ``projection``
+    machine table (cached by the dashboard: the sentence is made without fitting again)."""
+
+    def __init__(self, table: pd.DataFrame):
+        from analysis.recruitment_projection import HORIZON_DAYS
+        if table is None or not len(table):
+            raise ValueError("the projection table is empty")
+        self.table_ = table
+        first = table.iloc[0]
+        self.target = int(first["target"])
+        self.n_randomised = int(first["randomised"])
+        self.cut_date = pd.Timestamp(first["cut_date"]).date()
+        self.horizon_date = self.cut_date + dt.timedelta(days=HORIZON_DAYS)
+
+    def row(self, target: int | None = None) -> pd.Series:
+        t = self.target if target is None else int(target)
+        return self.table_[self.table_["target"] == t].iloc[0]
+
+
 def format_projection_sentence(projection, target: int | None = None, lead: bool = True,
                                coverage: bool = True) -> str:
     """The projection in one sentence, for the open report and the dashboard: "150 of 304
     participants were randomised by the cut-off. 304 expected by 2021-02 (80 % PI 2020-11 to
     2021-06); P(by planned end) = 35 %." (``lead``: the first sentence; ``coverage``: the
     back-tested coverage of the 80 % interval after it). A date beyond the simulation horizon is
-    "after" the horizon's month."""
+    "after" the horizon's month. ``projection``: a ``RecruitmentProjection`` or the ``projection``
+    machine table (the same sentence from either)."""
+    if isinstance(projection, pd.DataFrame):
+        projection = _TableProjection(projection)
     r = projection.row(target)
     t = int(r["target"])
     after = f"after {_month(projection.horizon_date)}"
@@ -164,6 +189,20 @@ def format_projection_sentence(projection, target: int | None = None, lead: bool
         text = (f"{projection.n_randomised} of {t} participants were randomised by the cut-off "
                 f"({projection.cut_date}). " + text)
     return text
+
+
+def no_projection_sentence(reason: str, randomised: int | None = None, cut_date=None) -> str:
+    """Why there is no projection, as the sentence that takes its place (the Recruitment page's
+    first line, the open report): "220 participants were randomised by the cut-off (2021-07-22).
+    No recruitment projection: recruitment ended on 2019-09-30 (study file); no projection is made
+    after it." ``reason``: the ``projection`` output's ``TableUnavailable`` message."""
+    reason = str(reason).strip().rstrip(".")
+    reason = reason.split("not available: ", 1)[-1]          # check_available's prefix, if any
+    lead = ""
+    if randomised is not None:
+        lead = (f"{randomised} participant{' was' if randomised == 1 else 's were'} randomised by the cut-off"
+                + (f" ({cut_date})" if cut_date else "") + ". ")
+    return f"{lead}No recruitment projection: {reason}."
 
 
 OUTPUTS = [

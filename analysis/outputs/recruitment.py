@@ -18,11 +18,52 @@ def _enrolment(view, **_):
 
 
 def _balance(view, **_):
+    """Randomised per site and stratum (and arm for an unblinded view), with each site's total
+    over its strata (stratum "Total") and each stratum's total over the sites (site "All", named
+    "All sites"). A stratum a site cannot have (its country factor names another country: a French
+    site has no UK stratum) has no row (shown '—', never drawn as a zero); a study site (of the
+    filter's selection) where nobody is randomised yet has zeros. Rows are stratum-major
+    (sites in the study's order, the "All" rows last), so the display reads one row per site
+    and one column per stratum then "Total"."""
+    import pandas as pd
+
     from analysis.recruitment import summarize_balance
     group_col, groups = groups_of(view)
-    return summarize_balance(get_adsl(view, None), group_col=group_col, groups=groups,
-                             strata_cols=strata_columns(view))
+    study = view.study
+    factors = strata_columns(view)
+    long = summarize_balance(get_adsl(view, None), group_col=group_col, groups=groups, strata_cols=factors)
+    names = {s.id: s.name for s in study.sites}
+    order = {s.id: i for i, s in enumerate(study.sites)}
+    country_col = study.col("country")
+    position = factors.index(country_col) if country_col in factors else None
+    countries = {s.id: s.country for s in study.sites}
 
+    def possible(stratum: str, site: str) -> bool:
+        parts = str(stratum).split("/")
+        if position is None or len(parts) != len(factors) or site not in countries:
+            return True
+        return parts[position] == countries[site]
+
+    seen = set(long["site_id"])
+    unseen = [s.id for s in site_selection(view).sites if s.id not in seen]     # nobody randomised there yet
+    if unseen and len(long):
+        cells = long[long["site_id"] == "All"][["stratum", "group"]]
+        long = pd.concat([long, *[cells.assign(site_id=site, n=0) for site in unseen]], ignore_index=True)
+    long = long[[site == "All" or possible(st, site) for st, site in zip(long["stratum"], long["site_id"])]]
+    sites = long[long["site_id"] != "All"]
+    totals = (sites.groupby(["site_id", "group"], sort=False, as_index=False)["n"].sum()
+              .assign(stratum="Total"))
+    grand = long[long["site_id"] == "All"].groupby("group", sort=False, as_index=False)["n"].sum()
+    grand = grand.assign(stratum="Total", site_id="All")
+    strata = list(dict.fromkeys(long["stratum"]))
+    body = pd.concat([sites, totals], ignore_index=True)
+    body = body.assign(_s=body["stratum"].map({s: i for i, s in enumerate(strata + ["Total"])}),
+                       _site=body["site_id"].map(lambda x: order.get(x, len(order))))
+    body = body.sort_values(["_s", "_site", "site_id"], kind="stable").drop(columns=["_s", "_site"])
+    margin = pd.concat([long[long["site_id"] == "All"], grand], ignore_index=True)
+    out = pd.concat([body, margin], ignore_index=True)
+    out["site_name"] = out["site_id"].map(lambda x: "All sites" if x == "All" else names.get(x, ""))
+    return out[["site_id", "site_name", "stratum", "group", "n"]].reset_index(drop=True)
 
 
 def _consort(view, **_):
@@ -104,10 +145,15 @@ OUTPUTS = [
            method="CONSORT 2025 flow: screening and run-in from the screening log; allocation, follow-up status at "
                   "the cut-off and analysis populations from ADSL; '—': not applicable (a stage before "
                   "allocation has no arm)."),
-    Output("balance", "Randomised by stratum and site", _balance, ("stratum", "site_id", "group", "n"),
+    Output("balance", "Randomised by site and stratum", _balance, ("site_id", "site_name", "stratum", "group", "n"),
            population="all", applies=no_strata,
-           display=DisplaySpec(arms="cell", index=("stratum", "site_id"), cell="{n}", blank_repeats=("stratum",)),
-           method="Randomised participants per randomisation stratum and site ('All': every site)."),
+           display=DisplaySpec(arms="cell", spread="stratum", index=("site_id", "site_name", "group"), cell="{n}",
+                               blank_repeats=("site_id", "site_name"), hide_constant=("group",),
+                               labels={"site_name": "Site name"}),
+           method="Randomised participants per site and randomisation stratum, with each site's total over its "
+                  "strata (Total) and each stratum's total over the sites (All sites); '—': a stratum the site "
+                  "cannot have (another country's stratum), not a zero. Unblinded: one row per arm within each "
+                  "site, and the site's total (Total)."),
 ]
 
 

@@ -1,23 +1,27 @@
-"""Safety: adverse events by SOC and PT, SAE and death listings, exposure, labs over time.
+"""Safety: it opens with the adverse events by system organ class and preferred term (arms side
+by side for unblinded roles, pooled for blinded ones) and the serious adverse events; then the
+risk differences, worst severity, deaths, exposure, and the laboratory values over time.
 Arm-revealing content declared in the study file (MIROCALS: Tregs, eosinophils, injection-site
 reactions, influenza-like illness) is absent from blinded views and shown to unblinded roles only."""
 import streamlit as st
 
 from dashboard import widgets
-from dashboard.figures import show_page_figures
+from dashboard.figures import show_tabs
 
 PAGE = "safety"
 ctx = widgets.page_setup(PAGE, "Safety")
 
-show_page_figures(ctx, PAGE, "safety")
-# eosinophils (IL-2 raises them) and Tregs reveal the arm: blinded views do not hold them
-names = (["ae"] + (["ae-risk"] if ctx.unblinded else []) + ["ae-severity", "sae", "deaths", "exposure"]
-         + (["labs", "tregs"] if ctx.unblinded else []))
-labels = {"ae": "AEs by SOC/PT", "ae-risk": "Risk difference", "ae-severity": "Worst severity", "sae": "SAE listing",
-          "deaths": "Deaths", "exposure": "Exposure", "labs": "Eosinophils", "tregs": "Tregs"}
-for tab, name in zip(st.tabs([labels[n] for n in names]), names):
-    with tab:
-        widgets.show_named_table(ctx, PAGE, name)
+# eosinophils (IL-2 raises them) and Tregs reveal the arm: blinded views do not hold them; the
+# labs figure of a blinded view draws only the parameters declared safe
+show_tabs(ctx, PAGE, [
+    ("Adverse events", ["ae", "sae"]),
+    ("Risk difference", ["ae-risk"]),
+    ("Worst severity", ["ae-severity"]),
+    ("Deaths", ["deaths"]),
+    ("Exposure", ["exposure"]),
+    ("Labs over time", ["figure:labs"] + (["labs"] if ctx.unblinded else [])),
+    ("Tregs", ["figure:tregs", "tregs"]),
+])
 if not ctx.unblinded:
     st.caption("Pooled over arms. Laboratory parameters and adverse-event terms that the study file declares "
                "arm-revealing are withheld from blinded views.")
