@@ -16,10 +16,12 @@ strictly later than the cut date, so the cut date itself is known:
   date). A run-in whose outcome (randomisation or drop-out, RUNINEDT) came after the cut is still
   running at the cut: OUTCOME "IN RUN-IN", REASON, USUBJID and RUNINEDT null; a run-in that
   started after the cut also loses RUNINSDT. Screen failures are decided at screening.
-- Dated records keep those dated on or before the cut: BDS datasets by ADT, ADAE and ADEX by
-  ASTDT. A record whose date is missing (a partial date kept as text in ``*DTC``) is kept, never
-  dropped silently. End dates (AENDT) after the cut become null: the AE or the cycle is ongoing
-  at the cut, so AEOUT becomes "NOT RECOVERED" (a fatal outcome after the cut too, AESDTH "N").
+- Dated records keep those dated on or before the cut: BDS datasets by ADT; ADAE, ADEX, ADCM
+  and ADDV by ASTDT (deviations are not evidence that the subject was alive). A record whose
+  date is missing (a partial date kept as text in ``*DTC``) is kept, never dropped silently.
+  End dates (AENDT) after the cut become null: the AE or the cycle is ongoing at the cut, so
+  AEOUT becomes "NOT RECOVERED" (a fatal outcome after the cut too, AESDTH "N"); an ADCM
+  medication course or riluzole dose period ending after the cut is ongoing (AENDT null).
 - ADTTE is censored administratively at the cut: any record whose ADT is after the cut (an event
   not yet happened, or a censoring at a later last-known-alive date) becomes CNSR = 1 with
   ADT = cut date (CNSDTDSC "DATA CUT-OFF", EVNTDESC "CENSORED AT DATA CUT-OFF"). Using the cut
@@ -38,7 +40,8 @@ from pathlib import Path
 
 import pandas as pd
 
-RECORD_DATE = {"adae": "ASTDT", "adex": "ASTDT", "adtte": "STARTDT"}   # default for BDS: ADT
+RECORD_DATE = {"adae": "ASTDT", "adex": "ASTDT", "adcm": "ASTDT", "addv": "ASTDT",
+               "adtte": "STARTDT"}   # default for BDS: ADT
 CUTOFF_CENSOR = "DATA CUT-OFF"
 CUTOFF_EVNTDESC = "CENSORED AT DATA CUT-OFF"
 
@@ -165,7 +168,8 @@ def _last_known_alive(adsl: pd.DataFrame, adsl_full: pd.DataFrame, cut_sets: dic
         return adsl
     parts = [adsl[["USUBJID", c]].rename(columns={c: "date"}) for c in ("RANDDT", "TRTSDT") if c in adsl]
     for name, df in cut_sets.items():
-        if name in ("adsl", "adtte") or "USUBJID" not in df.columns:   # ADTTE's censoring dates derive from it
+        # ADTTE's censoring dates derive from it; a deviation (a missed visit) shows no contact
+        if name in ("adsl", "adtte", "addv") or "USUBJID" not in df.columns:
             continue
         for col in ALIVE_DATES:
             if col in df.columns:
@@ -199,7 +203,7 @@ def cut_datasets(clinical: dict[str, pd.DataFrame], allocation: pd.DataFrame | N
     adsl = cut_adsl(adsl_full, cut)
     kept = set(adsl["USUBJID"])
     later = set(adsl_full["USUBJID"]) - kept           # randomised after the cut
-    cutters = {"adtte": cut_adtte, "adae": cut_adae, "adex": cut_adex}
+    cutters = {"adtte": cut_adtte, "adae": cut_adae, "adex": cut_adex, "adcm": cut_adex}
     out = {}
     for name, df in clinical.items():
         if name == "adsl":

@@ -143,6 +143,7 @@ def build_schemas(study=None) -> dict[str, list[Col]]:
             Col("USUBJID", "str", True), Col("CYCLE", "int", True, lo=1), Col("ASTDT", "date", True),
             Col("AENDT", "date"), Col("NDOSES", "int", lo=0, hi=5), Col("EXDOSE", "num", lo=0),
         ],
+        "adcm": care_schema(), "addv": deviation_schema(),
         "allocation": [
             Col("USUBJID", "str", True), Col("RANDNO", "int"),
             Col("ARMCD", "str", True, codes=tuple(getattr(study, "arm_codes", ())) or None),
@@ -182,12 +183,42 @@ def build_adam_schemas(study) -> dict[str, list[Col]]:
         "allocation": [Col("USUBJID", "str", True), Col("ARMCD", "str", True, codes=tuple(study.arm_codes) or None),
                        Col("STRATUM", "str", codes=strata)],
     }
+    schemas["adcm"], schemas["addv"] = care_schema(adam=True), deviation_schema(adam=True)
     if study.raw.get("endpoints", {}).get("functional_dataset"):
         codes = conf.get("paramcd", {}).get(study.functional_dataset)
         schemas[study.functional_dataset] = [Col("USUBJID", "str", True),
                                              Col("PARAMCD", "str", True, codes=tuple(codes) if codes else None),
                                              Col("AVAL", "num", True)]
     return schemas
+
+
+# ALS care categories of adcm (project variable CARECD; DATASETS.md "adcm")
+CARE_CODES = ("NIV", "PAV", "GASTRO", "TRACH", "RILUZOLE", "MED")
+CARE_CATEGORIES = ("ALS SUPPORTIVE PROCEDURE", "CONCOMITANT MEDICATION")
+
+
+def care_schema(adam: bool = False) -> list[Col]:
+    """adcm (optional dataset): concomitant care, one row per medication course, riluzole dose
+    period or ALS supportive procedure. ``adam``: what an imported delivery must hold (its own
+    CMCAT and dosing variables are not checked)."""
+    core = [Col("USUBJID", "str", True), Col("CMTRT", "str"), Col("CMDECOD", "str", True),
+            Col("CARECD", "str", codes=CARE_CODES), Col("ASTDT", "date", True), Col("AENDT", "date")]
+    if adam:
+        return core
+    return core + [Col("CMSEQ", "int"), Col("CMCAT", "str", True, codes=CARE_CATEGORIES), Col("CMSCAT", "str"),
+                   Col("CMCLAS", "str"), Col("CMCLASCD", "str"), Col("CMDOSE", "num", lo=0),
+                   Col("CMDOSU", "str"), Col("CMDOSFRQ", "str"), Col("CMDOSTOT", "num", lo=0), Col("ASTDY", "num")]
+
+
+def deviation_schema(adam: bool = False) -> list[Col]:
+    """addv (optional dataset): protocol deviations, one row per deviation; DVIMPFL ``Y`` for an
+    important deviation (ICH E3), ``N`` for a minor one."""
+    core = [Col("USUBJID", "str", True), Col("DVTERM", "str"), Col("DVCAT", "str", True),
+            Col("DVIMPFL", "str", codes=("Y", "N")), Col("ASTDT", "date", True)]
+    if adam:
+        return core + [Col("SITEID", "str"), Col("DVDECOD", "str")]
+    return core + [Col("SITEID", "str"), Col("DVSEQ", "int"), Col("DVDECOD", "str"), Col("ASTDY", "num"),
+                   Col("ENTDT", "date")]
 
 
 def _paramcds(study, dataset: str, mirocals: tuple) -> tuple | None:

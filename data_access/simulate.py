@@ -21,6 +21,10 @@ Documented assumptions (the real values are not public; the numbers are in ``tru
 - survival: exponential death hazard 0.019/month x exp(0.45 z_dFS + 0.35 z_pNfH) (placebo 640-day
   survival about 0.6, within the 54-70% of past trials); tracheostomy / permanent ventilation at
   a quarter of that hazard; 8% withdraw;
+- concomitant care (adcm: riluzole, NIV, gastrostomy, tracheostomy, ATC-coded medications) and
+  protocol deviations (addv) follow each subject's course (``simulate_care``; drawn from a
+  generator of their own, so the other datasets are the same with or without them); LSTALVDT is
+  the death date, else the end of follow-up (a cut makes it the last contact before the cut);
 - treatment effect (``EFFECTS``): hazard ratio and slope ratio on IL-2 by pNfH group (Low <=
   3700 pg/mL, High > 3700).
 """
@@ -32,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from data_access.simulate_care import NIV_BASE_PER_MONTH, P_PAV, build_care, care_rng, niv_km_limit
 from data_access.simulate_parts import build_adae, build_adex, build_adlb_adresp, build_adqs
 from data_access.simulate_messy import plant_problems
 from data_access.simulate_recruitment import build_screening, dates_of, randomise_blocks, simulate_screening
@@ -111,7 +116,8 @@ def simulate_trial(study, seed: int = 20170619, n_subjects: int | None = None,
 
     Returns
     -------
-    SimulatedTrial with ``clinical`` (screening, adsl, adqs, adtte, adae, adlb, adresp, adex),
+    SimulatedTrial with ``clinical`` (screening, adsl, adqs, adtte, adae, adlb, adresp, adex, adcm,
+    addv),
     ``allocation``, ``planted`` and ``truth``.
     """
     rng = np.random.default_rng(seed)
@@ -207,20 +213,26 @@ def simulate_trial(study, seed: int = 20170619, n_subjects: int | None = None,
     adlb, adresp = build_adlb_adresp(subjects, study, rng)
     adex = build_adex(subjects, rng)
     adae = build_adae(subjects, rng)
+    # concomitant care and deviations: their own generator, so the datasets above do not change
+    care_sub = subjects.assign(SITEID=site_id, runin_day=scr_day + 1 - rand_day, fu_end=fu_end, trach_d=trach_d,
+                               hazard=hazard)
+    adcm, addv = build_care(care_sub, adqs, adex, care_rng(seed), PLACEBO_SLOPE_SCALE, study.visit_days)
     masked = rng.permutation(np.array(study.masked_labels[:2]))
     allocation = pd.DataFrame({
         "USUBJID": usubjid, "RANDNO": np.arange(1, n + 1), "ARMCD": np.array(study.arm_codes)[arm],
         "ARM": np.array(study.arm_labels)[arm], "STRATUM": stratum, "BLOCK": block.astype(str),
         "BLKSIZE": blksize, "MASKCD": masked[arm]})
     clinical = {"screening": screening, "adsl": adsl, "adqs": adqs, "adtte": adtte, "adae": adae,
-                "adlb": adlb, "adresp": adresp, "adex": adex}
+                "adlb": adlb, "adresp": adresp, "adex": adex, "adcm": adcm, "addv": addv}
     planted = plant_problems(clinical, rng) if messy else []
     truth = {"effect": effect if isinstance(effect, str) else "custom", **eff, "seed": seed, "n": n,
              "pnfh_cutoff": PNFH_CUTOFF, "pnfh_log_median": float(PNFH_LOG_MEDIAN), "pnfh_log_sd": PNFH_LOG_SD,
              "base_hazard_per_month": BASE_HAZARD_PER_MONTH, "hazard_log_coef_dfs_z": 0.45,
              "hazard_log_coef_pnfh_z": 0.35, "placebo_slope_scale_per_month": PLACEBO_SLOPE_SCALE,
              "follow_up_days": FOLLOW_UP_DAYS, "p_withdraw": P_WITHDRAW,
-             "mask_key": dict(zip(study.arm_codes[:2], masked.tolist()))}
+             "mask_key": dict(zip(study.arm_codes[:2], masked.tolist())),
+             "niv_base_per_month": NIV_BASE_PER_MONTH, "p_pav": P_PAV,
+             "niv_free_km": niv_km_limit(care_sub, PLACEBO_SLOPE_SCALE)}
     return SimulatedTrial(clinical, allocation, planted, truth)
 
 

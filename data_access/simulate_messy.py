@@ -44,9 +44,11 @@ def plant_problems(clinical: dict[str, pd.DataFrame], rng: np.random.Generator) 
     pool = list(rng.permutation(with_post))
     with_ae = set(adae["USUBJID"])
 
-    def take(need_ae: bool = False):
+    def take(need_ae=False):
+        """The next subject of the pool (with an AE when ``need_ae``; ``need_ae`` may also be a
+        test the subject must pass)."""
         for k, s in enumerate(pool):
-            if not need_ae or s in with_ae:
+            if (need_ae(s) if callable(need_ae) else not need_ae or s in with_ae):
                 return pool.pop(k)
         return None
 
@@ -130,4 +132,76 @@ def plant_problems(clinical: dict[str, pd.DataFrame], rng: np.random.Generator) 
         _rec(planted, "adqs", "ENTDT", s, "late_entry", f"{adqs.loc[rows, 'AVISIT'].iloc[0]} entered 120 days "
              "after the visit")
     clinical.update(adsl=adsl, adqs=adqs, adae=adae)
+    if {"adcm", "addv"} <= set(clinical):
+        _plant_care(clinical, planted, take)
     return planted
+
+
+def _plant_care(clinical: dict[str, pd.DataFrame], planted: list, take) -> None:
+    """Concomitant care, deviations and LSTALVDT (issue 14; rules of ``data_access.validate_care``),
+    each on a subject of its own: NIV after death, gastrostomy before randomisation, a medication
+    ending before it starts, a deviation of a subject absent from ADSL, a deviation without
+    category (DVCAT), a deviation at another site than the subject's, an importance flag that is
+    not Y/N, LSTALVDT after the cut (later than any other date) and LSTALVDT before a visit."""
+    adsl, cm, dv = (clinical[k].copy().reset_index(drop=True) for k in ("adsl", "adcm", "addv"))
+    one = adsl.set_index("USUBJID")
+    dead = set(one.index[one["DTHDT"].notna()]) if "DTHDT" in one else set()
+    with_niv = set(cm.loc[cm["CARECD"].isin(["NIV", "PAV", "TRACH"]), "USUBJID"])
+    with_gastro = set(cm.loc[cm["CARECD"] == "GASTRO", "USUBJID"])
+    with_med = set(cm.loc[(cm["CARECD"] == "MED") & cm["AENDT"].notna(), "USUBJID"])
+    with_dv = set(dv["USUBJID"])
+    date_cols = [df[c] for df in clinical.values() for c in df.columns
+                 if c not in ("ENTDT", "LSTALVDT") and pd.api.types.is_datetime64_any_dtype(df[c])]
+    latest = max(c.max() for c in date_cols if c.notna().any())
+
+    def pick(ok):
+        return take(lambda s: ok(s))
+
+    s = pick(lambda s: s in dead and s not in with_niv)
+    if s is not None:
+        day = one.at[s, "DTHDT"] + pd.Timedelta(days=10)
+        cm = pd.concat([cm, pd.DataFrame([{"USUBJID": s, "CMSEQ": int(cm.loc[cm["USUBJID"] == s, "CMSEQ"].max()) + 1,
+                                          "CMTRT": "Non-invasive ventilation (BiPAP)",
+                                          "CMDECOD": "NON-INVASIVE VENTILATION", "CMCAT": "ALS SUPPORTIVE PROCEDURE",
+                                          "CARECD": "NIV", "ASTDT": day,
+                                          "ASTDY": (day - one.at[s, "RANDDT"]).days}])], ignore_index=True)
+        _rec(planted, "adcm", "ASTDT", s, "care_after_death", f"NIV started {day:%Y-%m-%d}, 10 days after death")
+    s = pick(lambda s: s not in dead and s not in with_gastro)
+    if s is not None:
+        day = one.at[s, "RANDDT"] - pd.Timedelta(days=10)
+        cm = pd.concat([cm, pd.DataFrame([{"USUBJID": s, "CMSEQ": int(cm.loc[cm["USUBJID"] == s, "CMSEQ"].max()) + 1,
+                                          "CMTRT": "Percutaneous endoscopic gastrostomy (PEG)", "CMDECOD": "GASTROSTOMY",
+                                          "CMCAT": "ALS SUPPORTIVE PROCEDURE", "CARECD": "GASTRO", "ASTDT": day,
+                                          "ASTDY": -10}])], ignore_index=True)
+        _rec(planted, "adcm", "ASTDT", s, "care_before_randomisation", "gastrostomy 10 days before randomisation")
+    s = pick(lambda s: s in with_med)
+    if s is not None:
+        i = cm.index[(cm["USUBJID"] == s) & (cm["CARECD"] == "MED") & cm["AENDT"].notna()][0]
+        cm.loc[i, "AENDT"] = cm.loc[i, "ASTDT"] - pd.Timedelta(days=5)
+        _rec(planted, "adcm", "AENDT", s, "date_order", f"{cm.loc[i, 'CMDECOD']} ends 5 days before it starts")
+    ghost = dv.head(1).assign(USUBJID=GHOST, DVSEQ=1)
+    dv = pd.concat([dv, ghost], ignore_index=True)
+    _rec(planted, "addv", "USUBJID", GHOST, "subject_not_in_adsl", "a deviation of a subject absent from ADSL")
+    for column, rule, detail in (("DVCAT", "missing_value", "a deviation without category (DVCAT empty)"),
+                                 ("SITEID", "site_mismatch", "a deviation recorded at another site"),
+                                 ("DVIMPFL", "invalid_code", "importance flag DVIMPFL = 'MAJOR' (Y/N expected)")):
+        s = pick(lambda s: s in with_dv)
+        if s is None:
+            break
+        i = dv.index[dv["USUBJID"] == s][0]
+        other = sorted(set(adsl["SITEID"]) - {dv.loc[i, "SITEID"]})
+        dv.loc[i, column] = {"DVCAT": None, "SITEID": other[0] if other else "XX99", "DVIMPFL": "MAJOR"}[column]
+        _rec(planted, "addv", column, s, rule, detail)
+    s = pick(lambda s: s not in dead)
+    if s is not None:
+        i = adsl.index[adsl["USUBJID"] == s][0]
+        adsl.loc[i, "LSTALVDT"] = latest + pd.Timedelta(days=45)
+        _rec(planted, "adsl", "LSTALVDT", s, "last_alive_after_cut", "LSTALVDT 45 days after the latest date "
+             "of the delivery")
+    s = pick(lambda s: s not in dead)
+    if s is not None:
+        i = adsl.index[adsl["USUBJID"] == s][0]
+        adsl.loc[i, "LSTALVDT"] = adsl.loc[i, "RANDDT"] + pd.Timedelta(days=1)
+        _rec(planted, "adsl", "LSTALVDT", s, "last_alive_before_record", "LSTALVDT the day after randomisation, "
+             "before the subject's later visits")
+    clinical.update(adsl=adsl, adcm=cm, addv=dv)

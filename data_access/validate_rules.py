@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from data_access.schemas import DOMAIN_ITEMS, ITEMS, TOTAL_CODE
+from data_access.validate_care import check_care
 from data_access.validate_dataset import ProblemReport, subject_of
 
 LATE_ENTRY_DAYS = 30
@@ -37,6 +38,7 @@ def cross_checks(r: ProblemReport, d: dict[str, pd.DataFrame], study) -> None:
                   ("stratum_mismatch", "adsl", lambda: _strata(r, adsl, d.get("allocation"), study))]
     if "adqs" in d:
         rules.append(("total_mismatch", "adqs", lambda: _alsfrs_sums(r, d["adqs"])))
+    rules.append(("care_checks", "", lambda: check_care(r, d, study)))   # adcm, addv, LSTALVDT (validate_care)
     for rule, dataset, check in rules:
         try:
             check()

@@ -56,7 +56,7 @@ def test_same_seed_same_frames_other_seed_differs(study):
     a = simulate_trial(study, seed=5, messy=True)
     b = simulate_trial(study, seed=5, messy=True)
     c = simulate_trial(study, seed=6, messy=True)
-    assert list(a.clinical) == ["screening", "adsl", "adqs", "adtte", "adae", "adlb", "adresp", "adex"]
+    assert list(a.clinical) == ["screening", "adsl", "adqs", "adtte", "adae", "adlb", "adresp", "adex", "adcm", "addv"]
     for name in a.clinical:
         pd.testing.assert_frame_equal(a.clinical[name], b.clinical[name])
     pd.testing.assert_frame_equal(a.allocation, b.allocation)
