@@ -32,6 +32,13 @@ RULE_TEXT = {
     "allocation_missing_subject": "Randomised subject without allocation",
     "late_entry": f"Entered late (more than {LATE_ENTRY_DAYS} days after the visit or event)",
     "arm_revealing_column": "Column reveals the allocation",
+    "care_after_death": "Care or deviation dated after death",
+    "care_before_randomisation": "Ventilation, gastrostomy or tracheostomy before randomisation",
+    "missing_value": "Required value missing",
+    "site_mismatch": "Site does not match ADSL",
+    "last_alive_after_death": "Last known alive after death",
+    "last_alive_before_record": "Last known alive before a later record",
+    "last_alive_after_cut": "Last known alive after the data cut-off",
 }
 
 
