@@ -273,6 +273,48 @@ def _markdown(table) -> str:
 
 
 @subcommand(
+    arg("subject", metavar="SUBJECT", help="the participant's USUBJID, e.g. MIR-FR01-0001"),
+    DATA,
+    arg("--allocation", metavar="DIR", help="allocation directory (unblinded view only)"),
+    arg("--view", default="blinded", choices=["blinded", "unblinded"],
+        help="the view to read the data through (default: blinded: no arm, no Treg)"),
+    arg("--cut", metavar="DATE", type=_date, help="cut the snapshot at this date first"),
+    MASK_ARMS,
+    arg("--format", default="md", choices=["md", "csv"], help="Markdown (default) or the timeline as CSV"),
+)
+def cmd_profile(args) -> int:
+    """print one participant's whole course
+
+    One participant's timeline (``analysis.outputs.profile``, as the dashboard's Participant page
+    shows it): randomisation, treatment cycles, visits done and missed, ALSFRS-R total and domains,
+    respiratory function, laboratory values, adverse events, concomitant care, protocol deviations,
+    death or last known alive. Blinded (default): no arm and no arm-revealing parameter or
+    adverse-event term; unblinded (needs --allocation) adds the arm and every laboratory parameter and
+    is audited. A subject not in the snapshot is refused with a message (exit 2)."""
+    from analysis.outputs.profile import SubjectNotFound, build_profile, profile_markdown
+    from data_access.view_base import BlindingError, DatasetUnreadable
+    role = "steering" if args.view == "blinded" else "statistician"
+    with tempfile.TemporaryDirectory(prefix="mirocals-cut-") as tmp:
+        try:
+            _apply_cut(args, Path(tmp))
+            view = _open(args, role)
+            profile = build_profile(view, args.subject)
+            text = (profile_markdown(profile, view) if args.format == "md" else
+                    profile.timeline.to_csv(index=False, lineterminator="\n", date_format="%Y-%m-%d"))
+        except (SubjectNotFound, BlindingError, DatasetUnreadable, ValueError, FileNotFoundError) as exc:
+            return _fail(str(exc))
+    if not view.blinded:
+        from data_access.audit import AuditWriteError, log_cli
+        try:
+            log_cli("profile", args.subject, role="statistician", snapshot_hash=view.snapshot_hash,
+                    cut=view.cut_date, detail="unblinded" + (", arms masked" if args.mask_arms else ""))
+        except AuditWriteError as exc:
+            return _fail(f"the audit entry could not be written, nothing printed: {exc}")
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+@subcommand(
     arg("name", choices=["dsmb-open", "dsmb-closed", "manuscript"], help="the report"),
     DATA,
     arg("--allocation", metavar="DIR", help="allocation directory (dsmb-closed and manuscript; required there, "

@@ -1,0 +1,106 @@
+"""The patient profile (issue 14): one participant's whole course, blinded and unblinded, through
+the view and through ``mirocals profile``.
+
+Blinding attack: a blinded insider opens the profile of every participant of the demo and looks
+for the arm, a Treg or eosinophil value, or an arm-revealing adverse-event term (injection-site
+reaction, influenza-like illness) in the summary, the timeline, its CSV and the Markdown."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from analysis.outputs.profile import SubjectNotFound, build_profile, profile_markdown
+from data_access.views import open_view
+from tests.conftest import ARM_TOKENS
+
+REVEALING = re.compile(r"treg|regulatory t|eosinophil|injection.?site|influenza.?like|flu.?like|IL2LD|PBO", re.I)
+
+
+def test_blinded_profiles_of_every_participant_hold_no_arm_and_no_revealing_value(blinded_only_snapshot):
+    view = open_view(blinded_only_snapshot, "steering")
+    ids = view.table("adsl", columns=["USUBJID"])["USUBJID"].tolist()
+    assert len(ids) > 100
+    for subject in ids:
+        p = build_profile(view, subject)
+        text = " ".join([profile_markdown(p, view), p.timeline.to_csv(index=False), repr(p.summary),
+                         p.scores.to_csv(index=False)])
+        assert "Arm" not in p.summary
+        assert not any(tok in text for tok in ARM_TOKENS), subject
+        assert not REVEALING.search(text), (subject, REVEALING.search(text).group(0))
+
+
+def test_unblinded_profile_shows_the_arm_and_every_lab_parameter(demo_snapshot):
+    view = open_view(demo_snapshot, "dsmb")
+    alloc = pd.read_parquet(demo_snapshot / "allocation" / "allocation.parquet")
+    lab = view.table("adlb", columns=["USUBJID", "PARAMCD"])
+    subject = lab[lab["PARAMCD"] == "TREG"]["USUBJID"].value_counts().index[0]   # the most Treg records
+    p = build_profile(view, subject)
+    assert p.summary["Arm"] == alloc.set_index("USUBJID").loc[subject, "ARM"]
+    n_treg = int(((lab["USUBJID"] == subject) & (lab["PARAMCD"] == "TREG")).sum())
+    assert n_treg > 3
+    assert p.timeline["event"].str.startswith("Regulatory T cells (count)").sum() == n_treg
+    blinded = build_profile(open_view(demo_snapshot, "steering"), subject)
+    assert not blinded.timeline["event"].str.contains("Regulatory T", regex=False).any()
+    # the blinded profile is the unblinded one without the withheld rows, not a different course
+    withheld = p.timeline["event"].str.contains(REVEALING) | p.timeline["detail"].str.contains("arm ", regex=False)
+    assert len(blinded.timeline) == len(p.timeline) - int(p.timeline["event"].str.contains(REVEALING).sum())
+    assert withheld.any()
+
+
+def test_timeline_counts_match_the_datasets(demo_snapshot):
+    view = open_view(demo_snapshot, "steering")
+    adsl = view.table("adsl")
+    subject = adsl.loc[adsl["DTHFL"] == "Y", "USUBJID"].iloc[0]          # someone who died
+    p = build_profile(view, subject)
+    t = p.timeline
+    ex = view.table("adex", where=f"USUBJID = '{subject}'")
+    ae = view.table("adae", where=f"USUBJID = '{subject}'")
+    q = view.table("adqs", where=f"USUBJID = '{subject}' AND PARAMCD = 'ALSFRST'")
+    assert (t["category"] == "Treatment").sum() == len(ex) > 0
+    assert (t["category"] == "Adverse event").sum() == len(ae)
+    assert (t["category"] == "ALSFRS-R").sum() == q["ADT"].nunique()
+    assert (t["event"].str.startswith("SAE: ")).sum() == int((ae["AESER"] == "Y").sum())
+    death = t[t["event"] == "Died"]
+    dthdt = pd.Timestamp(adsl.set_index("USUBJID").loc[subject, "DTHDT"])
+    assert len(death) == 1 and death["date"].iloc[0] == dthdt
+    assert death["day"].iloc[0] == (dthdt - pd.Timestamp(adsl.set_index("USUBJID").loc[subject, "RANDDT"])).days
+    assert t["date"].dropna().is_monotonic_increasing
+    assert not t["event"].str.contains("not due").any()          # only visits due by the cut
+    assert sorted(p.scores["PARAMCD"].unique()) == sorted(["ALSFRST", "BULBAR", "FINEMOT", "GROSSMOT", "RESP"])
+
+
+@pytest.mark.parametrize("subject", ["NOT-A-SUBJECT", "x' OR '1'='1", ""])
+def test_an_unknown_or_malformed_subject_is_named_and_refused(blinded_only_snapshot, subject):
+    view = open_view(blinded_only_snapshot, "steering")
+    with pytest.raises(SubjectNotFound) as exc:
+        build_profile(view, subject)
+    assert subject.strip() in str(exc.value)
+
+
+def test_profile_on_the_command_line(blinded_only_snapshot, demo_snapshot, tmp_path, monkeypatch):
+    log = tmp_path / "audit.log"
+    monkeypatch.setenv("MIROCALS_AUDIT_LOG", str(log))
+    view = open_view(blinded_only_snapshot, "steering")
+    subject = view.table("adsl", columns=["USUBJID"])["USUBJID"].iloc[0]
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "mirocals", "profile", *args], capture_output=True, text=True)
+    md = run(subject, "--data", str(blinded_only_snapshot))
+    assert md.returncode == 0, md.stderr
+    assert md.stdout.startswith(f"### Participant {subject}") and "| Date | Study day |" in md.stdout
+    assert not any(tok in md.stdout for tok in ARM_TOKENS) and not REVEALING.search(md.stdout)
+    csv = run(subject, "--data", str(blinded_only_snapshot), "--format", "csv")
+    assert csv.stdout.splitlines()[0] == "date,day,category,event,detail"
+    # the CSV is the profile's own timeline
+    assert len(csv.stdout.splitlines()) == len(build_profile(view, subject).timeline) + 1
+    assert not log.exists()                                     # blinded: nothing audited
+    missing = run("MIR-XX99-9999", "--data", str(blinded_only_snapshot))
+    assert missing.returncode == 2 and "MIR-XX99-9999 is not in this snapshot" in missing.stderr
+    unbl = run(subject, "--data", str(demo_snapshot / "clinical"), "--view", "unblinded",
+               "--allocation", str(demo_snapshot / "allocation"))
+    assert unbl.returncode == 0 and "- **Arm**: " in unbl.stdout
+    assert '"action": "profile"' in log.read_text() and subject in log.read_text()
