@@ -4,7 +4,9 @@ This file is both the served application and its entry script:
 
 * ``streamlit run`` finds ``app = st.App(...)`` below and serves it through uvicorn: this
   file's own script behind ``dashboard.server.MIDDLEWARE``, which answers 404 for
-  ``/_stcore/metrics``, ``/media/`` and the other endpoints the dashboard does not use.
+  ``/_stcore/metrics``, ``/media/`` and the other endpoints the dashboard does not use; and
+  starts, once per server process, the cache warm-up (``dashboard.caches.start_warm_up``: the
+  first sign-in after a restart finds its pages built) and the persistent figure-export browser.
   (uvicorn imports this module as ``app``, so ``__name__`` is not ``"__main__"`` then.)
 * Each session runs it as ``__main__``: page config, the instance check (a blinded instance with
   an allocation in reach shows an error page and nothing else), the sign-in gate, the sidebar and
@@ -24,8 +26,9 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a checkou
 import streamlit as st  # noqa: E402
 
 if __name__ != "__main__":
-    from dashboard.server import MIDDLEWARE  # noqa: E402
+    from dashboard.server import MIDDLEWARE, start_background_work  # noqa: E402
     app = st.App(Path(__file__).resolve(), middleware=MIDDLEWARE)
+    start_background_work()        # server start: cache warm-up and the figure-export browser
 else:
     from dashboard import widgets  # noqa: E402
     from dashboard.instance import startup_problems_cached  # noqa: E402

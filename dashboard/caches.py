@@ -172,3 +172,138 @@ def get_validation_tables(ctx: Context) -> dict[str, tuple[pd.DataFrame, pd.Data
     return _cached_validation_tables(view_kind=ctx.view_kind, role_class=ctx.role_class,
                                      snapshot_hash=s.snapshot_hash, clinical_dir=s.clinical_dir,
                                      allocation_dir=s.allocation_dir if ctx.unblinded else None)
+
+
+# --------------------------------------------------------------------------- start-up warm-up
+# output modules (``analysis.outputs.<module>``) in the order of the pages that show them: the
+# first page a role opens after signing in (Recruitment) is warmed first
+PAGE_ORDER = ("recruitment", "projections", "baseline", "functional", "survival", "decision", "events", "safety",
+              "care", "conduct")
+WARM_USER = "start-up warm-up"
+
+
+def warm_up_contexts() -> list[Context]:
+    """The contexts the start-up warm-up builds: one per role this instance signs in, on the
+    snapshot a page shows first, unfiltered, arms not masked. Never crosses views: nothing when
+    the instance refuses to serve (``instance.startup_problems``); on a blinded or demo instance
+    only blinded contexts, built from a snapshot with no allocation at all; unblinded contexts only
+    on an unblinded instance (which signs in no blinded role)."""
+    from dataclasses import replace
+    from dashboard import instance
+    from dashboard.snapshots import discover_snapshots, load_data_settings, view_kind_for
+    if instance.startup_problems():
+        return []
+    kind = instance.instance_kind()
+    root, allocation = load_data_settings()
+    found = discover_snapshots(str(root), allocation)
+    if not found:
+        return []
+    snapshot = found[0]                  # the one ``widgets.page_setup`` shows unless another is picked
+    if kind != "unblinded":              # blinded and demo instances: blinded views only, no allocation path
+        snapshot = replace(snapshot, allocation_dir=None)
+    contexts = []
+    from dashboard.auth import is_unblinded_role
+    for role in instance.allowed_roles():
+        if kind != "unblinded" and is_unblinded_role(role):    # the demo's DSMB: its pages are unblinded
+            continue
+        view_kind = view_kind_for(role, snapshot)
+        if view_kind != ("unblinded" if kind == "unblinded" else "blinded"):
+            continue
+        contexts.append(Context(WARM_USER, role, view_kind, snapshot))
+    return contexts
+
+
+def _module_of(output) -> str:
+    return getattr(output.build, "__module__", "").rsplit(".", 1)[-1]
+
+
+def warm_up_plan(contexts: list[Context]) -> list[tuple[Context, str, str]]:
+    """``(context, "table" | "figure" | "validation", name)`` in the order the warm-up builds them:
+    the first page (Recruitment) of every role, then the first role's other pages in page order
+    (``PAGE_ORDER``), then the next role's, and so on. By-arm-only outputs for unblinded contexts
+    only."""
+    from analysis.outputs import FIGURES, OUTPUTS
+    rank = {m: i for i, m in enumerate(PAGE_ORDER)}
+    items = []
+    for ci, ctx in enumerate(contexts):
+        for kind, registry in (("table", OUTPUTS), ("figure", FIGURES)):
+            for name, spec in registry.items():
+                if spec.by_arm_only and not ctx.unblinded:
+                    continue
+                page = rank.get(_module_of(spec), len(PAGE_ORDER))
+                items.append((page > 1, ci, page, kind == "figure", ctx, kind, name))
+        items.append((True, ci, rank["conduct"], True, ctx, "validation", "validation"))
+    items.sort(key=lambda item: item[:4])
+    return [(ctx, kind, name) for *_, ctx, kind, name in items]
+
+
+def warm_up(contexts: list[Context] | None = None, log=None) -> list[tuple[Context, str, str]]:
+    """Build (and so cache) every output of every page for ``contexts`` (default:
+    ``warm_up_contexts()``): display tables and footnotes, figures, the validation tables. An
+    output that fails is skipped (its page says why when it is opened). Returns what was built."""
+    from analysis.outputs import TableUnavailable
+    contexts = warm_up_contexts() if contexts is None else contexts
+    built = []
+    for ctx, kind, name in warm_up_plan(contexts):
+        try:
+            if kind == "table":
+                get_display(ctx, name)
+            elif kind == "figure":
+                get_figure(ctx, name)
+            else:
+                get_validation_tables(ctx)
+        except TableUnavailable:
+            continue
+        except Exception as exc:  # noqa: BLE001 - the page reports it; the warm-up goes on
+            if log:               # the type only: a message could quote data
+                log(f"warm-up: {kind} {name} for {ctx.role} skipped ({type(exc).__name__})")
+            continue
+        built.append((ctx, kind, name))
+    return built
+
+
+_WARM_STARTED = False
+_WARM_LOCK = __import__("threading").Lock()
+
+
+def start_warm_up(wait_for_runtime: bool = True) -> bool:
+    """Start the warm-up on a daemon thread, once per process (False when it was started already
+    or ``MIROCALS_WARMUP=0``). It waits for Streamlit's runtime (so it fills the caches the sessions
+    read), starts the persistent figure-export browser, builds ``warm_up_contexts()`` and prints
+    ``warm-up finished in S s`` to the server log."""
+    import os
+    import sys
+    import threading
+    import time
+    global _WARM_STARTED
+    if os.environ.get("MIROCALS_WARMUP", "1").strip() in ("0", "false", "no"):
+        return False
+    with _WARM_LOCK:
+        if _WARM_STARTED:
+            return False
+        _WARM_STARTED = True
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def run() -> None:
+        start = time.perf_counter()
+        try:
+            if wait_for_runtime:
+                from streamlit.runtime import Runtime
+                while not Runtime.exists() and time.perf_counter() - start < 120:
+                    time.sleep(0.1)
+            from dashboard import figure_export
+            figure_export.start_in_background()
+            contexts = warm_up_contexts()
+            if not contexts:
+                log("warm-up skipped: nothing this instance may serve")
+                return
+            built = warm_up(contexts, log=log)
+            log(f"warm-up finished in {time.perf_counter() - start:.1f} s: {len(built)} outputs for "
+                + ", ".join(f"{c.role} ({c.view_kind})" for c in contexts))
+        except Exception as exc:  # noqa: BLE001 - a failed warm-up only means cold first visits
+            log(f"warm-up failed ({type(exc).__name__}) after {time.perf_counter() - start:.1f} s")
+
+    threading.Thread(target=run, name="mirocals-warm-up", daemon=True).start()
+    return True

@@ -44,13 +44,14 @@ class Exporter:
     ``export(fig, fmt)`` returns the image bytes; ``launches`` counts the browsers started,
     ``fallbacks`` the images made by the per-image path (a failure of the persistent one)."""
 
-    def __init__(self, render_seconds: float = RENDER_SECONDS):
+    def __init__(self, render_seconds: float = RENDER_SECONDS, retry_seconds: float = RETRY_SECONDS):
         self._lock = threading.Lock()          # start / stop, never held during a render
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._kaleido = None
         self._failed_at: float | None = None
         self.render_seconds = render_seconds
+        self.retry_seconds = retry_seconds
         self.launches = 0
         self.fallbacks = 0
         self.last_error: str | None = None
@@ -65,12 +66,12 @@ class Exporter:
         return getattr(proc, "pid", None)
 
     def start(self) -> bool:
-        """Start the persistent browser unless it runs (or failed less than RETRY_SECONDS ago).
+        """Start the persistent browser unless it runs (or failed less than ``retry_seconds`` ago).
         True when it runs afterwards."""
         with self._lock:
             if self._kaleido is not None:
                 return True
-            if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_SECONDS:
+            if self._failed_at is not None and time.monotonic() - self._failed_at < self.retry_seconds:
                 return False
             import kaleido
             loop = asyncio.new_event_loop()

@@ -63,3 +63,11 @@ class BlockUnusedEndpoints:
 
 
 MIDDLEWARE = [Middleware(BlockUnusedEndpoints)]
+
+
+def start_background_work() -> None:
+    """At server start (``dashboard/app.py`` imported by uvicorn), once per process: the cache
+    warm-up of the pages this instance serves (``dashboard.caches.start_warm_up``, which also
+    starts the persistent figure-export browser). ``MIROCALS_WARMUP=0`` turns it off."""
+    from dashboard.caches import start_warm_up
+    start_warm_up()
