@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data_access.adam_care import map_care_datasets
 from data_access.arm_scan import ARM_VARIABLE, ArmFinding, arm_variable_names, find_arm_revealing_columns, \
     is_arm_variable
 from data_access.study import Study, load_study
@@ -169,7 +170,9 @@ def import_adam(src: str | Path, study_file: str | Path, out: str | Path, create
     if "adsl" not in delivery.datasets:
         raise ValueError(f"{src}: no ADSL dataset (adsl.xpt, adsl.sas7bdat, adsl.csv or adsl.parquet)")
     check_mapping(delivery.datasets, study)
-    clinical, allocation, stripped = split_allocation_report(delivery.datasets, study)
+    datasets, labels_in = map_care_datasets(delivery.datasets, delivery.labels, study)
+    delivery.labels = labels_in
+    clinical, allocation, stripped = split_allocation_report(datasets, study)
     if removed is not None:
         removed.extend(stripped)
     if stripped:

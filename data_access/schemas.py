@@ -197,6 +197,31 @@ CARE_CODES = ("NIV", "PAV", "GASTRO", "TRACH", "RILUZOLE", "MED")
 CARE_CATEGORIES = ("ALS SUPPORTIVE PROCEDURE", "CONCOMITANT MEDICATION")
 
 
+# Optional parts of the data contract (issue 14): a delivery without them validates and loads;
+# outputs that need one say so with ``absent_note`` (views raise ``DatasetNotFound`` for a missing
+# dataset, and a missing column is simply not in ``view.columns(name)``).
+OPTIONAL_DATASETS = {
+    "adcm": ("concomitant-care dataset (adcm)", "riluzole, NIV, gastrostomy, tracheostomy and other medications"),
+    "addv": ("protocol-deviation dataset (addv)", "protocol deviations"),
+}
+OPTIONAL_COLUMNS = {("adsl", "LSTALVDT"): ("date last known alive (ADSL LSTALVDT)", "vital-status currency")}
+
+
+def absent_note(datasets, name: str, column: str | None = None, columns=()) -> str | None:
+    """None when dataset ``name`` (and ``column``, looked up in ``columns``) is delivered; else the
+    sentence an output shows instead of its table, e.g. "This delivery has no concomitant-care
+    dataset (adcm), so riluzole, NIV, gastrostomy, tracheostomy and other medications cannot be
+    shown." ``datasets``: the names present (``view.datasets``); ``columns``: the dataset's
+    columns (``view.columns(name)``) when ``column`` is asked for."""
+    if name not in datasets:
+        what, shown = OPTIONAL_DATASETS.get(name, (f"{name} dataset", f"the {name} data"))
+        return f"This delivery has no {what}, so {shown} cannot be shown."
+    if column is not None and column not in set(columns):
+        what, shown = OPTIONAL_COLUMNS.get((name, column), (f"{name} {column}", f"{column}"))
+        return f"This delivery has no {what}, so {shown} cannot be shown."
+    return None
+
+
 def care_schema(adam: bool = False) -> list[Col]:
     """adcm (optional dataset): concomitant care, one row per medication course, riluzole dose
     period or ALS supportive procedure. ``adam``: what an imported delivery must hold (its own

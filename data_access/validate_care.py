@@ -131,7 +131,8 @@ def _last_alive(r: ProblemReport, d: dict[str, pd.DataFrame], one: pd.DataFrame)
     last = one["LSTALVDT"]
     death = one["DTHDT"] if _dt(one, "DTHDT") else pd.Series(pd.NaT, index=one.index)
     wrong_death = (death < one["RANDDT"]) if _dt(one, "RANDDT") else False     # death_before_randomisation's
-    for s in one.index[((last > death) & ~wrong_death).to_numpy(dtype=bool)]:
+    after_death = (last > death) & ~wrong_death
+    for s in one.index[after_death.to_numpy(dtype=bool)]:
         r.add("adsl", "LSTALVDT", s, "last_alive_after_death",
               f"LSTALVDT {_d(last[s])} of {s} is after the death date DTHDT {_d(death[s])}")
     latest_record, latest_any = {}, []
@@ -165,7 +166,7 @@ def _last_alive(r: ProblemReport, d: dict[str, pd.DataFrame], one: pd.DataFrame)
                   f"LSTALVDT {_d(last[s])} of {s} is before the subject's {name} record dated {col} {_d(v)}")
     if latest_any:
         top, name, col = max(latest_any, key=lambda t: t[0])
-        for s in one.index[(last > top).to_numpy(dtype=bool)]:
+        for s in one.index[((last > top) & ~after_death).to_numpy(dtype=bool)]:     # after death: reported
             r.add("adsl", "LSTALVDT", s, "last_alive_after_cut",
                   f"LSTALVDT {_d(last[s])} of {s} is later than every other date of the delivery (latest: {name} "
                   f"{col} {_d(top)}): after the data cut-off?")
