@@ -293,6 +293,8 @@ def start_warm_up(wait_for_runtime: bool = True) -> bool:
                 from streamlit.runtime import Runtime
                 while not Runtime.exists() and time.perf_counter() - start < 120:
                     time.sleep(0.1)
+                if not Runtime.exists():
+                    log("warm-up: no Streamlit runtime after 120 s; warming the process's caches anyway")
             from dashboard import figure_export
             figure_export.start_in_background()
             contexts = warm_up_contexts()
