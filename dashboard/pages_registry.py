@@ -23,6 +23,7 @@ PAGES = (
     PageSpec("survival.py", "Survival", ":material/monitor_heart:", "survival"),
     PageSpec("safety.py", "Safety", ":material/health_and_safety:", "safety"),
     PageSpec("quality.py", "Data quality", ":material/fact_check:", "quality"),
+    PageSpec("profile.py", "Participant", ":material/person_search:", "profile"),
     PageSpec("audit_log.py", "Audit log", ":material/policy:", "audit", ("statistician",)),
 )
 

@@ -104,3 +104,47 @@ def test_profile_on_the_command_line(blinded_only_snapshot, demo_snapshot, tmp_p
                "--allocation", str(demo_snapshot / "allocation"))
     assert unbl.returncode == 0 and "- **Arm**: " in unbl.stdout
     assert '"action": "profile"' in log.read_text() and subject in log.read_text()
+
+
+# --------------------------------------------------------------------------- the dashboard page
+def _most_treg_subject(demo_snapshot) -> str:
+    lab = pd.read_parquet(demo_snapshot / "clinical" / "adlb.parquet", columns=["USUBJID", "PARAMCD"])
+    return lab[lab["PARAMCD"] == "TREG"]["USUBJID"].value_counts().index[0]
+
+
+@pytest.mark.parametrize("role", ["steering", "dsmb"])
+def test_participant_page_blinded_and_unblinded(role, demo_snapshot, tmp_path, monkeypatch):
+    from tests.test_dashboard_apptest import TREG_TOKENS, rendered_text, sign_in, visit
+    log = tmp_path / "audit.log"
+    for var, value in (("MIROCALS_DATA", demo_snapshot), ("MIROCALS_ALLOCATION", demo_snapshot / "allocation"),
+                       ("MIROCALS_AUDIT_LOG", log)):
+        monkeypatch.setenv(var, str(value))
+    subject = _most_treg_subject(demo_snapshot)
+    at = sign_in(role)
+    visit(at, "profile.py")
+    assert len(at.dataframe[0].value) == 220                 # the list to pick from
+    at.selectbox(key="profile_subject").set_value(subject)
+    at.run()
+    assert not at.exception, at.exception
+    text = rendered_text(at)
+    timeline = at.dataframe[0].value
+    assert (timeline["Category"] == "Treatment").sum() > 5 and "ALSFRS-R" in set(timeline["Category"])
+    assert at.get("plotly_chart")
+    if role == "steering":
+        for token in ARM_TOKENS + TREG_TOKENS:
+            assert token not in text, token
+        assert not log.exists() or "participant" not in log.read_text()
+    else:
+        assert "Regulatory T cells (count)" in text and "**Arm**" in text
+        assert f"participant {subject}" in log.read_text()
+
+
+def test_participant_page_opens_from_a_link_with_the_subject(demo_snapshot, monkeypatch):
+    from tests.test_dashboard_apptest import sign_in, visit
+    monkeypatch.setenv("MIROCALS_DATA", str(demo_snapshot))
+    subject = _most_treg_subject(demo_snapshot)
+    at = sign_in("investigator")
+    at.query_params["subject"] = subject
+    visit(at, "profile.py")
+    assert at.selectbox(key="profile_subject").value == subject
+    assert at.dataframe[0].value.columns.tolist() == ["Date", "Study day", "Category", "Event", "Details"]
