@@ -179,3 +179,166 @@ def no_recent_contact(adsl: pd.DataFrame, cut, overdue_days: int = 120, site_col
     out["_missing"] = out["days_since"].isna()
     out = out.sort_values(["_missing", "days_since", "USUBJID"], ascending=[False, False, True], kind="mergesort")
     return out.drop(columns="_missing").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- concomitant care
+CARE_TYPES = {"NIV": "Non-invasive ventilation", "GASTRO": "Gastrostomy", "PAV": "Permanent assisted ventilation",
+              "TRACH": "Tracheostomy"}
+# NIV starts at the latest on the day permanent assisted ventilation does (PAV is NIV >= 22 h/day)
+CARE_IMPLIED = {"NIV": ("NIV", "PAV")}
+
+
+def cumulative_incidence(time, status, at=()) -> tuple[pd.DataFrame, list[float]]:
+    """Aalen-Johansen cumulative incidence of the event of interest (``status`` 1) with a
+    competing event (``status`` 2, death) and censoring (0): at each distinct time t_j,
+    CIF(t_j) = CIF(t_j-) + S(t_j-) d1_j / n_j, with S the Kaplan-Meier survival from either event
+    (ties: events before censorings at the same time, as in R ``survfit``).
+
+    Returns (the step function as time, cif; the CIF at each of ``at``)."""
+    time = np.asarray(time, float)
+    status = np.asarray(status, int)
+    times = np.unique(time[status > 0])
+    cif, surv, steps = 0.0, 1.0, [(0.0, 0.0)]
+    for t in times:
+        n = int((time >= t).sum())
+        d1 = int(((time == t) & (status == 1)).sum())
+        d = int(((time == t) & (status > 0)).sum())
+        if n == 0:
+            continue
+        cif += surv * d1 / n
+        surv *= 1 - d / n
+        steps.append((float(t), cif))
+    curve = pd.DataFrame(steps, columns=["time", "cif"])
+    values = [float(curve.loc[curve["time"] <= t, "cif"].iloc[-1]) for t in at]
+    return curve, values
+
+
+def care_times(adcm: pd.DataFrame, os_tte: pd.DataFrame, care: str) -> pd.DataFrame:
+    """One row per participant of ``os_tte`` (USUBJID, AVAL days to death or censoring, CNSR):
+    prevalent (the care began before randomisation), time (days), status (1 care, 2 death
+    first, 0 censored) for care type ``care`` (a CARECD; NIV also starts with PAV)."""
+    codes = CARE_IMPLIED.get(care, (care,))
+    c = adcm[adcm["CARECD"].isin(codes)].copy()
+    c["day"] = pd.to_numeric(c["ASTDY"], errors="coerce")
+    first = c.groupby("USUBJID")["day"].min()
+    d = os_tte[["USUBJID", "AVAL", "CNSR"]].copy()
+    d["care_day"] = d["USUBJID"].map(first)
+    d["prevalent"] = d["care_day"] < 0
+    has = d["care_day"].notna() & ~d["prevalent"] & (d["care_day"] <= d["AVAL"])
+    d["time"] = np.where(has, d["care_day"], d["AVAL"]).astype(float)
+    d["status"] = np.where(has, 1, np.where(d["CNSR"] == 0, 2, 0))
+    return d
+
+
+def summarize_care(adcm: pd.DataFrame, os_tte: pd.DataFrame, group_col: str | None = None, groups=None,
+                   times=(320, 640)) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Time to each ALS care milestone by group (arm, or "All" pooled).
+
+    Returns (table, curves). Table columns: care (CARECD), care_label, group, n (participants),
+    prevalent (care already begun at randomisation: not at risk), at_risk, events, percent_events
+    (% of those at risk), deaths_first (died before the care), cif_<t> for each of ``times``
+    (cumulative incidence, %, death a competing event). Curves: care, group, time, cif (%)."""
+    grp, labels = _groups(os_tte, group_col, groups)
+    rows, curves = [], []
+    for care, label in CARE_TYPES.items():
+        d = care_times(adcm, os_tte, care)
+        d["group"] = grp.to_numpy()
+        for g in labels:
+            x = d[d["group"] == g]
+            risk = x[~x["prevalent"]]
+            curve, at = cumulative_incidence(risk["time"], risk["status"], times)
+            events = int((risk["status"] == 1).sum())
+            row = {"care": care, "care_label": label, "group": g, "n": len(x), "prevalent": int(x["prevalent"].sum()),
+                   "at_risk": len(risk), "events": events,
+                   "percent_events": 100.0 * events / len(risk) if len(risk) else np.nan,
+                   "deaths_first": int((risk["status"] == 2).sum())}
+            row.update({f"cif_{t}": 100.0 * v for t, v in zip(times, at)})
+            rows.append(row)
+            curves.append(curve.assign(care=care, group=g, cif=100.0 * curve["cif"]))
+    return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)[["care", "group", "time", "cif"]]
+
+
+def summarize_medications(adcm: pd.DataFrame, adsl: pd.DataFrame, group_col: str | None = None,
+                          groups=None) -> pd.DataFrame:
+    """Participants taking at least one medication of each ATC class (level 2) at any time in the
+    study (riluzole included), by group; plus participants whose riluzole dose was reduced
+    (a once-daily row after randomisation). Columns: atc_code, atc_class, group, n_subjects,
+    percent (of the group's participants), sorted by overall frequency."""
+    grp, labels = _groups(adsl, group_col, groups)
+    pop = pd.DataFrame({"USUBJID": adsl["USUBJID"].to_numpy(), "group": grp.to_numpy()})
+    denom = pop.groupby("group").size()
+    meds = adcm[adcm["CMCAT"] == "CONCOMITANT MEDICATION"].merge(pop, on="USUBJID")
+    meds = meds[meds["CMCLAS"].notna()]
+    counts = meds.groupby(["CMCLASCD", "CMCLAS", "group"])["USUBJID"].nunique().rename("n_subjects").reset_index()
+    order = meds.groupby("CMCLAS")["USUBJID"].nunique().sort_values(ascending=False, kind="mergesort")
+    ril = meds[(meds["CARECD"] == "RILUZOLE") & (meds["CMDOSFRQ"] == "QD") & (pd.to_numeric(meds["ASTDY"], errors="coerce") > 0)]
+    rows = []
+    for cls in order.index:
+        code = counts.loc[counts["CMCLAS"] == cls, "CMCLASCD"].iloc[0]
+        for g in labels:
+            n = counts.loc[(counts["CMCLAS"] == cls) & (counts["group"] == g), "n_subjects"].sum()
+            rows.append({"atc_code": code, "atc_class": cls, "group": g, "n_subjects": int(n)})
+    for g in labels:
+        rows.append({"atc_code": "N07", "atc_class": "Riluzole dose reduced", "group": g,
+                     "n_subjects": int(ril.loc[ril["group"] == g, "USUBJID"].nunique())})
+    out = pd.DataFrame(rows, columns=["atc_code", "atc_class", "group", "n_subjects"])
+    out["percent"] = 100.0 * out["n_subjects"] / out["group"].map(denom).replace(0, np.nan).to_numpy()
+    return out
+
+
+# --------------------------------------------------------------------------- protocol deviations
+def summarize_deviations(addv: pd.DataFrame, adsl: pd.DataFrame, group_col: str | None = None,
+                         groups=None) -> pd.DataFrame:
+    """Deviations by category and importance, by group: category ("Any category" first),
+    importance ("Any", "Important", "Minor"), group, n_deviations, n_subjects, percent (of the
+    group's participants)."""
+    grp, labels = _groups(adsl, group_col, groups)
+    pop = pd.DataFrame({"USUBJID": adsl["USUBJID"].to_numpy(), "group": grp.to_numpy()})
+    denom = pop.groupby("group").size()
+    d = addv.merge(pop, on="USUBJID")
+    d["importance"] = np.where(d["DVIMPFL"] == "Y", "Important", np.where(d["DVIMPFL"] == "N", "Minor", "Not graded"))
+    d["DVCAT"] = d["DVCAT"].fillna("Category missing")
+    rows = []
+    for cat in ["Any category"] + sorted(d["DVCAT"].unique()):
+        x = d if cat == "Any category" else d[d["DVCAT"] == cat]
+        for imp in ["Any", "Important", "Minor"] + (["Not graded"] if (x["importance"] == "Not graded").any() else []):
+            y = x if imp == "Any" else x[x["importance"] == imp]
+            if imp != "Any" and y.empty:
+                continue
+            for g in labels:
+                z = y[y["group"] == g]
+                rows.append({"category": cat, "importance": imp, "group": g, "n_deviations": len(z),
+                             "n_subjects": int(z["USUBJID"].nunique())})
+    out = pd.DataFrame(rows, columns=["category", "importance", "group", "n_deviations", "n_subjects"])
+    out["percent"] = 100.0 * out["n_subjects"] / out["group"].map(denom).replace(0, np.nan).to_numpy()
+    return out
+
+
+def deviations_by_site(addv: pd.DataFrame, adsl: pd.DataFrame, site_col: str = "SITEID",
+                       site_names: dict | None = None) -> pd.DataFrame:
+    """Per site (ADSL's site) and for all sites: site, site_name, participants, deviations,
+    important, subjects_with_important, per_participant (deviations per participant)."""
+    site = adsl.set_index("USUBJID")[site_col].astype(str)
+    d = addv.assign(site=addv["USUBJID"].map(site)).dropna(subset=["site"])
+    names = site_names or {}
+    rows = []
+    for s in sorted(site.unique()) + [ALL_SITES]:
+        x = d if s == ALL_SITES else d[d["site"] == s]
+        n = len(site) if s == ALL_SITES else int((site == s).sum())
+        imp = x[x["DVIMPFL"] == "Y"]
+        rows.append({"site": s, "site_name": names.get(s), "participants": n, "deviations": len(x),
+                     "important": len(imp), "subjects_with_important": int(imp["USUBJID"].nunique()),
+                     "per_participant": len(x) / n if n else np.nan})
+    return pd.DataFrame(rows)
+
+
+def list_important_deviations(addv: pd.DataFrame, adsl: pd.DataFrame, site_col: str = "SITEID") -> pd.DataFrame:
+    """Important deviations, one row each: USUBJID, site (ADSL's), date, study_day, category, term."""
+    site = adsl.set_index("USUBJID")[site_col].astype(str)
+    d = addv[(addv["DVIMPFL"] == "Y") & addv["USUBJID"].isin(site.index)]
+    out = pd.DataFrame({"USUBJID": d["USUBJID"].to_numpy(), "site": d["USUBJID"].map(site).to_numpy(),
+                        "date": _dates(d, "ASTDT").dt.date.to_numpy(),
+                        "study_day": pd.to_numeric(d["ASTDY"], errors="coerce").astype("Int64").to_numpy()
+                        if "ASTDY" in d else pd.NA,
+                        "category": d["DVCAT"].to_numpy(), "term": d["DVTERM"].to_numpy()})
+    return out.sort_values(["site", "date", "USUBJID"], kind="mergesort", na_position="last").reset_index(drop=True)

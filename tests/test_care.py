@@ -154,3 +154,141 @@ def test_a_delivery_without_exposure_or_last_alive_date_says_why(demo_snapshot, 
         build_table("vital-status", view)
     with pytest.raises(TableUnavailable, match="LSTALVDT"):
         build_table("no-contact", view)
+
+
+# --------------------------------------------------------------------------- concomitant care, deviations
+def test_cumulative_incidence_hand_computed():
+    """Death competing: t 1 care, 2 death, 3 censored, 4 care, 5 care and 5 censored, 6 death.
+    CIF(1) = 1/7; S(2) = 5/7; CIF(4) = 1/7 + 5/7 * 1/4 = 9/28; CIF(5) = 9/28 + 15/28 * 1/3 = 1/2."""
+    from analysis.care import cumulative_incidence
+    curve, at = cumulative_incidence([1, 2, 3, 4, 5, 5, 6], [1, 2, 0, 1, 1, 0, 2], at=(0, 1, 3, 4, 5, 10))
+    assert at == pytest.approx([0, 1 / 7, 1 / 7, 9 / 28, 0.5, 0.5])
+    assert curve["time"].tolist() == [0, 1, 2, 4, 5, 6]
+
+
+R_CIF = """
+library(survival)
+d <- read.csv("{csv}")
+f <- survfit(Surv(time, factor(status, 0:2)) ~ 1, data = d)
+s <- summary(f, times = c(100, 320, 640), extend = TRUE)
+cat(sprintf("%.10f", s$pstate[, 2]), sep = "\\n")
+"""
+
+
+@pytest.mark.skipif(__import__("shutil").which("Rscript") is None, reason="Rscript not installed (scripts/setup-system.sh)")
+def test_cumulative_incidence_matches_r_survfit_aalen_johansen(demo_snapshot, tmp_path):
+    """The demo's time to NIV with death competing, against R survival's multi-state survfit
+    (Aalen-Johansen) at days 100, 320 and 640, to 1e-8."""
+    import subprocess
+    from analysis.care import care_times, cumulative_incidence
+    from analysis.outputs import get_tte
+    view = open_view_blinded(demo_snapshot)
+    d = care_times(view.table("adcm"), get_tte(view), "NIV")
+    d = d[~d["prevalent"]]
+    d[["time", "status"]].to_csv(tmp_path / "niv.csv", index=False)
+    script = tmp_path / "cif.R"
+    script.write_text(R_CIF.replace("{csv}", str(tmp_path / "niv.csv")))
+    run = subprocess.run(["Rscript", str(script)], capture_output=True, text=True, timeout=120)
+    if run.returncode != 0 and "survival" in run.stderr:
+        pytest.skip("R package survival not installed")
+    assert run.returncode == 0, run.stderr
+    r = [float(x) for x in run.stdout.split()]
+    _, ours = cumulative_incidence(d["time"], d["status"], at=(100, 320, 640))
+    assert ours == pytest.approx(r, abs=1e-8)
+    assert (d["status"] == 1).sum() > 20
+
+
+def open_view_blinded(root):
+    from data_access.views import open_view
+    return open_view(root, "steering")
+
+
+def _care_delivery():
+    """Four participants; care days from randomisation and OS (days, censored?)."""
+    adsl = pd.DataFrame({"USUBJID": ["A", "B", "C", "D"], "SITEID": ["FR01", "FR01", "UK01", "UK01"],
+                         "ARM": ["X", "X", "Y", "Y"]})
+    os_tte = pd.DataFrame({"USUBJID": ["A", "B", "C", "D"], "AVAL": [600.0, 200.0, 640.0, 300.0],
+                           "CNSR": [1, 0, 1, 0], "ARM": ["X", "X", "Y", "Y"]})
+    adcm = pd.DataFrame({
+        "USUBJID": ["A", "A", "C", "D", "B", "A", "C"],
+        "CARECD": ["NIV", "GASTRO", "PAV", "GASTRO", "MED", "RILUZOLE", "RILUZOLE"],
+        "CMCAT": ["ALS SUPPORTIVE PROCEDURE"] * 4 + ["CONCOMITANT MEDICATION"] * 3,
+        "CMCLAS": [None] * 4 + ["ANALGESICS", "OTHER NERVOUS SYSTEM DRUGS", "OTHER NERVOUS SYSTEM DRUGS"],
+        "CMCLASCD": [None] * 4 + ["N02", "N07", "N07"], "CMDOSFRQ": [None] * 4 + [None, "BID", "QD"],
+        "ASTDY": [100, 400, 250, -10, 50, -90, 30]})
+    return adsl, os_tte, adcm
+
+
+def test_care_milestones_hand_counted():
+    from analysis.care import summarize_care, summarize_medications
+    adsl, os_tte, adcm = _care_delivery()
+    table, curves = summarize_care(adcm, os_tte, group_col="ARM", groups=("X", "Y"), times=(320, 640))
+    t = table.set_index(["care", "group"])
+    # NIV: A at day 100 (X); C's PAV at day 250 starts NIV too (Y); B and D died first
+    assert t.loc[("NIV", "X"), ["at_risk", "events", "deaths_first"]].tolist() == [2, 1, 1]
+    assert t.loc[("NIV", "Y"), ["events", "deaths_first"]].tolist() == [1, 1]
+    # X: A NIV day 100, B death day 200: CIF(320) = 1/2; Y: C NIV 250 (2 at risk), D death 300: 1/2
+    assert t.loc[("NIV", "X"), "cif_320"] == pytest.approx(50.0)
+    assert t.loc[("NIV", "Y"), "cif_320"] == pytest.approx(50.0)
+    # gastrostomy: D's began before randomisation (not at risk); A's at day 400
+    assert t.loc[("GASTRO", "Y"), ["prevalent", "at_risk", "events"]].tolist() == [1, 1, 0]
+    assert t.loc[("GASTRO", "X"), ["events", "cif_320", "cif_640"]].tolist() == [1, 0.0, pytest.approx(50.0)]
+    assert t.loc[("TRACH", "X"), "events"] == 0
+    meds = summarize_medications(adcm, adsl, group_col="ARM", groups=("X", "Y")).set_index(["atc_class", "group"])
+    assert meds.loc[("ANALGESICS", "X"), "n_subjects"] == 1 and meds.loc[("ANALGESICS", "Y"), "n_subjects"] == 0
+    assert meds.loc[("Riluzole dose reduced", "Y"), ["n_subjects", "percent"]].tolist() == [1, 50.0]
+    assert meds.loc[("Riluzole dose reduced", "X"), "n_subjects"] == 0
+
+
+def test_deviations_hand_counted():
+    from analysis.care import deviations_by_site, list_important_deviations, summarize_deviations
+    adsl, _, _ = _care_delivery()
+    addv = pd.DataFrame({"USUBJID": ["A", "A", "B", "C", "Z"], "DVCAT": ["VISIT SCHEDULE", "ELIGIBILITY",
+                                                                         "VISIT SCHEDULE", "ELIGIBILITY", "ASSESSMENT"],
+                         "DVIMPFL": ["N", "Y", "N", "Y", "N"], "DVTERM": ["late", "criterion", "late", "criterion", "x"],
+                         "ASTDT": D("2019-01-01", "2018-06-01", "2019-02-01", "2018-07-01", "2019-01-01"),
+                         "ASTDY": [100, 0, 120, 0, 5]})
+    out = summarize_deviations(addv, adsl, group_col="ARM", groups=("X", "Y")).set_index(["category", "importance", "group"])
+    assert out.loc[("Any category", "Any", "X"), ["n_deviations", "n_subjects", "percent"]].tolist() == [3, 2, 100.0]
+    assert out.loc[("Any category", "Important", "Y"), ["n_deviations", "n_subjects"]].tolist() == [1, 1]
+    assert ("ASSESSMENT", "Any", "X") not in out.index          # Z is not randomised: not counted
+    site = deviations_by_site(addv, adsl).set_index("site")
+    assert site.loc["FR01", ["participants", "deviations", "important"]].tolist() == [2, 3, 1]
+    assert site.loc["All sites", ["deviations", "subjects_with_important", "per_participant"]].tolist() == [4, 2, 1.0]
+    listing = list_important_deviations(addv, adsl)
+    assert listing[["USUBJID", "site", "category"]].values.tolist() == [["A", "FR01", "ELIGIBILITY"],
+                                                                         ["C", "UK01", "ELIGIBILITY"]]
+
+
+def test_care_and_deviation_outputs_blinded_pooled_and_absent_when_not_delivered(demo_snapshot, tmp_path):
+    from analysis.outputs import TableUnavailable, build_figure, build_table, display_table, footnotes
+    from data_access.snapshot import load_datasets, read_manifest, write_snapshot
+    from data_access.study import load_study
+    from data_access.views import open_view
+    from tests.conftest import ARM_TOKENS
+    blinded = open_view(demo_snapshot, "steering")
+    unblinded = open_view(demo_snapshot, "dsmb")
+    for name in ("concomitant-care", "medications", "deviations", "deviations-by-site", "important-deviations"):
+        pooled = build_table(name, blinded)
+        text = display_table(name, pooled, blinded).to_csv() + pooled.to_csv() + " ".join(footnotes(name, blinded, True))
+        assert not any(tok in text for tok in ARM_TOKENS), name
+        if "group" in pooled.columns:
+            assert set(pooled["group"]) == {"All"}, name
+            by_arm = build_table(name, unblinded)
+            assert set(by_arm["group"]) == set(unblinded.arm_levels), name
+    fig = build_figure("care-incidence", blinded)
+    assert not any(tok in fig.to_json() for tok in ARM_TOKENS)
+    # the pooled NIV count is the sum over arms
+    care_b = build_table("concomitant-care", blinded).set_index("care")
+    care_u = build_table("concomitant-care", unblinded).groupby("care")["events"].sum()
+    assert care_b.loc["NIV", "events"] == care_u["NIV"] > 0
+    clinical = load_datasets(demo_snapshot / "clinical")
+    del clinical["adcm"], clinical["addv"]
+    write_snapshot(tmp_path / "snap", clinical, None, load_study(), read_manifest(demo_snapshot / "clinical")["cut_date"], "t")
+    bare = open_view(tmp_path / "snap", "steering")
+    for name, words in (("concomitant-care", "concomitant care"), ("medications", "concomitant care"),
+                        ("deviations", "protocol deviations"), ("important-deviations", "protocol deviations")):
+        with pytest.raises(TableUnavailable, match=words):
+            build_table(name, bare)
+    with pytest.raises(TableUnavailable):
+        build_figure("care-incidence", bare)

@@ -116,7 +116,9 @@ def dataset_name(view, need: str) -> str:
 
 DATASET_WORDS = {"screening": "no screening log was delivered", "adqs": "no functional score was delivered",
                  "adlb": "no laboratory data were delivered", "adex": "no exposure data were delivered",
-                 "adae": "no adverse events were delivered", "adtte": "no time-to-event data were delivered"}
+                 "adae": "no adverse events were delivered", "adtte": "no time-to-event data were delivered",
+                 "adcm": "no concomitant care (riluzole, ventilation, gastrostomy, other medications) was delivered",
+                 "addv": "no protocol deviations were delivered"}
 
 
 def get_adsl(view, population: str | None = "ITT") -> pd.DataFrame:

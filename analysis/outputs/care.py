@@ -1,7 +1,8 @@
-"""Treatment adherence and vital-status currency (issue 14): defined once here, computed by
-``analysis.care``. Adherence is pooled on a blinded view and by arm on an unblinded one (cycles
-received do not reveal the arm: the placebo is given on the same schedule). Vital-status currency is
-by site and never by arm.
+"""Treatment adherence, concomitant care, protocol deviations and vital-status currency (issue
+14): defined once here, computed by ``analysis.care``. Adherence, care and deviations are pooled
+on a blinded view and by arm on an unblinded one (cycles received do not reveal the arm: the
+placebo is given on the same schedule). Deviations by site, the listing of important deviations and
+vital-status currency are never by arm.
 
 Study settings (the study file, with MIROCALS defaults): ``[treatment] cycles`` (19),
 ``cycle_days`` (28), ``doses_per_cycle`` (5), ``adherence_threshold`` (80, %);
@@ -10,7 +11,7 @@ window)."""
 from __future__ import annotations
 
 from analysis.display_table import DisplaySpec
-from analysis.outputs.base import Output, TableUnavailable, get_adsl, groups_of
+from analysis.outputs.base import FigureOutput, Output, TableUnavailable, get_adsl, get_tte, groups_of
 
 
 def treatment_settings(study) -> dict:
@@ -94,12 +95,120 @@ _VITAL_DISPLAY = DisplaySpec(
             "no_contact": "No contact beyond the limit, n"},
     digits={"median_days": 0, "max_days": 0})
 
+def _care(view):
+    """(table, curves) once per view: the table and the figure start from them."""
+    from analysis.care import summarize_care
+    memo = view.__dict__.setdefault("_derived", {})
+    if "care" not in memo:
+        group_col, groups = groups_of(view)
+        memo["care"] = summarize_care(view.table("adcm"), get_tte(view), group_col=group_col, groups=groups,
+                                      times=_care_times(view))
+    table, curves = memo["care"]
+    return table.copy(), curves.copy()
+
+
+def _care_times(view) -> tuple[int, int]:
+    landmark = int(view.study.landmark_day)
+    return (landmark // 2, landmark)
+
+
+def _care_table(view, **_):
+    return _care(view)[0]
+
+
+def _medications(view, **_):
+    from analysis.care import summarize_medications
+    group_col, groups = groups_of(view)
+    return summarize_medications(view.table("adcm"), get_adsl(view), group_col=group_col, groups=groups)
+
+
+def _deviations(view, **_):
+    from analysis.care import summarize_deviations
+    group_col, groups = groups_of(view)
+    return summarize_deviations(view.table("addv"), get_adsl(view, None), group_col=group_col, groups=groups)
+
+
+def _deviations_by_site(view, **_):
+    from analysis.care import deviations_by_site
+    return deviations_by_site(view.table("addv"), get_adsl(view, None), site_col=view.study.col("site"),
+                              site_names=_site_names(view))
+
+
+def _important_deviations(view, **_):
+    from analysis.care import list_important_deviations
+    return list_important_deviations(view.table("addv"), get_adsl(view, None), site_col=view.study.col("site"))
+
+
+def _care_method(view) -> str:
+    mid, landmark = _care_times(view)
+    return ("Time from randomisation to the first record of each procedure in the concomitant-care dataset (non-"
+            "invasive ventilation also starts with permanent assisted ventilation); participants in whom it began "
+            "before randomisation are not at risk. Cumulative incidence by the Aalen-Johansen estimator with death "
+            f"as a competing event, at days {mid} and {landmark}; censored at the end of follow-up for survival. "
+            "% of participants at risk. ITT population.")
+
+
+_CARE_DISPLAY = DisplaySpec(
+    arms="rows", index=("care_label",), drop=("care",),
+    labels={"care_label": "Procedure", "n": "Participants", "prevalent": "Begun before randomisation, n",
+            "at_risk": "At risk, n", "deaths_first": "Died first, n"},
+    percents=("percent_events", "cif_320", "cif_640"), digits={"percent_events": 1, "cif_320": 1, "cif_640": 1},
+    compose=(("events", "{events} ({percent_events})", "Began after randomisation, n (% at risk)"),
+             ("cif_320", "{cif_320}", "Cumulative incidence by day 320"),
+             ("cif_640", "{cif_640}", "Cumulative incidence by day 640")))
+
+
+def fig_care(view, subtitle=None):
+    """Cumulative incidence of each ALS care milestone (pooled, or by arm), death competing."""
+    from analysis.figures_care import plot_care_incidence
+    from analysis.outputs import check_available
+    check_available("concomitant-care", view)          # says which dataset was not delivered
+    table, curves = _care(view)
+    return plot_care_incidence(curves, table, subtitle=subtitle and subtitle + " · ITT population")
+
+
 OUTPUTS = [
     Output("adherence", "Treatment adherence: cycles received against cycles due at the cut-off", _adherence,
            ("group", "n", "cycles_due", "cycles_received", "percent_received", "cycles_complete",
             "cycles_not_received", "doses", "doses_due", "adherence_median", "adherence_q1",
             "adherence_q3", "n_adherent", "percent_adherent", "months_median", "months_q1", "months_q3"),
            population="SAF", needs=("adsl", "adex"), display=_ADHERENCE_DISPLAY, method=_adherence_method),
+    Output("concomitant-care", "ALS care milestones: non-invasive ventilation, gastrostomy, permanent assisted "
+           "ventilation and tracheostomy after randomisation", _care_table,
+           ("care", "care_label", "group", "n", "prevalent", "at_risk", "events", "percent_events", "deaths_first",
+            "cif_320", "cif_640"), needs=("adsl", "adtte", "adcm"), display=_CARE_DISPLAY, method=_care_method),
+    Output("medications", "Concomitant medications by ATC class (participants taking at least one)", _medications,
+           ("atc_code", "atc_class", "group", "n_subjects", "percent"), needs=("adsl", "adcm"),
+           display=DisplaySpec(arms="cell", index=("atc_code", "atc_class"), cell="{n_subjects} ({percent})",
+                               cell_label="participants n (% of the arm)", percents=("percent",),
+                               digits={"percent": 1}, labels={"atc_code": "ATC code", "atc_class": "ATC class"},
+                               sentence_case=("atc_class",)),
+           method="Medications other than study drug at any time during the study, coded to ATC level 2, riluzole "
+                  "(N07) included; a participant counts once per class. Riluzole dose reduced: a once-daily dose "
+                  "after randomisation. ITT population."),
+    Output("deviations", "Protocol deviations by category and importance", _deviations,
+           ("category", "importance", "group", "n_deviations", "n_subjects", "percent"), population="all",
+           needs=("adsl", "addv"),
+           display=DisplaySpec(arms="cell", index=("category", "importance"),
+                               cell="{n_deviations} [{n_subjects} ({percent})]", sentence_case=("category",),
+                               cell_label="deviations [participants n (% of the arm)]", percents=("percent",),
+                               digits={"percent": 1}, blank_repeats=("category",),
+                               labels={"category": "Category", "importance": "Importance"}),
+           method="Important: a deviation that may affect the participant's rights, safety or well-being or the "
+                  "reliability of the primary results (ICH E3), as graded in the deviation dataset (DVIMPFL)."),
+    Output("deviations-by-site", "Protocol deviations by site", _deviations_by_site,
+           ("site", "site_name", "participants", "deviations", "important", "subjects_with_important",
+            "per_participant"), population="all", needs=("adsl", "addv"),
+           display=DisplaySpec(labels={"participants": "Participants", "deviations": "Deviations",
+                                       "important": "Important deviations",
+                                       "subjects_with_important": "Participants with an important deviation",
+                                       "per_participant": "Deviations per participant"},
+                               digits={"per_participant": 2}),
+           method="Site: the participant's site in ADSL. Important as graded in the deviation dataset (DVIMPFL)."),
+    Output("important-deviations", "Listing of important protocol deviations", _important_deviations,
+           ("USUBJID", "site", "date", "study_day", "category", "term"), population="all", needs=("adsl", "addv"),
+           listing=True, display=DisplaySpec(labels={"date": "Date", "study_day": "Study day", "category": "Category",
+                                                     "term": "Deviation"}, sentence_case=("category",))),
     Output("vital-status", "Currency of vital status by site: days since each participant was last known alive",
            _vital_status,
            ("site", "site_name", "randomised", "died", "ended", "in_follow_up", "missing_date", "median_days",
@@ -109,4 +218,10 @@ OUTPUTS = [
            display=DisplaySpec(labels={"randomised": "Randomised", "last_known_alive": "Last known alive",
                                        "days_since": "Days since last known alive"}),
            method=_vital_method),
+]
+
+FIGURES = [
+    FigureOutput("care-incidence", "Care milestones", "Cumulative incidence of non-invasive ventilation, "
+                 "gastrostomy, permanent assisted ventilation and tracheostomy, death a competing event",
+                 fig_care, table="concomitant-care"),
 ]

@@ -277,4 +277,4 @@ def fig_profile(profile: Profile, view, subtitle: str | None = None):
     fig.update_layout(title={"text": f"Participant {profile.subject}" + (f"<br><sup>{subtitle}</sup>" if subtitle else "")},
                       xaxis_title="Study day (0 = randomisation)", yaxis_title="ALSFRS-R score (points)",
                       yaxis={"range": [-7, 50]}, height=420)
-    return apply_theme(fig) if callable(apply_theme) else fig
+    return apply_theme(fig)
