@@ -22,6 +22,7 @@ PAGES = (
     PageSpec("alsfrs.py", "ALSFRS-R", ":material/trending_down:", "alsfrs"),
     PageSpec("survival.py", "Survival", ":material/monitor_heart:", "survival"),
     PageSpec("safety.py", "Safety", ":material/health_and_safety:", "safety"),
+    PageSpec("conduct.py", "Treatment and conduct", ":material/medication:", "conduct"),
     PageSpec("quality.py", "Data quality", ":material/fact_check:", "quality"),
     PageSpec("profile.py", "Participant", ":material/person_search:", "profile"),
     PageSpec("audit_log.py", "Audit log", ":material/policy:", "audit", ("statistician",)),
