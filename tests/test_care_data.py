@@ -245,3 +245,30 @@ def test_kaplan_meier_recovers_the_simulated_niv_rate(study, seed):
     for day, expected in truth.items():
         lo, hi = ci.iloc[ci.index.searchsorted(day, side="right") - 1]
         assert lo <= expected <= hi, (seed, day, expected, lo, hi)
+
+
+def test_import_maps_through_the_study_file_sections(small, tmp_path):
+    """[datasets], [concomitant_care] and [deviations] of the study file name the sponsor's files,
+    its care terms and its importance column."""
+    export_adam(small / "final", tmp_path / "csv", fmt="csv", allocation_dir=small / "final" / "allocation")
+    src = tmp_path / "csv"
+    cm = pd.read_csv(src / "adcm.csv").drop(columns=["CARECD"])
+    cm["CMTRT"] = cm["CMTRT"].replace({"Non-invasive ventilation (BiPAP)": "Ventilation masque nocturne"})
+    cm.to_csv(src / "conmeds.csv", index=False)
+    dv = pd.read_csv(src / "addv.csv")
+    dv["SEVERITY"] = np.where(dv["DVIMPFL"] == "Y", "Critical", "Non-critical")
+    dv.drop(columns=["DVIMPFL"]).to_csv(src / "pdev.csv", index=False)
+    for name in ("adcm.csv", "addv.csv"):
+        (src / name).unlink()
+    study_file = tmp_path / "study.toml"
+    study_file.write_text(DEFAULT_STUDY_FILE.read_text() + (
+        '\n[datasets]\nconcomitant_care = "conmeds"\ndeviations = "pdev"\n'
+        '[concomitant_care]\nniv = "(?i)ventilation masque"\n'
+        '[deviations]\nimportant_column = "SEVERITY"\nimportant_values = ["critical"]\n'))
+    import_adam(src, study_file, tmp_path / "snap")
+    got_cm, got_dv = _read(tmp_path / "snap", "adcm"), _read(tmp_path / "snap", "addv")
+    original_cm, original_dv = _read(small / "final", "adcm"), _read(small / "final", "addv")
+    assert not (tmp_path / "snap" / "clinical" / "conmeds.parquet").exists()
+    assert got_cm["CARECD"].tolist() == original_cm["CARECD"].tolist()
+    assert (got_cm["CARECD"] == "NIV").sum() == 8
+    assert got_dv["DVIMPFL"].tolist() == original_dv["DVIMPFL"].tolist()
