@@ -261,6 +261,7 @@ def _addv(sub, adqs, adex, rng, visit_days) -> pd.DataFrame:
                                     "imp": p_imp}))
     dv = pd.concat(frames, ignore_index=True)
     dv = dv[dv["day"].to_numpy() <= sub["stop_t"].to_numpy()[dv["i"].to_numpy()]]
+    dv = dv.drop_duplicates(["i", "day", "DVDECOD", "DVTERM"])      # one deviation of a kind a day
     rand = sub["rand_day"].to_numpy()[dv["i"].to_numpy()]
     dv = dv.assign(USUBJID=sub["USUBJID"].to_numpy()[dv["i"].to_numpy()],
                    SITEID=sub["SITEID"].to_numpy()[dv["i"].to_numpy()],

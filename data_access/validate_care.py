@@ -152,18 +152,16 @@ def _last_alive(r: ProblemReport, d: dict[str, pd.DataFrame], one: pd.DataFrame)
         dates = df[col]
         limit = df["USUBJID"].map(death)
         dates = dates.where(limit.isna() | (dates <= limit))        # after death: care_after_death's finding
-        best = dates.groupby(df["USUBJID"], sort=False).max()
-        for s, v in best.dropna().items():
-            if s not in latest_record or v > latest_record[s][0]:
-                latest_record[s] = (v, name, col)
+        best = dates.groupby(df["USUBJID"], sort=False).max().dropna()
+        latest_record[(name, col)] = best[best.index.isin(one.index)]
     if latest_record:
-        rec = pd.Series({s: v[0] for s, v in latest_record.items()})
-        rec = rec[rec.index.isin(one.index)]
-        bad = last.reindex(rec.index).notna() & (last.reindex(rec.index) < rec)
+        rec = pd.DataFrame(latest_record)                       # subject x (dataset, date column)
+        top = rec.max(axis=1)
+        bad = last.reindex(rec.index).notna() & (last.reindex(rec.index) < top)
         for s in rec.index[bad.to_numpy(dtype=bool)]:
-            v, name, col = latest_record[s]
+            name, col = rec.loc[s].idxmax()
             r.add("adsl", "LSTALVDT", s, "last_alive_before_record",
-                  f"LSTALVDT {_d(last[s])} of {s} is before the subject's {name} record dated {col} {_d(v)}")
+                  f"LSTALVDT {_d(last[s])} of {s} is before the subject's {name} record dated {col} {_d(top[s])}")
     if latest_any:
         top, name, col = max(latest_any, key=lambda t: t[0])
         for s in one.index[((last > top) & ~after_death).to_numpy(dtype=bool)]:     # after death: reported
