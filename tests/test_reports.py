@@ -294,7 +294,13 @@ def test_closed_report_lists_every_sae_and_death_and_severity_by_arm(rendered, d
     assert len(sae_rows) >= (sae["term"] == "Respiratory failure").sum()
     for s in set(sae["subject"]) | set(deaths.iloc[:, 0]):
         assert f"| {s} |" in md, s
-    assert "First 40 of" not in md.split("{#tbl-ae}")[1]      # nothing after the AE table is cut
+    assert "First 40 of" not in md.split("{#tbl-ae}")[1].split("# Appendix")[0]   # nothing after the AE table is cut
+    # the appendix: one profile per death, in order of the date of death, with its arm
+    appendix = md.split("# Appendix: profiles of the participants who died")[1]
+    order = deaths.sort_values(["death_date", "subject"])["subject"].tolist()
+    assert [line.split()[-1] for line in appendix.splitlines() if line.startswith("### Participant ")] == order
+    assert appendix.count("- **Arm**: ") == len(order) and appendix.count("| Vital status | Died |") == len(order)
+    assert "| Laboratory |" not in appendix                         # compact: no lab values
     any_ae = sev[(sev["soc"] == "Any adverse event")]
     for r in any_ae.itertuples():
         if r.group != "Total":

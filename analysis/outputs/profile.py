@@ -229,8 +229,27 @@ def display_timeline(profile: Profile) -> pd.DataFrame:
                          "Category": t["category"], "Event": t["event"], "Details": t["detail"].replace("", "—")})
 
 
-def profile_markdown(profile: Profile, view) -> str:
-    """The profile as Markdown (``mirocals profile --format md``, the closed report's appendix)."""
+COMPACT_DROP = ("Laboratory", "Visit", "Screening")
+
+
+def compact_profile(profile: Profile, doses_per_cycle: int = 5) -> Profile:
+    """The profile for a report's appendix: no laboratory values, visits or screening, and only the
+    cycles in which a dose was missed (a line says how many cycles were complete)."""
+    t = profile.timeline
+    cycles = t[t["category"] == "Treatment"]
+    full = cycles["event"].str.endswith(f": {doses_per_cycle} of {doses_per_cycle} doses")
+    keep = ~t["category"].isin(COMPACT_DROP) & ~(t["category"].eq("Treatment") & t["event"].str.endswith(
+        f": {doses_per_cycle} of {doses_per_cycle} doses"))
+    summary = {**profile.summary, "Treatment cycles": f"{len(cycles)} started, {int(full.sum())} with every dose"}
+    return Profile(profile.subject, summary, t[keep].reset_index(drop=True), profile.scores, profile.notes)
+
+
+def profile_markdown(profile: Profile, view, compact: bool = False) -> str:
+    """The profile as Markdown (``mirocals profile --format md``; ``compact``: the closed report's
+    appendix, see :func:`compact_profile`)."""
+    if compact:
+        from analysis.outputs.care import treatment_settings
+        profile = compact_profile(profile, treatment_settings(view.study)["doses_per_cycle"])
     lines = [f"### Participant {profile.subject}", ""]
     lines += [f"- **{k}**: {v}" for k, v in profile.summary.items() if k != "Subject"]
     shown = display_timeline(profile)
