@@ -135,8 +135,9 @@ def bench_browser(root: Path, role: str, work: Path, warm_up_timeout: float) -> 
             def drawn():
                 """Until the run has ended and the first chart on the page (if any) is drawn."""
                 wait_idle(page, timeout)
-                if page.locator("[data-testid=stMain] .js-plotly-plot").count():
-                    page.locator("[data-testid=stMain] .js-plotly-plot .main-svg").first.wait_for(timeout=timeout)
+                charts = page.locator("[data-testid=stMain] .js-plotly-plot")
+                if charts.count():        # drawn, in view or in a tab not shown
+                    charts.first.locator(".main-svg").first.wait_for(state="attached", timeout=timeout)
 
             def open_page(spec, timeout):
                 t = time.perf_counter()
