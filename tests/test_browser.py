@@ -129,8 +129,8 @@ def open_page(page, spec, timeout=60_000) -> float:
     page.get_by_test_id("stSidebarNav").get_by_text(spec.title, exact=True).click()
     page.get_by_role("heading", name=PAGE_HEADINGS.get(spec.title, spec.title)).first.wait_for(timeout=timeout)
     page.get_by_role("button", name="Download CSV").first.wait_for(timeout=timeout)
-    if PAGE_FIGURES.get(spec.url):
-        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=timeout)
+    if PAGE_FIGURES.get(spec.url):   # drawn, maybe in a tab not shown first (Safety opens on its AE table)
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(state="attached", timeout=timeout)
     wait_idle(page, timeout)
     return time.perf_counter() - start
 
