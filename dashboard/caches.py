@@ -295,12 +295,12 @@ def start_warm_up(wait_for_runtime: bool = True) -> bool:
                     time.sleep(0.1)
                 if not Runtime.exists():
                     log("warm-up: no Streamlit runtime after 120 s; warming the process's caches anyway")
-            from dashboard import figure_export
-            figure_export.start_in_background()
             contexts = warm_up_contexts()
             if not contexts:
                 log("warm-up skipped: nothing this instance may serve")
                 return
+            from dashboard import figure_export
+            figure_export.start_in_background()
             built = warm_up(contexts, log=log)
             log(f"warm-up finished in {time.perf_counter() - start:.1f} s: {len(built)} outputs for "
                 + ", ".join(f"{c.role} ({c.view_kind})" for c in contexts))
