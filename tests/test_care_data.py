@@ -228,6 +228,12 @@ def test_views_show_care_pooled_or_with_the_arm(small):
         assert "DVIMPFL" in view.columns("addv") and "addv" not in view.withheld
     with open_view(root, "dsmb", allocation_dir=root / "allocation") as view:
         assert set(view.table("addv")["ARM"]) <= set(view.arm_levels)
+    # no column of the simulated care or deviations reveals the arm (the scan of imports and snapshots)
+    from data_access.arm_scan import find_arm_revealing_columns
+    from data_access.study import load_study
+    data = {n: _read(root, n) for n in ("adsl", "adcm", "addv")}
+    allocation = pd.read_parquet(root / "allocation" / "allocation.parquet")
+    assert find_arm_revealing_columns(data, allocation, load_study(), min_subjects=5) == []
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
