@@ -163,8 +163,8 @@ def _last_alive(r: ProblemReport, d: dict[str, pd.DataFrame], one: pd.DataFrame)
             r.add("adsl", "LSTALVDT", s, "last_alive_before_record",
                   f"LSTALVDT {_d(last[s])} of {s} is before the subject's {name} record dated {col} {_d(top[s])}")
     if latest_any:
-        top, name, col = max(latest_any, key=lambda t: t[0])
+        top = max(t[0] for t in latest_any)
         for s in one.index[((last > top) & ~after_death).to_numpy(dtype=bool)]:     # after death: reported
             r.add("adsl", "LSTALVDT", s, "last_alive_after_cut",
-                  f"LSTALVDT {_d(last[s])} of {s} is later than every other date of the delivery (latest: {name} "
-                  f"{col} {_d(top)}): after the data cut-off?")
+                  f"LSTALVDT {_d(last[s])} of {s} is later than every other date of the delivery (the latest is "
+                  f"{_d(top)}): after the data cut-off?")
