@@ -161,10 +161,17 @@ def exporter() -> Exporter:
     return _EXPORTER
 
 
+def _start_and_draw_once() -> None:
+    if _EXPORTER.start():       # the first image through a new browser is slow: draw one nobody sees
+        import plotly.graph_objects as go
+        for fmt in ("png", "svg"):
+            _EXPORTER.export(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])), fmt)
+
+
 def start_in_background() -> None:
-    """Launch the persistent browser on a daemon thread (at server start: the first download
-    then does not wait for it)."""
-    threading.Thread(target=_EXPORTER.start, name="mirocals-kaleido-start", daemon=True).start()
+    """Launch the persistent browser on a daemon thread and draw one throw-away image in each
+    format (at server start: the first download then waits for neither)."""
+    threading.Thread(target=_start_and_draw_once, name="mirocals-kaleido-start", daemon=True).start()
 
 
 def figure_bytes(key: tuple, fig, fmt: str) -> bytes:
