@@ -349,7 +349,12 @@ def _alsfrs_in_range(df: pd.DataFrame) -> pd.Series:
 
 # --------------------------------------------------------------------------- the data contract
 # Columns the contract documents (DATASETS.md) beyond those ``build_schemas`` checks.
-CONTRACT_EXTRA = {"adsl": ("DFSGR",)}
+CONTRACT_EXTRA = {"adsl": ("DFSGR",),
+                  # concomitant care and deviations of an imported trial: what outputs read beyond
+                  # the ADaM-level schema (care_schema / deviation_schema with adam=True)
+                  "adcm": ("CMSEQ", "CMCAT", "CMSCAT", "CMCLAS", "CMCLASCD", "CMDOSE", "CMDOSU", "CMDOSFRQ",
+                           "CMDOSTOT", "CMINDC", "ASTDY", "AENDY"),
+                  "addv": ("DVSEQ", "DVSCAT", "ASTDY", "ENTDT")}
 # ADaM identifier variables every dataset may carry.
 CONTRACT_EVERY = ("STUDYID", "USUBJID", "SUBJID", "SITEID")
 # ADaM/SDTM variables that hold the arm (or the randomisation list): never part of a blinded

@@ -278,3 +278,14 @@ def test_import_maps_through_the_study_file_sections(small, tmp_path):
     assert got_cm["CARECD"].tolist() == original_cm["CARECD"].tolist()
     assert (got_cm["CARECD"] == "NIV").sum() == 8
     assert got_dv["DVIMPFL"].tolist() == original_dv["DVIMPFL"].tolist()
+
+
+def test_blinded_view_of_an_imported_trial_shows_the_care_columns_outputs_need(small, tmp_path):
+    export_adam(small / "final", tmp_path / "csv", fmt="csv", allocation_dir=small / "final" / "allocation")
+    study_file = tmp_path / "study.toml"          # another trial's study file: ADaM-level contract
+    study_file.write_text(DEFAULT_STUDY_FILE.read_text().replace('id = "MIROCALS"', 'id = "OTHER-1"'))
+    import_adam(tmp_path / "csv", study_file, tmp_path / "snap")
+    with open_view(tmp_path / "snap", "steering") as view:
+        assert {"CARECD", "CMDECOD", "CMCLAS", "CMCLASCD", "CMDOSTOT", "ASTDT", "AENDT"} <= set(view.columns("adcm"))
+        assert {"DVCAT", "DVIMPFL", "DVDECOD", "ASTDT", "SITEID"} <= set(view.columns("addv"))
+        assert not {"ARM", "ARMCD"} & (set(view.columns("adcm")) | set(view.columns("addv")))
