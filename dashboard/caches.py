@@ -242,6 +242,7 @@ def warm_up(contexts: list[Context] | None = None, log=None) -> list[tuple[Conte
     ``warm_up_contexts()``): display tables and footnotes, figures, the validation tables. An
     output that fails is skipped (its page says why when it is opened). Returns what was built."""
     from analysis.outputs import TableUnavailable
+    from data_access.view_base import BlindingError
     contexts = warm_up_contexts() if contexts is None else contexts
     built = []
     for ctx, kind, name in warm_up_plan(contexts):
@@ -252,7 +253,7 @@ def warm_up(contexts: list[Context] | None = None, log=None) -> list[tuple[Conte
                 get_figure(ctx, name)
             else:
                 get_validation_tables(ctx)
-        except TableUnavailable:
+        except (TableUnavailable, BlindingError):     # not for this snapshot, or by arm only
             continue
         except Exception as exc:  # noqa: BLE001 - the page reports it; the warm-up goes on
             if log:               # the type only: a message could quote data
