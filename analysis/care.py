@@ -342,3 +342,26 @@ def list_important_deviations(addv: pd.DataFrame, adsl: pd.DataFrame, site_col: 
                         if "ASTDY" in d else pd.NA,
                         "category": d["DVCAT"].to_numpy(), "term": d["DVTERM"].to_numpy()})
     return out.sort_values(["site", "date", "USUBJID"], kind="mergesort", na_position="last").reset_index(drop=True)
+
+
+def summarize_interruptions(adex: pd.DataFrame, adsl: pd.DataFrame, group_col: str | None = None, groups=None,
+                            doses_per_cycle: int = 5) -> pd.DataFrame:
+    """Cycles in which fewer than ``doses_per_cycle`` doses were given, by reason (EXADJ; "Not
+    recorded" when the delivery has no reason) and group: reason ("Any reason" first, then by
+    frequency), group, cycles, n_subjects, percent (of the group's participants)."""
+    grp, labels = _groups(adsl, group_col, groups)
+    pop = pd.DataFrame({"USUBJID": adsl["USUBJID"].to_numpy(), "group": grp.to_numpy()})
+    denom = pop.groupby("group").size()
+    ex = adex.merge(pop, on="USUBJID")
+    ex = ex[pd.to_numeric(ex["NDOSES"], errors="coerce").fillna(0) < doses_per_cycle].copy()
+    ex["reason"] = ex["EXADJ"].fillna("Not recorded") if "EXADJ" in ex.columns else "Not recorded"
+    order = ex["reason"].value_counts(sort=True).index.tolist()
+    rows = []
+    for reason in ["Any reason"] + sorted(order, key=lambda r: (-int((ex["reason"] == r).sum()), r)):
+        x = ex if reason == "Any reason" else ex[ex["reason"] == reason]
+        for g in labels:
+            y = x[x["group"] == g]
+            rows.append({"reason": reason, "group": g, "cycles": len(y), "n_subjects": int(y["USUBJID"].nunique())})
+    out = pd.DataFrame(rows, columns=["reason", "group", "cycles", "n_subjects"])
+    out["percent"] = 100.0 * out["n_subjects"] / out["group"].map(denom).replace(0, np.nan).to_numpy()
+    return out

@@ -142,6 +142,7 @@ def build_schemas(study=None) -> dict[str, list[Col]]:
         "adex": [
             Col("USUBJID", "str", True), Col("CYCLE", "int", True, lo=1), Col("ASTDT", "date", True),
             Col("AENDT", "date"), Col("NDOSES", "int", lo=0, hi=5), Col("EXDOSE", "num", lo=0),
+            Col("EXADJ", "str"),
         ],
         "adcm": care_schema(), "addv": deviation_schema(),
         "allocation": [

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from data_access.simulate_care import NIV_BASE_PER_MONTH, P_PAV, build_care, care_rng, niv_km_limit
-from data_access.simulate_parts import build_adae, build_adex, build_adlb_adresp, build_adqs
+from data_access.simulate_parts import build_adae, build_adex, build_adlb_adresp, build_adqs, interruption_reasons
 from data_access.simulate_messy import plant_problems
 from data_access.simulate_recruitment import build_screening, dates_of, randomise_blocks, simulate_screening
 
@@ -212,6 +212,7 @@ def simulate_trial(study, seed: int = 20170619, n_subjects: int | None = None,
     adtte = _build_adtte(usubjid, rand_day, death_d, trach_d, fu_end, withdrew, study)
     adlb, adresp = build_adlb_adresp(subjects, study, rng)
     adex = build_adex(subjects, rng)
+    adex["EXADJ"] = interruption_reasons(adex, subjects, np.random.default_rng([seed, 0xE7AD]))
     adae = build_adae(subjects, rng)
     # concomitant care and deviations: their own generator, so the datasets above do not change
     care_sub = subjects.assign(SITEID=site_id, runin_day=scr_day + 1 - rand_day, fu_end=fu_end, trach_d=trach_d,

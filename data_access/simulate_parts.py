@@ -165,6 +165,27 @@ def build_adex(sub: pd.DataFrame, rng) -> pd.DataFrame:
                          "EXDOSE": 2.0})
 
 
+
+# why doses of a cycle were not given (not all 5): its own generator (``simulate``), so no other
+# dataset changes; the same shares in both arms (nothing here reads the arm)
+INTERRUPTION_REASONS = (("ADVERSE EVENT", 0.35), ("INTERCURRENT ILLNESS", 0.20), ("PARTICIPANT DECISION", 0.20),
+                        ("HOSPITALISATION", 0.10), ("MISSED APPOINTMENT", 0.15))
+
+
+def interruption_reasons(adex: pd.DataFrame, sub: pd.DataFrame, rng) -> np.ndarray:
+    """EXADJ for each adex row: null for a complete cycle (5 doses); DEATH or WITHDRAWAL when follow-up
+    ended during the cycle; else one of ``INTERRUPTION_REASONS``."""
+    s = sub.set_index("USUBJID")
+    start = (adex["CYCLE"].to_numpy() - 1) * 28
+    stop = adex["USUBJID"].map(s["stop_t"]).to_numpy()
+    died = adex["USUBJID"].map(s["died"]).to_numpy().astype(bool)
+    names = np.array([r for r, _ in INTERRUPTION_REASONS], dtype=object)
+    drawn = names[rng.choice(len(names), len(adex), p=[p for _, p in INTERRUPTION_REASONS])]
+    cut_short = start + 4 > stop
+    reason = np.where(cut_short, np.where(died, "DEATH", "WITHDRAWAL"), drawn).astype(object)
+    reason[adex["NDOSES"].to_numpy() >= 5] = None
+    return reason
+
 # (SOC, PT, events per subject-year on placebo, multiplier on IL-2, P(serious), relatedness)
 AE_TERMS = [
     ("General disorders and administration site conditions", "Injection site reaction", 0.6, 6.0, 0.0, 0.9),

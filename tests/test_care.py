@@ -292,3 +292,22 @@ def test_care_and_deviation_outputs_blinded_pooled_and_absent_when_not_delivered
             build_table(name, bare)
     with pytest.raises(TableUnavailable):
         build_figure("care-incidence", bare)
+
+
+def test_interruptions_hand_counted_and_simulated_reasons(demo_snapshot):
+    from analysis.care import summarize_interruptions
+    adsl = pd.DataFrame({"USUBJID": ["A", "B", "C"], "ARM": ["X", "X", "Y"]})
+    adex = pd.DataFrame({"USUBJID": ["A", "A", "A", "B", "C", "Z"], "CYCLE": [1, 2, 3, 1, 1, 1],
+                         "NDOSES": [5, 3, 0, 4, 5, 0],
+                         "EXADJ": [None, "ADVERSE EVENT", "ADVERSE EVENT", None, None, "DEATH"]})
+    out = summarize_interruptions(adex, adsl, group_col="ARM", groups=("X", "Y")).set_index(["reason", "group"])
+    assert out.loc[("Any reason", "X"), ["cycles", "n_subjects", "percent"]].tolist() == [3, 2, 100.0]
+    assert out.loc[("ADVERSE EVENT", "X"), ["cycles", "n_subjects"]].tolist() == [2, 1]
+    assert out.loc[("Not recorded", "X"), "cycles"] == 1              # B's cycle has no reason
+    assert out.loc[("Any reason", "Y"), "cycles"] == 0                # C complete; Z not randomised
+    # the demo: a reason exactly for the incomplete cycles; death only for participants who died
+    ex = pd.read_parquet(demo_snapshot / "clinical" / "adex.parquet")
+    sl = pd.read_parquet(demo_snapshot / "clinical" / "adsl.parquet")
+    assert (ex["EXADJ"].notna() == (ex["NDOSES"] < 5)).all()
+    dead = set(sl.loc[sl["DTHFL"] == "Y", "USUBJID"])
+    assert set(ex.loc[ex["EXADJ"] == "DEATH", "USUBJID"]) <= dead

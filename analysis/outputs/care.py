@@ -36,6 +36,13 @@ def _adherence(view, **_):
                                groups=groups, **treatment_settings(view.study))
 
 
+def _interruptions(view, **_):
+    from analysis.care import summarize_interruptions
+    group_col, groups = groups_of(view)
+    return summarize_interruptions(view.table("adex"), get_adsl(view, "SAF"), group_col=group_col, groups=groups,
+                                   doses_per_cycle=treatment_settings(view.study)["doses_per_cycle"])
+
+
 def _need_last_alive(view) -> None:
     if "LSTALVDT" not in view.columns("adsl"):
         raise TableUnavailable("ADSL has no date last known alive (LSTALVDT), so the currency of vital status "
@@ -173,6 +180,14 @@ OUTPUTS = [
             "cycles_not_received", "doses", "doses_due", "adherence_median", "adherence_q1",
             "adherence_q3", "n_adherent", "percent_adherent", "months_median", "months_q1", "months_q3"),
            population="SAF", needs=("adsl", "adex"), display=_ADHERENCE_DISPLAY, method=_adherence_method),
+    Output("interruptions", "Treatment interruptions: cycles with doses not given, by reason", _interruptions,
+           ("reason", "group", "cycles", "n_subjects", "percent"), population="SAF", needs=("adsl", "adex"),
+           display=DisplaySpec(arms="cell", index=("reason",), cell="{cycles} [{n_subjects} ({percent})]",
+                               cell_label="cycles [participants n (% of the arm)]", percents=("percent",),
+                               digits={"percent": 1}, sentence_case=("reason",), labels={"reason": "Reason"}),
+           method=lambda view: (f"A cycle counts when fewer than its {treatment_settings(view.study)['doses_per_cycle']} "
+                                "daily doses were given; the reason recorded in the exposure dataset (EXADJ); death "
+                                "or withdrawal: follow-up ended during the cycle. Safety population.")),
     Output("concomitant-care", "ALS care milestones: non-invasive ventilation, gastrostomy, permanent assisted "
            "ventilation and tracheostomy after randomisation", _care_table,
            ("care", "care_label", "group", "n", "prevalent", "at_risk", "events", "percent_events", "deaths_first",

@@ -17,6 +17,7 @@ ctx = widgets.page_setup(PAGE, "Treatment and conduct")
 tabs = st.tabs(["Adherence", "Care milestones", "Medications", "Protocol deviations", "Vital status"])
 with tabs[0]:
     widgets.show_named_table(ctx, PAGE, "adherence")
+    widgets.show_named_table(ctx, PAGE, "interruptions")
     widgets.show_named_table(ctx, PAGE, "exposure")
 with tabs[1]:
     show_figure_of(ctx, PAGE, "care-incidence")
