@@ -158,8 +158,9 @@ def build_profile(view, subject: str) -> Profile:
         from analysis.outputs.care import treatment_settings
         per = treatment_settings(view.study)["doses_per_cycle"]
         for r in ex.sort_values("CYCLE").itertuples(index=False):
-            add(r.ASTDT, "Treatment", f"Cycle {int(r.CYCLE)}: {int(r.NDOSES)} of {per} doses",
-                "" if pd.isna(getattr(r, "AENDT", pd.NaT)) else f"to {pd.Timestamp(r.AENDT):%Y-%m-%d}")
+            add(r.ASTDT, "Treatment", f"Cycle {int(r.CYCLE)}: {int(r.NDOSES)} of {per} doses", "; ".join(b for b in (
+                "" if pd.isna(getattr(r, "AENDT", pd.NaT)) else f"to {pd.Timestamp(r.AENDT):%Y-%m-%d}",
+                _words(getattr(r, "EXADJ", None))) if b))
 
     ae = _rows(view, view.study.ae_dataset, subject)
     if ae is not None:
