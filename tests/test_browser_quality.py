@@ -126,12 +126,19 @@ def test_missed_visit_filter_and_site_query_export_in_a_real_browser(quality_ser
     page.get_by_role("tab", name="Validation problems").click()
     wait_idle(page)
     _pick(page, "stMultiSelect", "Site", q_site)                      # the problems filtered to the site
+    _visible(page.get_by_text(f"{len(mine)} of {len(problems)} problems")).first.wait_for(timeout=30_000)
     table = _visible(page.get_by_test_id("stTable")).first
+    for _ in range(60):                                               # redrawn a moment after the run
+        if table.locator("tbody tr").count() == len(mine):
+            break
+        page.wait_for_timeout(250)
     text = table.inner_text()
     assert table.locator("tbody tr").count() == len(mine)
     assert all(m in text for m in mine["message"])                    # every message whole
     assert "_" not in " ".join(table.locator("tbody tr td:nth-child(5)").all_inner_texts())   # rules in words
     _pick(page, "stSelectbox", "Site", q_site)
+    _visible(page.get_by_text(f"{len(mine)} problem(s) at {q_site}")).first.wait_for(timeout=30_000)
+    wait_idle(page)
     name, data = _download(page, "Download queries (XLSX)")
     assert name == f"mirocals_queries_{q_site}_blinded_{CUT}.xlsx"
     sheet = openpyxl.load_workbook(io.BytesIO(data))["Queries"]
