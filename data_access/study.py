@@ -147,6 +147,25 @@ class Study:
         return str(self._blinding.get("ae_dataset", "adae"))
 
     @property
+    def arm_revealing_medication_patterns(self) -> tuple[str, ...]:
+        """``[blinding] arm_revealing_medications`` (regular expressions, e.g. a premedication given
+        only with the active drug) plus ``arm_revealing_ae``: searched in the concomitant-care
+        columns ``medication_term_columns``, so a medication whose name or indication (CMINDC
+        "injection site reaction") reveals the arm is withheld from blinded views."""
+        return (tuple(str(p) for p in self._blinding.get("arm_revealing_medications", []))
+                + self.arm_revealing_ae_patterns)
+
+    @property
+    def medication_term_columns(self) -> tuple[str, ...]:
+        """``[blinding] medication_term_columns`` (default CMTRT, CMDECOD, CMINDC)."""
+        return tuple(self._blinding.get("medication_term_columns", ["CMTRT", "CMDECOD", "CMINDC"]))
+
+    @property
+    def medication_dataset(self) -> str:
+        """``[blinding] medication_dataset`` (default ``adcm``)."""
+        return str(self._blinding.get("medication_dataset", "adcm"))
+
+    @property
     def arm_revealing_exposure(self) -> tuple[str, ...]:
         """``[blinding] arm_revealing_exposure``: exposure variables (columns of any dataset)
         whose values reveal the arm; withheld from blinded views (MIROCALS: none, EXDOSE is the

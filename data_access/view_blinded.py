@@ -16,6 +16,9 @@ Blinded view (roles steering, investigator; author before database lock). What h
   arm-revealing code (``study.arm_revealing_param_codes``: Tregs, eosinophils) or its PARAMCD or
   PARAM matches ``[blinding] arm_revealing_param_patterns`` (a renamed ``TREG_PCT`` "Regulatory
   T cells (% of CD4)" is absent too);
+- concomitant-care rows (``adcm``) whose name or indication (``[blinding]
+  medication_term_columns``) matches ``[blinding] arm_revealing_medications`` or an arm-revealing
+  AE pattern are absent (a drug given for injection-site reactions reveals the arm as the reaction does);
 - AE rows whose term columns (``[blinding] ae_term_columns``) match ``[blinding]
   arm_revealing_ae`` are absent (MIROCALS: injection-site reactions, influenza-like illness,
   eosinophilia);
@@ -69,6 +72,7 @@ class BlindedView(BaseView):
         self._hidden_upper = {p.upper() for p in self.hidden_params}
         self._param_patterns = tuple(re.compile(p) for p in study.arm_revealing_param_patterns)
         self._ae_patterns = tuple(re.compile(p) for p in study.arm_revealing_ae_patterns)
+        self._med_patterns = tuple(re.compile(p) for p in study.arm_revealing_medication_patterns)
         self._safe = study.safe_params
         self._contract = contract_columns(study)
         self._exposure = set(study.arm_revealing_exposure)
@@ -172,6 +176,14 @@ class BlindedView(BaseView):
                     parts.append(e)
             if cols and self._ae_patterns:
                 self._row_rules.setdefault(name, {})["ae"] = tuple(cols)
+        if name == self.study.medication_dataset:
+            cols = [c for c in self.study.medication_term_columns if c in names]
+            for col in cols:
+                e = self._regex_none(col, self._med_patterns)
+                if e is not None:
+                    parts.append(e)
+            if cols and self._med_patterns:
+                self._row_rules.setdefault(name, {})["medication"] = tuple(cols)
         expr = None
         for e in parts:
             expr = e if expr is None else (expr & e)
@@ -228,6 +240,11 @@ class BlindedView(BaseView):
                 terms = sorted({str(v) for v in values if v is not None and any(p.search(str(v)) for p in self._ae_patterns)})
                 items += [("ae_term", t, f"{col} matches an arm-revealing AE pattern ([blinding] arm_revealing_ae)")
                           for t in terms]
+            for col in rules.get("medication", ()):
+                values = pc.unique(pq.read_table(path, columns=[col]).column(col)).to_pylist()
+                terms = sorted({str(v) for v in values if v is not None and any(p.search(str(v)) for p in self._med_patterns)})
+                items += [("medication", t, f"{col} matches an arm-revealing pattern ([blinding] arm_revealing_medications "
+                                            "or arm_revealing_ae)") for t in terms]
             if items:
                 out[name] = items
         return out

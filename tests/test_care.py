@@ -311,3 +311,45 @@ def test_interruptions_hand_counted_and_simulated_reasons(demo_snapshot):
     assert (ex["EXADJ"].notna() == (ex["NDOSES"] < 5)).all()
     dead = set(sl.loc[sl["DTHFL"] == "Y", "USUBJID"])
     assert set(ex.loc[ex["EXADJ"] == "DEATH", "USUBJID"]) <= dead
+
+
+def test_a_medication_whose_name_or_indication_reveals_the_arm_is_withheld_from_blinded_views(demo_snapshot, tmp_path):
+    """A blinded insider reading concomitant care: a drug given for injection-site reactions
+    (its indication matches an arm-revealing AE pattern) or a premedication the study file declares
+    (``[blinding] arm_revealing_medications``) is absent from the blinded view, the medications
+    table, every profile and the view's CSV; named (not counted) in ``withheld``; the unblinded view
+    keeps them."""
+    import dataclasses
+    from analysis.outputs import build_table
+    from analysis.outputs.profile import build_profile, profile_markdown
+    from data_access.snapshot import load_datasets, read_manifest, write_snapshot
+    from data_access.study import load_study
+    from data_access.views import open_view
+    clinical = load_datasets(demo_snapshot / "clinical")
+    cm = clinical["adcm"]
+    subject = cm["USUBJID"].iloc[0]
+    extra = cm.iloc[[0, 0]].copy()
+    extra["CMTRT"] = ["HYDROCORTISONE CREAM", "PREMEDIX"]
+    extra["CMDECOD"] = ["HYDROCORTISONE", "PREMEDIX"]
+    extra["CMCAT"] = "CONCOMITANT MEDICATION"
+    extra["CARECD"] = "MED"
+    extra["CMCLAS"], extra["CMCLASCD"] = ["CORTICOSTEROIDS, DERMATOLOGICAL PREPARATIONS", "ANALGESICS"], ["D07", "N02"]
+    cm = cm.assign(CMINDC=None)
+    extra["CMINDC"] = ["Injection site reaction", "Before study drug"]
+    clinical["adcm"] = pd.concat([cm, extra], ignore_index=True)
+    base = load_study()
+    study = dataclasses.replace(base, raw={**base.raw, "blinding": {**base.raw["blinding"],
+                                                                   "arm_revealing_medications": ["(?i)premedix"]}})
+    alloc = load_datasets(demo_snapshot / "allocation")["allocation"]
+    write_snapshot(tmp_path / "snap", clinical, alloc, study, read_manifest(demo_snapshot / "clinical")["cut_date"], "t")
+    blinded = open_view(tmp_path / "snap", "steering", study=study)
+    shown = blinded.table("adcm")
+    assert len(shown) == len(cm) and not shown["CMDECOD"].isin(["HYDROCORTISONE", "PREMEDIX"]).any()
+    kinds = {(k, n) for k, n, _ in blinded.withheld.get("adcm", [])}
+    assert ("medication", "PREMEDIX") in kinds and ("medication", "Injection site reaction") in kinds
+    meds = build_table("medications", blinded)
+    assert "CORTICOSTEROIDS, DERMATOLOGICAL PREPARATIONS" not in set(meds["atc_class"])
+    text = profile_markdown(build_profile(blinded, subject), blinded)
+    assert "PREMEDIX" not in text.upper() and "HYDROCORTISONE" not in text.upper() and "Injection site" not in text
+    unblinded = open_view(tmp_path / "snap", "dsmb", study=study)
+    assert unblinded.table("adcm")["CMDECOD"].isin(["HYDROCORTISONE", "PREMEDIX"]).sum() == 2
