@@ -269,8 +269,8 @@ _WARM_LOCK = __import__("threading").Lock()
 
 def start_warm_up(wait_for_runtime: bool = True) -> bool:
     """Start the warm-up on a daemon thread, once per process (False when it was started already
-    or ``MIROCALS_WARMUP=0``). It waits for Streamlit's runtime (so it fills the caches the sessions
-    read), starts the persistent figure-export browser, builds ``warm_up_contexts()`` and prints
+    or ``MIROCALS_WARMUP=0``). It waits for Streamlit's runtime to be started (so the server's own
+    start is not slowed, and it fills the caches the sessions read), starts the persistent figure-export browser, builds ``warm_up_contexts()`` and prints
     ``warm-up finished in S s`` to the server log."""
     import os
     import sys
@@ -291,8 +291,10 @@ def start_warm_up(wait_for_runtime: bool = True) -> bool:
         start = time.perf_counter()
         try:
             if wait_for_runtime:
-                from streamlit.runtime import Runtime
-                while not Runtime.exists() and time.perf_counter() - start < 120:
+                from streamlit.runtime import Runtime, RuntimeState
+                # until the server is up (its runtime started): the start-up itself is not slowed
+                while time.perf_counter() - start < 120 and not (
+                        Runtime.exists() and Runtime.instance().state not in (RuntimeState.INITIAL,)):
                     time.sleep(0.1)
                 if not Runtime.exists():
                     log("warm-up: no Streamlit runtime after 120 s; warming the process's caches anyway")
