@@ -165,7 +165,7 @@ def _format_text(value, yes_no: bool = False, sentence: bool = False) -> str:
     if text in METHOD_LABELS:
         return METHOD_LABELS[text]
     if sentence and (text.isupper() or text.islower()):
-        return text.capitalize()
+        return text.replace("_", " ").capitalize()          # not_due -> Not due
     return text
 
 
