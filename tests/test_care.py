@@ -353,3 +353,47 @@ def test_a_medication_whose_name_or_indication_reveals_the_arm_is_withheld_from_
     assert "PREMEDIX" not in text.upper() and "HYDROCORTISONE" not in text.upper() and "Injection site" not in text
     unblinded = open_view(tmp_path / "snap", "dsmb", study=study)
     assert unblinded.table("adcm")["CMDECOD"].isin(["HYDROCORTISONE", "PREMEDIX"]).sum() == 2
+
+
+def test_an_imported_trial_without_care_deviations_or_last_alive_date_still_works(demo_snapshot, tmp_path):
+    """A sponsor's ADaM delivery with no ADCM, no ADDV and no LSTALVDT, through `mirocals import`:
+    the new tables say what was not delivered (exit 2, one line), adherence and the profile still
+    work, and the open report renders with a sentence in place of each absent table."""
+    import io
+    import os
+    from contextlib import redirect_stderr, redirect_stdout
+    from mirocals.cli import main
+    from reports.render import render_report
+    xpt = tmp_path / "xpt"
+    with redirect_stdout(io.StringIO()):
+        assert main(["export", "--data", str(demo_snapshot), "--allocation", str(demo_snapshot / "allocation"),
+                     "--format", "xpt", "--out", str(xpt)]) == 0
+    for name in ("adcm.xpt", "addv.xpt"):
+        (xpt / name).unlink()
+    import pyreadstat
+    adsl, meta = pyreadstat.read_xport(str(xpt / "adsl.xpt"))
+    pyreadstat.write_xport(adsl.drop(columns="LSTALVDT"), str(xpt / "adsl.xpt"), table_name="ADSL")
+    with redirect_stdout(io.StringIO()):
+        assert main(["import", "--src", str(xpt), "--out", str(tmp_path / "snap")]) == 0
+    snap = tmp_path / "snap"
+    for name, words in (("concomitant-care", "concomitant care"), ("medications", "concomitant care"),
+                        ("deviations", "protocol deviations"), ("deviations-by-site", "protocol deviations"),
+                        ("vital-status", "LSTALVDT"), ("no-contact", "LSTALVDT")):
+        err = io.StringIO()
+        with redirect_stdout(io.StringIO()), redirect_stderr(err):
+            assert main(["table", name, "--data", str(snap), "--view", "blinded"]) == 2, name
+        assert words in err.getvalue() and len(err.getvalue().strip().splitlines()) == 1, err.getvalue()
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["table", "adherence", "--data", str(snap), "--view", "blinded"]) == 0
+    subject = adsl["USUBJID"].iloc[0]
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["profile", subject, "--data", str(snap)]) == 0
+    assert "no concomitant-care dataset (adcm)" in out.getvalue()
+    os.environ.setdefault("MIROCALS_AUDIT_LOG", str(tmp_path / "audit.log"))
+    render_report("dsmb-open", snap, out_dir=tmp_path / "report", to=("html",), progress=lambda m: None)
+    md = (tmp_path / "report" / "dsmb-open" / "dsmb_open.md").read_text()
+    assert "not shown, concomitant-care table not available: no adcm dataset" in md
+    assert "not shown, deviations-by-site table not available: no addv dataset" in md
+    assert "not shown, ADSL has no date last known alive (LSTALVDT)" in md
