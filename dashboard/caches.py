@@ -10,6 +10,8 @@ up a cached output; ``cell_counts`` is the counts path, answered whatever the ce
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import streamlit as st
 
@@ -65,12 +67,34 @@ def check_cell_size(ctx: Context) -> None:
         raise SmallCellError(counts["reason"], counts["randomised"], counts["screened"])
 
 
+@dataclass(frozen=True)
+class _Unavailable:
+    """A ``TableUnavailable`` answer, cached like an output (an exception is not cached, so an
+    output the snapshot lacks was otherwise rebuilt on every rerun that asked for it)."""
+    message: str
+
+
+def _or_unavailable(build):
+    from analysis.outputs import TableUnavailable
+    try:
+        return build()
+    except TableUnavailable as exc:
+        return _Unavailable(str(exc))
+
+
+def _raise_unavailable(value):
+    if isinstance(value, _Unavailable):
+        from analysis.outputs import TableUnavailable
+        raise TableUnavailable(value.message)
+    return value
+
+
 @st.cache_data(max_entries=512, show_spinner=False)
 def _cached_table(name: str, view_kind: str, role_class: str, snapshot_hash: str, filters_key: tuple,
                   view_args: tuple, times: tuple | None = None, since: str | None = None) -> pd.DataFrame:
     from analysis.outputs import build_table
     view = get_view(_context_from(view_kind, role_class, snapshot_hash, filters_key, view_args))
-    return build_table(name, view, times=list(times) if times else None, since=since)
+    return _or_unavailable(lambda: build_table(name, view, times=list(times) if times else None, since=since))
 
 
 def table_unavailable(ctx: Context, name: str) -> str | None:
@@ -88,8 +112,8 @@ def get_table(ctx: Context, name: str, times=None, since=None) -> pd.DataFrame:
     view kind, role, filters and arguments (``since``: ISO date, for ``changes``). Raises
     ``SmallCellError`` for a blinded filter below the minimum cell size."""
     check_cell_size(ctx)
-    return _cached_table(name=name, **_key(ctx), times=tuple(times) if times else None,
-                         since=str(since) if since else None)
+    return _raise_unavailable(_cached_table(name=name, **_key(ctx), times=tuple(times) if times else None,
+                                            since=str(since) if since else None))
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -97,6 +121,8 @@ def _cached_display(name: str, view_kind: str, role_class: str, snapshot_hash: s
                     view_args: tuple, times: tuple | None = None, since: str | None = None):
     from analysis.outputs import display_table, footnotes
     machine = _cached_table(name, view_kind, role_class, snapshot_hash, filters_key, view_args, times, since)
+    if isinstance(machine, _Unavailable):
+        return machine
     view = get_view(_context_from(view_kind, role_class, snapshot_hash, filters_key, view_args))
     return display_table(name, machine, view), footnotes(name, view)
 
@@ -106,15 +132,16 @@ def get_display(ctx: Context, name: str, times=None, since=None) -> tuple[pd.Dat
     ``footnotes``: the same the reports and ``mirocals table --display`` show), cached like
     ``get_table``. Raises ``SmallCellError`` for a blinded filter below the minimum cell size."""
     check_cell_size(ctx)
-    return _cached_display(name=name, **_key(ctx), times=tuple(times) if times else None,
-                           since=str(since) if since else None)
+    return _raise_unavailable(_cached_display(name=name, **_key(ctx), times=tuple(times) if times else None,
+                                              since=str(since) if since else None))
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
 def _cached_figure(name: str, view_kind: str, role_class: str, snapshot_hash: str, filters_key: tuple,
                    view_args: tuple):
     from analysis.outputs import build_figure
-    return build_figure(name, get_view(_context_from(view_kind, role_class, snapshot_hash, filters_key, view_args)))
+    view = get_view(_context_from(view_kind, role_class, snapshot_hash, filters_key, view_args))
+    return _or_unavailable(lambda: build_figure(name, view))
 
 
 def get_figure(ctx: Context, name: str):
@@ -122,7 +149,7 @@ def get_figure(ctx: Context, name: str):
     snapshot hash, view kind, role and filters; shared read-only (do not mutate it). Raises
     ``SmallCellError`` for a blinded filter below the minimum cell size."""
     check_cell_size(ctx)
-    return _cached_figure(name=name, **_key(ctx))
+    return _raise_unavailable(_cached_figure(name=name, **_key(ctx)))
 
 
 @st.cache_data(max_entries=16, show_spinner="Validating the snapshot...")
@@ -180,6 +207,7 @@ def get_validation_tables(ctx: Context) -> dict[str, tuple[pd.DataFrame, pd.Data
 PAGE_ORDER = ("recruitment", "projections", "baseline", "functional", "survival", "decision", "events", "safety",
               "care", "conduct")
 WARM_USER = "start-up warm-up"
+CHANGES_DAYS = 91        # dashboard/app_pages/recruitment.py: "changes since" defaults to the cut minus 91 days
 
 
 def warm_up_contexts() -> list[Context]:
@@ -247,7 +275,11 @@ def warm_up(contexts: list[Context] | None = None, log=None) -> list[tuple[Conte
     built = []
     for ctx, kind, name in warm_up_plan(contexts):
         try:
-            if kind == "table":
+            if kind == "table" and name == "changes":      # the Recruitment page's default: 91 days before the cut
+                import datetime as dt
+                get_display(ctx, name, since=dt.date.fromisoformat(str(ctx.snapshot.cut_date)[:10])
+                            - dt.timedelta(days=CHANGES_DAYS))
+            elif kind == "table":
                 get_display(ctx, name)
             elif kind == "figure":
                 get_figure(ctx, name)

@@ -198,3 +198,21 @@ def test_warm_up_on_an_unblinded_instance_warms_its_unblinded_roles(instance_env
     assert {c.view_kind for c in contexts} == {"unblinded"} and all(c.snapshot.allocation_dir for c in contexts)
     from analysis.outputs import OUTPUTS
     assert any(OUTPUTS[n].by_arm_only for _, k, n in caches.warm_up_plan(contexts) if k == "table")
+
+
+def test_an_output_the_snapshot_lacks_is_still_refused_when_its_answer_is_cached(instance_env, blinded_only_snapshot):
+    """``TableUnavailable`` is cached like an output (so a rerun does not rebuild it) and still
+    raised to every caller, table, display and figure alike, with the same message."""
+    from analysis.outputs import TableUnavailable
+    from dashboard import caches
+    instance_env.setenv("MIROCALS_INSTANCE", "blinded")
+    instance_env.setenv("MIROCALS_DATA", str(blinded_only_snapshot))
+    ctx = caches.warm_up_contexts()[0]
+    messages = []
+    for _ in range(2):
+        for get in (caches.get_table, caches.get_display):
+            with pytest.raises(TableUnavailable) as exc:
+                get(ctx, "projection")             # the default demo is cut after recruitment ended
+            messages.append(str(exc.value))
+    assert len(set(messages)) == 1 and "projection" in messages[0]
+    assert len(caches.get_table(ctx, "enrolment")) > 0  # an available output is a table as before
