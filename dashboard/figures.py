@@ -17,7 +17,7 @@ def filter_caption(ctx: context.Context, name: str) -> str | None:
 
 # page -> the figures it shows (``analysis.outputs.FIGURES`` names), in the order of its tabs
 PAGE_FIGURES: dict[str, list[str]] = {
-    "recruitment": ["enrolment", "cumulative", "by-site", "activation", "funnel", "consort"],
+    "recruitment": ["enrolment", "cumulative", "by-site", "activation", "funnel"],
     "balance": ["balance"],
     "survival": ["km", "forest", "boundaries", "event-projection"],
     "alsfrs": ["alsfrs-change", "spaghetti", "domains", "kings", "mitos"],

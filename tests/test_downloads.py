@@ -100,14 +100,16 @@ def test_a_dsmb_download_cannot_be_fetched_without_the_session(browser, tmp_path
 
 @pytest.mark.browser
 def test_a_click_after_the_idle_timeout_serves_nothing(browser, tmp_path):
-    with run_server(tmp_path, {"MIROCALS_IDLE_TIMEOUT": "6"}, n_subjects=40) as (url, audit_log, _, _proc):
+    # 15 s: signing in on a cold server (its first page) takes 4-8 s on a loaded 2-core machine, and
+    # the Baseline click must come before the session expires
+    with run_server(tmp_path, {"MIROCALS_IDLE_TIMEOUT": "15"}, n_subjects=40) as (url, audit_log, _, _proc):
         context = browser.new_context(accept_downloads=True)
         page = context.new_page()
         downloads = []
         page.on("download", lambda d: downloads.append(d))
         sign_in(page, url, "dsmb")
         _open(page, "Baseline")
-        page.wait_for_timeout(7_000)
+        page.wait_for_timeout(16_000)
         page.get_by_role("button", name="Download CSV").first.click()
         page.get_by_role("textbox", name="User name").wait_for(timeout=30_000)
         page.wait_for_timeout(1_000)
