@@ -165,9 +165,6 @@ def bench_browser(root: Path, role: str, work: Path, warm_up_timeout: float) -> 
                     except Exception as exc:  # noqa: BLE001 - one page stuck: say so, time the rest
                         print(f"# {spec.title}: {type(exc).__name__}", file=sys.stderr)
                         out[f"{label} {spec.title}"] = float("nan")
-                        page.goto(url)
-                        page.get_by_text("Data cut-off").first.wait_for(timeout=timeout)
-                        wait_idle(page, timeout)
             t = time.perf_counter()
             _pick(page, "Country", "UK")
             out["filter country"] = time.perf_counter() - t
