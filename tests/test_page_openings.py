@@ -145,3 +145,25 @@ def test_stratum_balance_table_by_site_and_stratum_with_totals(role, demo_snapsh
     assert int(rows.loc["All", "Total"]) == len(adsl)
     for stratum in strata:
         assert int(rows.loc["All", stratum]) == (adsl["COUNTRY"] + "/" + adsl["ONSET"] == stratum).sum()
+
+
+def test_recruitment_page_during_recruitment_opens_with_the_projection(tmp_path, monkeypatch):
+    """A cut during recruitment: the page's first line is the projection sentence, the same words as
+    the open report's, made from the cached ``projection`` table."""
+    from analysis.outputs import build_table
+    from analysis.outputs.projections import format_projection_sentence
+    from data_access.demo import make_demo
+    from data_access.views import open_view
+    root = tmp_path / "trial"
+    make_demo(root, n_subjects=120, cut="2018-09-30")
+    monkeypatch.setenv("MIROCALS_DATA", str(root))
+    monkeypatch.setenv("MIROCALS_ALLOCATION", str(root / "allocation"))
+    at = visit(sign_in("steering"), "recruitment.py")
+    with open_view(root / "clinical", "steering") as view:
+        expected = format_projection_sentence(build_table("projection", view))
+    first = [m.value for m in at.markdown if "expected by" in m.value]
+    assert first == [f"**{expected}**"], first
+    import re
+    assert re.match(r"\d+ of 304 participants were randomised by the cut-off \(2018-09-30\)\. 304 expected by "
+                    r"\d{4}-\d\d \(80 % PI \d{4}-\d\d to \d{4}-\d\d\); P\(by planned end\) = \d+ %\.", expected), expected
+    assert _tabs(at)[0] == "Enrolment vs target"
