@@ -168,22 +168,15 @@ class BlindedView(BaseView):
                     if e is not None:
                         parts.append(e)
             self._row_rules[name] = rules
-        if name == self.study.ae_dataset:
-            cols = [c for c in self.study.ae_term_columns if c in names]
-            for col in cols:
-                e = self._regex_none(col, self._ae_patterns)
-                if e is not None:
-                    parts.append(e)
-            if cols and self._ae_patterns:
-                self._row_rules.setdefault(name, {})["ae"] = tuple(cols)
-        if name == self.study.medication_dataset:
-            cols = [c for c in self.study.medication_term_columns if c in names]
-            for col in cols:
-                e = self._regex_none(col, self._med_patterns)
-                if e is not None:
-                    parts.append(e)
-            if cols and self._med_patterns:
-                self._row_rules.setdefault(name, {})["medication"] = tuple(cols)
+        for dataset, columns, patterns, rule in (
+                (self.study.ae_dataset, self.study.ae_term_columns, self._ae_patterns, "ae"),
+                (self.study.medication_dataset, self.study.medication_term_columns, self._med_patterns, "medication")):
+            if name != dataset:
+                continue
+            cols = [c for c in columns if c in names]
+            parts += [e for e in (self._regex_none(c, patterns) for c in cols) if e is not None]
+            if cols and patterns:
+                self._row_rules.setdefault(name, {})[rule] = tuple(cols)
         expr = None
         for e in parts:
             expr = e if expr is None else (expr & e)
@@ -235,16 +228,14 @@ class BlindedView(BaseView):
                         if key not in seen:
                             seen[key] = reason + (f"; PARAM {label!r}" if label else "")
                 items += [("param", k, v) for k, v in sorted(seen.items())]
-            for col in rules.get("ae", ()):
-                values = pc.unique(pq.read_table(path, columns=[col]).column(col)).to_pylist()
-                terms = sorted({str(v) for v in values if v is not None and any(p.search(str(v)) for p in self._ae_patterns)})
-                items += [("ae_term", t, f"{col} matches an arm-revealing AE pattern ([blinding] arm_revealing_ae)")
-                          for t in terms]
-            for col in rules.get("medication", ()):
-                values = pc.unique(pq.read_table(path, columns=[col]).column(col)).to_pylist()
-                terms = sorted({str(v) for v in values if v is not None and any(p.search(str(v)) for p in self._med_patterns)})
-                items += [("medication", t, f"{col} matches an arm-revealing pattern ([blinding] arm_revealing_medications "
-                                            "or arm_revealing_ae)") for t in terms]
+            for rule, kind, patterns, why in (
+                    ("ae", "ae_term", self._ae_patterns, "an arm-revealing AE pattern ([blinding] arm_revealing_ae)"),
+                    ("medication", "medication", self._med_patterns, "an arm-revealing pattern ([blinding] "
+                                                                     "arm_revealing_medications or arm_revealing_ae)")):
+                for col in rules.get(rule, ()):
+                    values = pc.unique(pq.read_table(path, columns=[col]).column(col)).to_pylist()
+                    terms = sorted({str(v) for v in values if v is not None and any(p.search(str(v)) for p in patterns)})
+                    items += [(kind, t, f"{col} matches {why}") for t in terms]
             if items:
                 out[name] = items
         return out

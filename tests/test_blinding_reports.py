@@ -112,7 +112,7 @@ def test_each_report_has_its_own_marked_folder(closed_then_open):
     open_figs = {p.name for p in (out / "dsmb-open" / "figures").iterdir()}
     assert "fig-km.svg" in closed_figs and "fig-km.svg" not in open_figs
     assert open_figs and open_figs <= {"fig-recruitment.svg", "fig-activation.svg", "fig-completeness.svg",
-                                      "fig-death-forecast.svg"}          # pooled, named apart from the closed one
+                                      "fig-death-forecast.svg", "fig-care-pooled.svg"}  # pooled, named apart
 
 
 def test_no_cut_or_data_file_in_out(closed_then_open):
