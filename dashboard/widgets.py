@@ -336,7 +336,7 @@ def _page_of(df: pd.DataFrame, name: str, page_rows: int) -> pd.DataFrame:
 
 def show_table(ctx: context.Context, page: str, df: pd.DataFrame | None, name: str, caption: str | None = None,
                height: int | None = None, page_rows: int = PAGE_ROWS, shown: pd.DataFrame | None = None,
-               notes=(), table: Callable[[], pd.DataFrame] | None = None) -> None:
+               notes=(), table: Callable[[], pd.DataFrame] | None = None, links_to_profile: bool = False) -> None:
     """A table with its CSV download. The screen shows ``shown`` (a display table made once and
     cached: an output's, or the display form of ``df``) or else the display form of ``df`` by the
     shared rules (human labels, formatted values; ``analysis.display_table.format_table``), made
@@ -353,10 +353,30 @@ def show_table(ctx: context.Context, page: str, df: pd.DataFrame | None, name: s
                              snapshots.load_study_config(ctx.snapshot.clinical_dir))
     else:
         shown = _page_of(shown, name, page_rows)
-    st.dataframe(shown, hide_index=True, width="stretch", height=height or natural_height(len(shown)))
+    if links_to_profile and PROFILE_COLUMN in shown.columns:
+        _profile_links(shown, name, height)
+    else:
+        st.dataframe(shown, hide_index=True, width="stretch", height=height or natural_height(len(shown)))
     if notes:
         st.caption("  \n".join(notes))
     _csv_download(ctx, page, table or (lambda: df), name)
+
+
+PROFILE_COLUMN = "Subject"
+
+
+def _profile_links(shown: pd.DataFrame, name: str, height: int | None) -> None:
+    """A listing whose rows open the participant's profile: click a row and the Participant page
+    opens on that subject (``?subject=ID``)."""
+    key = f"rows_{_slug(name)}"
+    event = st.dataframe(shown, hide_index=True, width="stretch", height=height or natural_height(len(shown)),
+                         on_select="rerun", selection_mode="single-row", key=key)
+    rows = list(getattr(getattr(event, "selection", None), "rows", None) or [])
+    st.caption("Click a row to open the participant's profile.")
+    if rows and rows[0] < len(shown):
+        subject = str(shown[PROFILE_COLUMN].iloc[rows[0]])
+        del st.session_state[key]                  # back on this page, the row is no longer chosen
+        st.switch_page("app_pages/profile.py", query_params={"subject": subject})
 
 
 ROW_PX, HEADER_PX, SCREEN_ROWS = 35, 38, 30
@@ -395,7 +415,7 @@ def show_named_table(ctx: context.Context, page: str, name: str, caption: str | 
         return
     st.markdown(f"**{spec.title}**")
     show_table(ctx, page, None, name, caption, shown=shown, notes=notes,
-               table=lambda: caches.get_table(ctx, name, **kwargs))
+               table=lambda: caches.get_table(ctx, name, **kwargs), links_to_profile=spec.listing)
 
 
 def show_unreadable(what: str, exc: Exception) -> None:

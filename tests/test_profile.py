@@ -148,3 +148,33 @@ def test_participant_page_opens_from_a_link_with_the_subject(demo_snapshot, monk
     visit(at, "profile.py")
     assert at.selectbox(key="profile_subject").value == subject
     assert at.dataframe[0].value.columns.tolist() == ["Date", "Study day", "Category", "Event", "Details"]
+
+
+def test_a_row_of_the_sae_listing_opens_that_participants_profile(demo_snapshot, monkeypatch):
+    """A row clicked in a listing (here the SAE listing on Safety) opens the Participant page on
+    that subject; the profile shows the SAE; back on Safety the listing is shown again (the row is
+    no longer chosen, so the page does not bounce)."""
+    from tests.test_dashboard_apptest import sign_in, visit
+    monkeypatch.setenv("MIROCALS_DATA", str(demo_snapshot))
+    at = sign_in("steering")
+    visit(at, "safety.py")
+    sae = build_sae_display(at)
+    at.session_state["rows_sae"] = {"selection": {"rows": [2], "columns": [], "cells": []}}   # as a click does
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Participant profile"
+    subject = sae["Subject"].iloc[2]
+    assert at.query_params["subject"] == subject and at.selectbox(key="profile_subject").value == subject
+    timeline = at.dataframe[0].value
+    assert timeline["Event"].str.startswith("SAE: ").any()
+    visit(at, "safety.py")
+    assert at.title[0].value == "Safety"
+
+
+def build_sae_display(at) -> pd.DataFrame:
+    """The SAE listing as the Safety page shows it (the table with a Subject and a Term column)."""
+    for d in at.dataframe:
+        v = d.value
+        if "Subject" in v.columns and any("term" in c.lower() for c in v.columns):
+            return v
+    raise AssertionError("no SAE listing on the Safety page")

@@ -27,8 +27,9 @@ rows = ((pick or {}).get("selection") or {}).get("rows") or []
 if rows and rows[0] < len(options):
     st.session_state["profile_subject"] = options[rows[0]]
 wanted = st.query_params.get("subject")                   # a link from a listing: ?subject=ID
-if wanted in options and st.session_state.get("profile_subject") is None:
-    st.session_state["profile_subject"] = wanted
+if wanted in options and wanted != st.session_state.get("_profile_link"):
+    st.session_state["profile_subject"] = wanted           # a new link wins over the last choice
+st.session_state["_profile_link"] = wanted
 subject = st.selectbox("Participant (type to search by subject id)", options, index=None, key="profile_subject",
                        placeholder="Choose a participant")
 if subject is None:               # the list to pick from: click a row to open its profile

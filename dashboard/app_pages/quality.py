@@ -75,7 +75,7 @@ def show_missed_visits() -> None:
     widgets.show_table(ctx, PAGE, rows.reset_index(drop=True), f"{name}_{slug}" if slug else name,
                        "Target day passed without an assessment: missed (window closed) or overdue (window "
                        "still open).", shown=shown[keep.to_numpy()].reset_index(drop=True),
-                       notes=[*notes, *([words] if words else [])])
+                       notes=[*notes, *([words] if words else [])], links_to_profile=True)
 
 
 def show_entry_lag() -> None:
