@@ -325,7 +325,11 @@ def cmd_profile(args) -> int:
     arg("--previous-cut", metavar="DATE", type=_date, help="the previous report's data cut-off: the open report "
         "then lists the changes since it"),
     arg("--out", metavar="DIR", required=True, help="folder holding the report folders; this report writes OUT/NAME/"),
-    arg("--to", metavar="FORMATS", default="html,pdf", help="html, pdf or html,pdf (default: html,pdf)"),
+    arg("--to", metavar="FORMATS", default="html,pdf",
+        help="comma-separated, any of html, pdf, docx (default: html,pdf)"),
+    arg("--keep-intermediates", action="store_true",
+        help="also keep the intermediate files (Markdown, Typst, .meta.json) in OUT/NAME/ (default: they are "
+             "written to a private temporary folder and removed)"),
 )
 def cmd_report(args) -> int:
     """render a report (dsmb-open, dsmb-closed, manuscript)
@@ -336,13 +340,19 @@ def cmd_report(args) -> int:
     allocation. dsmb-closed needs --allocation given explicitly (an allocation beside --data is
     never used). manuscript needs --allocation and database lock recorded
     (MIROCALS_DATABASE_LOCKED=1). With --cut the snapshot is cut into a private temporary
-    folder, removed after the render. A render that fails exits 1."""
+    folder, removed after the render. OUT/NAME/ holds only the documents asked for (--to html,
+    pdf, docx: Word with native tables, through reports/reference.docx), figures/ and tables/
+    (and the marker), unless --keep-intermediates. A render that fails exits 1."""
     from reports.notebook import RenderError
-    from reports.render import ReportRefused, render_report
-    to = tuple(t.strip() for t in args.to.split(",") if t.strip())
+    from reports.render import FORMATS, ReportRefused, render_report
+    to = tuple(dict.fromkeys(t.strip().lower() for t in args.to.split(",") if t.strip()))
+    bad = [t for t in to if t not in FORMATS]
+    if bad or not to:
+        return _fail(f"report {args.name}: --to {args.to!r}: each format must be one of {', '.join(FORMATS)}")
     try:
         paths = render_report(args.name, data_dir=args.data, allocation_dir=args.allocation, cut=args.cut,
                               mask_arms=args.mask_arms, out_dir=args.out, to=to, previous_cut=args.previous_cut,
+                              keep_intermediates=args.keep_intermediates,
                               progress=lambda msg: print(f"[{args.name}] {msg}", file=sys.stderr))
     except ReportRefused as exc:
         return _fail(f"report {args.name} refused: {exc}")

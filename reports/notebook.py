@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -84,7 +85,6 @@ def execute(parts, params: dict, workdir: Path, progress, name: str, kernel_env:
     ``RenderError`` naming the document, the cell's label and its first line."""
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
     nb = nbformat.v4.new_notebook()
     index = []
     for i, (kind, src, opts) in enumerate(parts):
@@ -97,11 +97,33 @@ def execute(parts, params: dict, workdir: Path, progress, name: str, kernel_env:
             nb.cells.append(nbformat.v4.new_code_cell(_parameters_cell(params),
                                                       metadata={"tags": ["injected-parameters"]}))
             index.append(None)
-    client = NotebookClient(nb, kernel_name=kernel_for_this_python(progress), timeout=600,
+    # IPC transport (Unix sockets in a private folder, mode 0700) rather than TCP on localhost:
+    # no port another local user could connect to, and no "Kernel is running over TCP without
+    # encryption" warning from ipykernel on the console
+    from traitlets.config import Config
+    base = dict(kernel_env if kernel_env is not None else os.environ)
+    tmp = base.get("TMPDIR") or tempfile.gettempdir()      # the render's private folder when given
+    if len(tmp) > 60 and os.access("/tmp", os.W_OK):       # Unix socket paths are limited to ~107 bytes
+        tmp = "/tmp"
+    sockets = Path(tempfile.mkdtemp(prefix="mirocals-k-", dir=tmp))
+    config = Config({"KernelManager": {"transport": "ipc", "ip": str(sockets / "kernel")}})
+    client = NotebookClient(nb, kernel_name=kernel_for_this_python(progress), timeout=600, config=config,
                             resources={"metadata": {"path": str(workdir)}})
     # the kernel imports THIS checkout's packages (not another install of the project)
-    base = dict(kernel_env if kernel_env is not None else os.environ)
     env = {**base, "PYTHONPATH": os.pathsep.join(p for p in (str(HERE.parent), base.get("PYTHONPATH", "")) if p)}
+    try:
+        _run_cells(client, nb, parts, index, name, progress, env)
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
+    outputs = {}
+    for cell, i in zip(nb.cells, index):
+        if i is not None:
+            outputs[i] = cell.outputs
+    return outputs
+
+
+def _run_cells(client, nb, parts, index, name, progress, env) -> None:
+    from nbclient.exceptions import CellExecutionError
     with client.setup_kernel(env=env):
         for k, cell in enumerate(nb.cells):
             if index[k] is None:
@@ -121,11 +143,6 @@ def execute(parts, params: dict, workdir: Path, progress, name: str, kernel_env:
                 why = f"{err.get('ename', 'Error')}: {err.get('evalue', '')}" if err else str(exc)[-2000:]
                 raise RenderError(f"{name}: cell {k + 1}/{len(nb.cells)} '{label}' "
                                   f"({_first_code_line(cell.source)!r}) failed: {why}") from None
-    outputs = {}
-    for cell, i in zip(nb.cells, index):
-        if i is not None:
-            outputs[i] = cell.outputs
-    return outputs
 
 
 UNAVAILABLE_RE = re.compile(r"<!-- unavailable: ([\w -]*) -->")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -28,15 +29,22 @@ UNBLINDED = {"dsmb-closed", "manuscript"}
 
 def render_qmd(qmd: Path, params: dict, out_dir: Path, to=("html", "pdf"), progress=print,
                meta_defaults: dict | None = None, workdir: Path | None = None,
-               kernel_env: dict | None = None) -> tuple[list[Path], dict]:
-    """Render one .qmd without Quarto: execute, assemble Markdown, Pandoc to HTML / Typst,
+               kernel_env: dict | None = None, intermediates: Path | None = None) -> tuple[list[Path], dict]:
+    """Render one .qmd without Quarto: execute, assemble Markdown, Pandoc to HTML / Word / Typst,
     Typst to PDF. Returns (files written, the report info the document wrote to
     ``<stem>.meta.json`` (banner, cut date, author, session, stamp, snapshot hash, role)).
     ``workdir``: the kernel's working directory (default ``out_dir``); ``kernel_env``: its
-    environment (default this process's)."""
+    environment (default this process's); ``intermediates``: the folder for the Markdown, Typst,
+    ``.meta.json`` and the figures' PNG copies for Word (default ``out_dir``). ``to``: any of
+    "html", "pdf", "docx"."""
     import pypandoc
     qmd, out_dir = Path(qmd), Path(out_dir)
+    inter = Path(intermediates or out_dir)
+    inter.mkdir(parents=True, exist_ok=True)
     stem = qmd.stem
+    unknown = set(to) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown output format(s) {', '.join(sorted(unknown))}: {', '.join(FORMATS)}")
     meta, parts = split_qmd(qmd.read_text())
     progress(f"{qmd.name}: starting kernel")
     if workdir is not None:
@@ -45,7 +53,9 @@ def render_qmd(qmd: Path, params: dict, out_dir: Path, to=("html", "pdf"), progr
     body = [src if kind == "markdown" else output_markdown(outputs.get(i, []))
             for i, (kind, src, _opts) in enumerate(parts)]
     raw = "\n\n".join(body)
-    info_path = out_dir / f"{stem}.meta.json"
+    info_path = out_dir / f"{stem}.meta.json"           # written by the document's setup cell
+    if inter != out_dir and info_path.exists():
+        info_path = Path(shutil.move(str(info_path), str(inter / info_path.name)))
     info = {**(meta_defaults or {}), **(json.loads(info_path.read_text()) if info_path.exists() else {})}
     title = str(meta.get("title", stem))
     if info.get("study") and info["study"] != "MIROCALS":   # another trial's snapshot: its own name
@@ -54,32 +64,126 @@ def render_qmd(qmd: Path, params: dict, out_dir: Path, to=("html", "pdf"), progr
               "session": info.get("session", ""), "stamp": info.get("stamp", ""),
               "rdate": info.get("report_date", dt.date.today().isoformat())}
     written = []
-    md_path = out_dir / f"{stem}.md"
+    md_path = inter / f"{stem}.md"
     md_path.write_text(resolve_crossrefs(raw))
+    if inter != out_dir and (out_dir / "figures").is_dir():
+        # Pandoc and Typst read the figures as figures/<label>.svg beside the intermediate files
+        (inter / "figures").symlink_to((out_dir / "figures").resolve())
+    titling = [f"--metadata=title:{title}", f"--metadata=subtitle:{fields['banner']}",
+               f"--metadata=author:{fields['author']}",
+               f"--metadata=date:Data cut-off {fields['cut']}; report date {fields['rdate']}"]
     if "html" in to:
         progress("pandoc html")
-        html_md = out_dir / f"{stem}.html.md"
+        html_md = inter / f"{stem}.html.md"
         html_md.write_text(list_of_captions(raw) + "\n\n" + resolve_crossrefs(raw, number_captions=True))
         html = out_dir / f"{stem}.html"
         extra = ["--standalone", "--embed-resources", "--toc", "--toc-depth=2", f"--resource-path={out_dir}",
-                 f"--metadata=title:{title}", f"--metadata=subtitle:{fields['banner']}",
-                 f"--metadata=author:{fields['author']}",
-                 f"--metadata=date:Data cut-off {fields['cut']}; report date {fields['rdate']}",
-                 f"--metadata=pagetitle:{title}", f"--css={HERE / 'report.css'}"]
+                 *titling, f"--metadata=pagetitle:{title}", f"--css={HERE / 'report.css'}"]
         pypandoc.convert_file(str(html_md), "html", outputfile=str(html), format="markdown", extra_args=extra)
         written.append(html)
+    if "docx" in to:
+        progress("pandoc docx")
+        written.append(_docx(raw, stem, out_dir, inter, titling, fields, progress))
     if "pdf" in to:
         progress("pandoc typst")
-        typ = out_dir / f"{stem}.typ"
+        typ = inter / f"{stem}.typ"
         extra = ["--standalone", f"--template={HERE / 'template.typ'}", f"--metadata=title:{title}"]
         extra += [f"--metadata={k}:{v}" for k, v in fields.items()]
         pypandoc.convert_file(str(md_path), "typst", outputfile=str(typ), format="markdown", extra_args=extra)
         progress("typst pdf")
         import typst
         pdf = out_dir / f"{stem}.pdf"
-        typst.compile(str(typ), output=str(pdf), root=str(out_dir))
+        typst.compile(str(typ), output=str(pdf), root=str(inter))
         written.append(pdf)
     return written, info
+
+
+FORMATS = ("html", "pdf", "docx")
+REFERENCE_DOCX = HERE / "reference.docx"
+FIG_RE = re.compile(r"(!\[[^\]]*\]\()figures/([\w-]+)\.svg(\)\{[^}]*\})")
+DOCX_TEXT_WIDTH_CM = 16.0       # A4 less the reference document's 2 x 2.5 cm margins
+
+
+def _docx(raw: str, stem: str, out_dir: Path, inter: Path, titling: list[str], fields: dict, progress) -> Path:
+    """The Word document: Pandoc's docx writer with ``reports/reference.docx`` (fonts, margins,
+    table and caption styles, header and footer). Tables are Pandoc pipe tables, so native Word
+    tables, their caption above (Pandoc's "Table Caption") and the notes line below; figures are
+    embedded as PNG (Word does not show SVG everywhere): the document's own PNG when it exported
+    one (``figures/<label>.png``), else the SVG drawn at 300 dpi by Typst at the width the
+    document gives it. The header and footer show the banner, the cut-off and the session."""
+    import pypandoc
+    md = list_of_captions(raw) + "\n\n" + resolve_crossrefs(raw, number_captions=True)
+    labels = list(dict.fromkeys(m.group(2) for m in FIG_RE.finditer(md)))
+    missing = [lab for lab in labels if not (out_dir / "figures" / f"{lab}.png").exists()]
+    if missing:
+        progress(f"figures as PNG for Word ({len(missing)})")
+        _svg_to_png(missing, out_dir / "figures", inter)
+    png = {lab: (out_dir / "figures" / f"{lab}.png") if lab not in missing else (inter / "png" / f"{lab}.png")
+           for lab in labels}
+
+    def to_png(m):
+        attrs = m.group(3)
+        if "width=" not in attrs:
+            attrs = attrs[:-1] + " width=100%}"
+        return f"{m.group(1)}{png[m.group(2)].resolve()}{attrs}"
+    docx_md = inter / f"{stem}.docx.md"
+    docx_md.write_text(FIG_RE.sub(to_png, md))
+    out = out_dir / f"{stem}.docx"
+    extra = ["--standalone", "--toc", "--toc-depth=2", f"--resource-path={out_dir}",
+             f"--reference-doc={REFERENCE_DOCX}", *titling,
+             *(f"--metadata={k}:{fields[k]}" for k in ("banner", "cut", "session"))]
+    pypandoc.convert_file(str(docx_md), "docx", outputfile=str(out), format="markdown", extra_args=extra)
+    _fill_header_fields(out, {k: fields[k] for k in ("banner", "cut", "session")})
+    return out
+
+
+def _svg_to_png(labels: list[str], figures: Path, inter: Path, ppi: int = 300) -> None:
+    """Draw ``figures/<label>.svg`` as ``inter/png/<label>.png`` at the Word text width and
+    ``ppi`` (one Typst compile for all; Typst draws the SVG's text with the same fonts as the PDF)."""
+    import typst
+    work = inter / "png"
+    work.mkdir(exist_ok=True)
+    (work / "figures").symlink_to(figures.resolve())
+    pages = [f'#image("figures/{lab}.svg", width: {DOCX_TEXT_WIDTH_CM}cm)' for lab in labels]
+    (work / "png.typ").write_text("#set page(width: auto, height: auto, margin: 0pt)\n"
+                                  + "\n#pagebreak()\n".join(pages) + "\n")
+    try:
+        typst.compile(str(work / "png.typ"), output=str(work / "page-{0p}.png"), root=str(work), format="png",
+                      ppi=ppi)
+    finally:
+        (work / "figures").unlink()
+        (work / "png.typ").unlink()
+    width = len(str(len(labels)))
+    for k, lab in enumerate(labels, start=1):
+        (work / f"page-{k:0{width}d}.png").rename(work / f"{lab}.png")
+
+
+def _fill_header_fields(docx: Path, values: dict) -> None:
+    """Write the shown text of the header/footer fields (DOCPROPERTY banner / cut / session, see
+    ``reports/make_reference_docx.py``): Word would update them on printing, other readers show
+    the text stored in the file."""
+    import zipfile
+    from xml.sax.saxutils import escape
+    from reports.make_reference_docx import PLACEHOLDERS
+    tmp = docx.with_suffix(".docx.tmp")
+    found = set()
+    with zipfile.ZipFile(docx) as zin, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if re.fullmatch(r"word/(header|footer)\d*\.xml", item.filename):
+                text = data.decode("utf-8")
+                for key, shown in PLACEHOLDERS.items():
+                    pat = re.compile(r"(<w:t(?: [^>]*)?>)" + re.escape(shown) + "(</w:t>)")
+                    text, n = pat.subn(lambda m, v=escape(str(values[key])): m.group(1) + v + m.group(2), text)
+                    if n:
+                        found.add(key)
+                data = text.encode("utf-8")
+            zout.writestr(item, data)
+    tmp.replace(docx)
+    if found != set(PLACEHOLDERS):
+        raise RuntimeError(f"{REFERENCE_DOCX} has no header/footer field for "
+                           f"{', '.join(sorted(set(PLACEHOLDERS) - found))}: rebuild it with "
+                           "python reports/make_reference_docx.py")
 
 
 MARKER = ".mirocals-report.json"
@@ -179,7 +283,7 @@ def _cut_into(work: Path, data_dir: Path, allocation_dir, cut) -> tuple[Path, Pa
 
 
 def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False, out_dir="report_out",
-                  to=("html", "pdf"), progress=print, previous_cut=None) -> list[Path]:
+                  to=("html", "pdf"), progress=print, previous_cut=None, keep_intermediates=False) -> list[Path]:
     """Render a named report into its own folder ``<out_dir>/<name>/``; returns the files written.
 
     Parameters
@@ -195,9 +299,12 @@ def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False
     previous_cut : the previous report's data cut-off (ISO): the open report lists what changed
         since then.
     out_dir : the folder holding report folders; this report writes only into ``out_dir/name``
-        (documents, ``figures/``, ``tables/``, the Markdown and a ``.mirocals-report.json``
+        (the documents asked for, ``figures/``, ``tables/`` and a ``.mirocals-report.json``
         marker). A folder holding another report's outputs is refused (``ReportRefused``).
-    to : any of "html", "pdf".
+    to : any of "html", "pdf", "docx".
+    keep_intermediates : also keep the intermediate files (the Markdown ``<stem>.md``, the
+        per-format Markdown, the Typst source, ``<stem>.meta.json``) in the report's folder;
+        by default they are written to the private temporary folder and removed with it.
     progress : called with a short message at each stage.
 
     The kernel runs in the private temporary folder (its working directory and TMPDIR), so
@@ -206,6 +313,9 @@ def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False
     by ``render_qmd``. Unblinded renders are appended to the audit log.
     """
     check_report_inputs(name, allocation_dir)
+    unknown = set(to) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown output format(s) {', '.join(sorted(unknown))}: {', '.join(FORMATS)}")
     data_dir = Path(data_dir)
     if name == "dsmb-open":
         allocation_dir = None                      # the open report never opens the allocation
@@ -227,7 +337,7 @@ def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False
             # a copy in the private folder, never in the shared reports/ directory
             doc = work / "doc"
             doc.mkdir()
-            for f in (qmd, HERE / "_quarto.yml", HERE / "report.css", HERE / "template.typ"):
+            for f in (qmd, HERE / "_quarto.yml", HERE / "report.css", HERE / "template.typ", REFERENCE_DOCX):
                 if f.exists():
                     shutil.copy2(f, doc / f.name)
             kernel_env["PYTHONPATH"] = os.pathsep.join(
@@ -235,9 +345,12 @@ def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False
             written = _render_with_quarto(doc / qmd.name, params, folder, to, progress, kernel_env)
             info_path = folder / f"{qmd.stem}.meta.json"
             info = json.loads(info_path.read_text()) if info_path.exists() else {}
+            if not keep_intermediates:
+                info_path.unlink(missing_ok=True)
         else:
             written, info = render_qmd(qmd, params, folder, to, progress, workdir=work / "kernel",
-                                       kernel_env=kernel_env)
+                                       kernel_env=kernel_env,
+                                       intermediates=folder if keep_intermediates else work / "intermediates")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if name in UNBLINDED:

@@ -388,7 +388,7 @@ def test_closed_report_renders_for_the_imported_trial(three_arm, tmp_path):
     with the reference arm in the effect table, and a sentence instead of each section the
     delivery cannot support."""
     status, out, err = run_cli("report", "dsmb-closed", "--data", three_arm, "--allocation", three_arm / "allocation",
-                               "--out", tmp_path, "--to", "html,pdf")
+                               "--out", tmp_path, "--to", "html,pdf", "--keep-intermediates")
     assert status == 0, err[-2000:]
     assert (tmp_path / "dsmb-closed" / "dsmb_closed.pdf").read_bytes()[:5] == b"%PDF-"
     md = (tmp_path / "dsmb-closed" / "dsmb_closed.md").read_text()
@@ -459,7 +459,8 @@ def test_readme_shows_the_example_study_file():
 def test_open_report_renders_pooled_for_the_imported_trial(three_arm, tmp_path):
     """The open (blinded) report: pooled tables only, the trial's own synopsis, and sentences
     for the recruitment sections a delivery without a screening log cannot support."""
-    status, out, err = run_cli("report", "dsmb-open", "--data", three_arm, "--out", tmp_path, "--to", "html")
+    status, out, err = run_cli("report", "dsmb-open", "--data", three_arm, "--out", tmp_path, "--to", "html",
+                               "--keep-intermediates")
     assert status == 0, err[-2000:]
     md = (tmp_path / "dsmb-open" / "dsmb_open.md").read_text()
     assert "12 participants had been randomised of 12 planned, at 2 of 2 sites" in md

@@ -55,7 +55,9 @@ def closed_then_open(demo_snapshot, private_tmp, tmp_path_factory):
     for name in ("dsmb-closed", "dsmb-open"):
         t0 = time.perf_counter()
         status, stdout, err = run("report", name, "--data", demo_snapshot, "--allocation",
-                                  demo_snapshot / "allocation", "--cut", CUT, "--out", out)
+                                  demo_snapshot / "allocation", "--cut", CUT, "--out", out,
+                                  # every document, and the intermediates too: all are attacked
+                                  "--to", "html,pdf,docx", "--keep-intermediates")
         timings[name] = time.perf_counter() - t0
         assert status == 0, err
         # the kernel's temporary files lived in the render's private folder, gone now
@@ -74,6 +76,12 @@ def _texts(folder: Path) -> dict[str, str]:
         if path.suffix == ".pdf":
             texts[key] = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True,
                                         text=True, check=True).stdout
+            continue
+        if path.suffix == ".docx":   # a zip: every XML part (document, header, footer, properties)
+            import zipfile       # (its images are the figures' SVGs drawn as PNG: the SVGs are scanned)
+            with zipfile.ZipFile(path) as z:
+                texts[key] = "\n".join(z.read(n).decode("utf-8") for n in z.namelist()
+                                       if n.endswith((".xml", ".rels")))
             continue
         raw = path.read_bytes()
         try:
@@ -128,7 +136,7 @@ def test_open_report_folder_names_no_arm_and_no_treg(closed_then_open):
     out, _ = closed_then_open
     texts = _texts(out / "dsmb-open")
     suffixes = {Path(k).suffix for k in texts}
-    assert {".html", ".pdf", ".svg", ".md", ".json"} <= suffixes, suffixes
+    assert {".html", ".pdf", ".docx", ".svg", ".md", ".typ", ".json"} <= suffixes, suffixes
     print(f"scanned {len(texts)} files in the open report's folder: {sorted(texts)}")
     assert "OPEN SESSION REPORT" in texts["dsmb_open.pdf"]
     assert _hits(texts, ARM_PATTERNS + TREG_PATTERNS) == []

@@ -392,7 +392,8 @@ def test_an_imported_trial_without_care_deviations_or_last_alive_date_still_work
         assert main(["profile", subject, "--data", str(snap)]) == 0
     assert "no concomitant-care dataset (adcm)" in out.getvalue()
     os.environ.setdefault("MIROCALS_AUDIT_LOG", str(tmp_path / "audit.log"))
-    render_report("dsmb-open", snap, out_dir=tmp_path / "report", to=("html",), progress=lambda m: None)
+    render_report("dsmb-open", snap, out_dir=tmp_path / "report", to=("html",), progress=lambda m: None,
+                  keep_intermediates=True)
     md = (tmp_path / "report" / "dsmb-open" / "dsmb_open.md").read_text()
     assert "not shown, concomitant-care table not available: no adcm dataset" in md
     assert "not shown, deviations-by-site table not available: no addv dataset" in md

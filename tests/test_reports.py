@@ -67,7 +67,8 @@ def rendered(demo_snapshot, open_root_with_bad_allocation, blinded_only_snapshot
         with ThreadPoolExecutor(max_workers=4) as pool:
             futures = {k: pool.submit(render_report, name, data, alloc, out_dir=out / k, progress=prog,
                                       to=("html",) if k in ("again", "masked", "changes") else ("html", "pdf"),
-                                      mask_arms=k == "masked", previous_cut=PREVIOUS if k == "changes" else None)
+                                      mask_arms=k == "masked", previous_cut=PREVIOUS if k == "changes" else None,
+                                      keep_intermediates=True)        # the tests read <stem>.md
                        for k, (name, data, alloc, prog) in jobs.items()}
             paths = {k: f.result() for k, f in futures.items()}
     finally:
@@ -316,6 +317,7 @@ def test_open_report_projects_recruitment_at_an_interim_cut(blinded_only_snapsho
     from data_access.views import open_view
     interim = "2018-12-31"
     render_report("dsmb-open", blinded_only_snapshot, cut=interim, out_dir=tmp_path / "out", to=("html",),
+                  keep_intermediates=True,
                   progress=lambda m: None)
     md = (tmp_path / "out" / "dsmb-open" / "dsmb_open.md").read_text()
     cut_snapshot(blinded_only_snapshot / "clinical", interim, tmp_path / "cut")
