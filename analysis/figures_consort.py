@@ -185,7 +185,7 @@ def _draw(fig, box: _Box):
 
 
 def plot_consort(consort: pd.DataFrame, title: str | None = "CONSORT flow diagram", subtitle: str | None = None,
-                 max_reasons=None) -> go.Figure:
+                 max_reasons=None, min_width: float | None = None) -> go.Figure:
     """CONSORT 2025 flow diagram from the ``consort`` table.
 
     Parameters
@@ -196,6 +196,9 @@ def plot_consort(consort: pd.DataFrame, title: str | None = "CONSORT flow diagra
         (blinded) table has only the group "All" and gives one column without arm labels.
     title, subtitle : figure title and subtitle (data cut-off, population).
     max_reasons : ignored; kept so that old calls still work (every reason is listed).
+    min_width : the narrowest plot width (px). Default :data:`WIDTH` on screen (a title or a
+        subtitle) and the boxes' natural width in print (neither: ``build_figure(printed=True)``),
+        so that scaled to a journal's two-column width its text stays at least 7 pt.
 
     Returns
     -------
@@ -217,7 +220,9 @@ def plot_consort(consort: pd.DataFrame, title: str | None = "CONSORT flow diagra
     side = [excluded] + ([run_in] if run_in else [])
     side_w = max([_natural_width(b.lines) for b in side] + [_natural_width(b.lines) + INDENT for b in categories])
     col_w = max(_natural_width(b.lines) for col in columns for b in col)
-    width = max(WIDTH, main_w + side_w + 3 * GAP, len(groups) * (col_w + GAP))
+    if min_width is None:
+        min_width = WIDTH if title or subtitle else 0
+    width = max(min_width, main_w + side_w + 3 * GAP, len(groups) * (col_w + GAP))
     side_x0 = width - side_w
     main_xc = min(width / 2, side_x0 - 2 * GAP - main_w / 2)
     for b in (assessed, randomised):

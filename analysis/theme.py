@@ -135,3 +135,91 @@ def apply_theme(fig: go.Figure, title: str | None = None, subtitle: str | None =
             text = f"{text}<br>{sub}" if text else sub
         fig.update_layout(title=dict(text=text))
     return fig
+
+
+# --------------------------------------------------------------------------- printed figures
+# A printed figure (report, manuscript) is laid out at its print size in CSS pixels (96 per inch),
+# so a font of ``s`` px prints at ``0.75 * s`` pt: the base font 11 px is 8.25 pt and the smallest
+# text (tick labels, the number-at-risk table, panel notes) 10 px = 7.5 pt, above the journals'
+# 7 pt minimum. A figure drawn wider than its print size (the CONSORT diagram, laid out from its
+# text) is scaled down at export: ``print_font_scale`` says by how much.
+PX_PER_IN = 96
+PRINT_FONT_SIZE = 11
+PRINT_MIN_FONT_SIZE = 10
+PT_PER_PX = 0.75
+
+# Arms separated in greyscale by line style as well as colour: the reference arm dashed.
+REFERENCE_ARMS = {"Placebo", "PBO", "Group B"}
+
+
+def arm_dash(group: str) -> str:
+    """Line dash of an arm: "dash" for the reference arm (placebo, or its masked code), "solid"
+    otherwise."""
+    return "dash" if str(group) in REFERENCE_ARMS else "solid"
+
+
+def _arm_of(trace) -> str | None:
+    """The arm a trace draws, from its name ("Placebo (n=109)") or legend group."""
+    for text in (getattr(trace, "legendgroup", None), getattr(trace, "name", None)):
+        if not text:
+            continue
+        for arm in ARM_COLORS:
+            if str(text) == arm or str(text).startswith(arm + " ("):
+                return arm
+    return None
+
+
+def _print_size(size, floor=PRINT_MIN_FONT_SIZE) -> float:
+    """A screen font size (px, drawn for the dashboard's 12 px base) at print: one px smaller when
+    above the print base, never under the print minimum."""
+    size = size or FONT_SIZE
+    return max(floor, size - 1 if size > PRINT_FONT_SIZE else size)
+
+
+def print_style(fig: go.Figure, wrap_cells: bool = True) -> go.Figure:
+    """Restyle a figure for print (in place): no title (the caption carries it), the print fonts
+    (base :data:`PRINT_FONT_SIZE`, nothing under :data:`PRINT_MIN_FONT_SIZE`), arms in their fixed
+    Okabe-Ito colours with the reference arm dashed (separable in greyscale), and the cells of a
+    text row marked ``meta="at-risk"`` (Kaplan-Meier numbers at risk) on two lines ("111" over
+    "(0, 0)") so that they fit at two-column width, with the plot above it moved up to leave room
+    for the x-axis title, and an annotation named "print-wrap" (a panel note) one clause a line. The dashboard never calls this."""
+    legend_above = fig.layout.legend.orientation == "h" and (fig.layout.legend.y or 0) >= 1
+    fig.update_layout(title=dict(text=None), font=dict(size=PRINT_FONT_SIZE),
+                      legend=dict(font=dict(size=PRINT_MIN_FONT_SIZE)),
+                      margin=dict(t=34 if legend_above else 14))      # no title above the plot
+    fig.update_xaxes(tickfont=dict(size=PRINT_MIN_FONT_SIZE), title_font=dict(size=PRINT_FONT_SIZE))
+    fig.update_yaxes(tickfont=dict(size=PRINT_MIN_FONT_SIZE), title_font=dict(size=PRINT_FONT_SIZE))
+    for a in fig.layout.annotations:
+        a.font.size = _print_size(a.font.size)
+        if a.name == "print-wrap" and a.text:           # a long panel note: one clause a line
+            a.text = a.text.replace("; ", ";<br>")
+    if any(t.meta == "at-risk" for t in fig.data) and "yaxis2" in fig.layout:
+        # the number-at-risk row (two lines a cell in print) under room for the x-axis title
+        fig.layout.yaxis.domain = [0.40, 1.0]
+        fig.layout.yaxis2.domain = [0.0, 0.24]
+    for t in fig.data:
+        if getattr(t, "textfont", None) is not None and "text" in (getattr(t, "mode", "") or ""):
+            t.textfont.size = _print_size(t.textfont.size)
+        if wrap_cells and t.meta == "at-risk" and t.text is not None:
+            t.text = [str(s).replace(" (", "<br>(", 1) for s in t.text]
+        arm = _arm_of(t)
+        if arm is not None and "lines" in (getattr(t, "mode", "") or "") and t.line is not None \
+                and (t.line.width is None or t.line.width > 0):
+            t.line.color = ARM_COLORS[arm]
+            t.line.dash = arm_dash(arm)
+    return fig
+
+
+def smallest_font(fig: go.Figure) -> float:
+    """The smallest font size (px) set anywhere in a figure (layout, axes, legend, annotations,
+    trace text), for a check that printed text stays legible."""
+    sizes = [fig.layout.font.size or FONT_SIZE]
+    for ax in [k for k in fig.layout if k.startswith(("xaxis", "yaxis"))]:
+        axis = fig.layout[ax]
+        if axis.tickfont.size:
+            sizes.append(axis.tickfont.size)
+    if fig.layout.legend.font.size:
+        sizes.append(fig.layout.legend.font.size)
+    sizes += [a.font.size for a in fig.layout.annotations if a.font.size]
+    sizes += [t.textfont.size for t in fig.data if getattr(t, "textfont", None) is not None and t.textfont.size]
+    return float(min(sizes))

@@ -111,27 +111,38 @@ class Report:
         display(Markdown(f"{_pipe(shown)}\n\n: {caption} {{#{label}}}\n" + (f"\n*{foot}*\n" if foot else "")))
 
     def figure(self, fig, label: str, caption: str, population: str | None = None, width=900, height=None,
-               formats=("svg",)) -> None:
-        """Save the figure (SVG for the documents; plus PDF/PNG when asked) and emit it with a caption."""
+               formats=("svg",), spec=None) -> None:
+        """Save the figure (SVG for the documents; plus PDF/PNG when asked) and emit it with a caption.
+        ``spec``: a :class:`reports.figure_spec.FigureSpec` (the manuscript's journal figures): the
+        figure is restyled for print (``analysis.theme.print_style``) and exported at the spec's
+        print size, formats and dpi (:func:`export_print_figure`) instead."""
         self.n_figures += 1
-        # Liberation Sans (metric-compatible with Arial) is what both Chromium and Typst have,
-        # so the text measured at export is the text drawn in the PDF (no clipped legends)
-        fig.update_layout(width=width, height=height or fig.layout.height or 500, font_family=FIG_FONT)
         base = self.out_dir / "figures" / label
-        for fmt in formats:
-            _write_image(fig, f"{base}.{fmt}", scale=300 / 96 if fmt == "png" else 1)
+        if spec is not None:
+            export_print_figure(fig, base, spec)
+        else:
+            # Liberation Sans (metric-compatible with Arial) is what both Chromium and Typst have,
+            # so the text measured at export is the text drawn in the PDF (no clipped legends)
+            fig.update_layout(width=width, height=height or fig.layout.height or 500, font_family=FIG_FONT)
+            for fmt in formats:
+                _write_image(fig, f"{base}.{fmt}", scale=300 / 96 if fmt == "png" else 1)
         display(Markdown(f"![{self.caption(caption, population)}](figures/{label}.svg){{#{label} width=100%}}\n"))
 
     def figure_output(self, name: str, label: str | None = None, title: str | None = None, height=None,
-                      formats=("svg",), width=900):
+                      formats=("svg",), width=900, spec=None):
         """Emit figure ``name`` (``analysis.outputs.FIGURES``: the builder the dashboard shows), drawn
         for print (no on-screen subtitle: the caption carries the title, population and N and the
-        cut-off). Returns the figure."""
+        cut-off). ``spec``: a journal figure specification (``reports.figure_spec``) or its label
+        (the manuscript: no title in the figure, print size, fonts >= 7 pt, SVG/PDF/PNG/TIFF).
+        Returns the figure."""
         from analysis.outputs import FIGURES, build_figure, population_text
-        spec = FIGURES[name]
+        if isinstance(spec, str):
+            from reports.figure_spec import MANUSCRIPT_FIGURES
+            spec = MANUSCRIPT_FIGURES[spec]
+        out = FIGURES[name]
         fig = build_figure(name, self.view, printed=True)
-        self.figure(fig, label or f"fig-{name}", title or spec.title, population_text(spec.table, self.view),
-                    width=width, height=height, formats=formats)
+        self.figure(fig, label or (spec.label if spec else f"fig-{name}"), title or out.title,
+                    population_text(out.table, self.view), width=width, height=height, formats=formats, spec=spec)
         return fig
 
     def text(self, md: str) -> None:
@@ -139,6 +150,43 @@ class Report:
 
 
 FIG_FONT = "Liberation Sans"
+
+
+def export_print_figure(fig, base: Path, spec) -> list[Path]:
+    """Export a figure by its journal specification: restyled for print (no title, print fonts,
+    arm colours and dashes), laid out at the print size in CSS px (or at its own size when it lays
+    itself out, ``spec.height_in`` None) and scaled to the print width: SVG and PDF (vector, sized
+    ``spec.width_in`` wide), PNG and TIFF (LZW) ``spec.width_in * spec.dpi`` pixels wide with the
+    dpi written in the file. Returns the files written."""
+    from PIL import Image
+    from analysis.theme import PX_PER_IN, print_style
+    print_style(fig)
+    if spec.height_in is None and fig.layout.width:
+        layout_w, layout_h = fig.layout.width, fig.layout.height
+    else:
+        layout_w, layout_h = spec.width_px, spec.height_px
+    fig.update_layout(width=layout_w, height=layout_h, font_family=FIG_FONT)
+    vector = spec.width_in * PX_PER_IN / layout_w
+    written = []
+    for fmt in ("svg", "pdf"):
+        if fmt in spec.formats:
+            _write_image(fig, f"{base}.{fmt}", scale=vector)
+            written.append(Path(f"{base}.{fmt}"))
+    if {"png", "tiff"} & set(spec.formats):
+        png = Path(f"{base}.png")
+        _write_image(fig, str(png), scale=spec.width_in * spec.dpi / layout_w)
+        with Image.open(png) as img:
+            img.load()
+            rgb = img.convert("RGB")
+        if "png" in spec.formats:
+            rgb.save(png, dpi=(spec.dpi, spec.dpi), optimize=False)
+            written.append(png)
+        else:
+            png.unlink()
+        if "tiff" in spec.formats:
+            rgb.save(f"{base}.tiff", compression="tiff_lzw", dpi=(spec.dpi, spec.dpi))
+            written.append(Path(f"{base}.tiff"))
+    return written
 
 
 def _write_image(fig, path: str, scale: float, attempts: int = 3) -> None:
