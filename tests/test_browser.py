@@ -55,6 +55,9 @@ def run_server(tmp: Path, env_extra: dict | None = None, n_subjects: int = 80, a
         env.pop(key, None)
     if allocation:
         env["MIROCALS_ALLOCATION"] = str(data / "allocation")
+    # no start-up warm-up (tests/test_speed_paths.py tests it): it would compete with the test for
+    # the CPU; a test that wants it passes MIROCALS_WARMUP in env_extra
+    env["MIROCALS_WARMUP"] = "0"
     env.update(env_extra or {})
     env = {k: v for k, v in env.items() if v is not None}
     server_log = tmp / "server.log"
