@@ -139,7 +139,7 @@ def plot_km(df, group_col=None, groups=None, landmark_day=640, times=None, show_
         text = ([f"{a} ({ev}, {cn})" for a, ev, cn in zip(r["n_at_risk"], r["n_events"], r["n_censored"])]
                 if show_events else [str(a) for a in r["n_at_risk"]])
         fig.add_trace(go.Scatter(x=r["time"], y=[i] * len(r), mode="text", showlegend=False, hoverinfo="skip",
-                                 text=text, meta="at-risk", name=f"{g} at risk", textfont=dict(size=FONT_SIZE - 2, color=colors[g])), row=2, col=1)
+                                 text=text, meta="at-risk", textfont=dict(size=FONT_SIZE - 2, color=colors[g])), row=2, col=1)
     xmax = max(times[-1], landmark_day) * 1.06
     xrange = [-xmax * 0.06, xmax]
     fig.update_xaxes(range=xrange, title_text="Days since randomisation", row=1, col=1)
