@@ -37,13 +37,27 @@ def by_arm_only(item) -> bool:
     return OUTPUTS[item].by_arm_only if item in OUTPUTS else False
 
 
+def tabs_key(page: str) -> str:
+    """The session-state key holding the label of ``page``'s open tab (``lazy_tabs``)."""
+    return f"tabs_{page}"
+
+
+def lazy_tabs(page: str, labels: list[str]):
+    """``page``'s one row of tabs, lazy: a tab click reruns the page and only the open tab is
+    drawn (``box.open`` is True for that tab only; the first tab is open by default). Drawing
+    every tab on every run (Streamlit's default) made ALSFRS-R draw 5 figures and 7 tables for
+    one visible tab (issue 13). The open tab's label is ``st.session_state[tabs_key(page)]``."""
+    import streamlit as st
+    return st.tabs(labels, key=tabs_key(page), on_change="rerun")
+
+
 def show_tabs(ctx: context.Context, page: str, tabs) -> None:
     """A page's one row of tabs: ``tabs`` is a list of ``(label, items)``, each item a figure
     (``"figure:NAME"``, with its downloads), an output table (its name, ``widgets.show_named_table``)
     or a callable drawing something else. By-arm-only items are left out for a blinded role;
     for an unblinded role without a configured allocation each says so in its place
     (``snapshots.allocation_missing_note``). Tabs left with nothing are dropped; labels must
-    be unique (one row, no repeated name)."""
+    be unique (one row, no repeated name). Only the open tab is drawn (``lazy_tabs``)."""
     import streamlit as st
     from dashboard.auth import is_unblinded_role
     missing_allocation = not ctx.unblinded and is_unblinded_role(ctx.role)
@@ -55,7 +69,9 @@ def show_tabs(ctx: context.Context, page: str, tabs) -> None:
     labels = [label for label, _ in kept]
     if len(set(labels)) != len(labels):
         raise ValueError(f"repeated tab names on the {page} page: {labels}")
-    for box, (_label, items) in zip(st.tabs(labels), kept):
+    for box, (_label, items) in zip(lazy_tabs(page, labels), kept):
+        if not box.open:                   # a hidden tab: drawn when it is opened (a rerun)
+            continue
         with box:
             for item in items:
                 if missing_allocation and by_arm_only(item):

@@ -67,29 +67,97 @@ def download_buttons(at: AppTest) -> list:
     return [b for b in at.button if str(b.label).startswith("Download")] + list(at.get("download_button"))
 
 
-def rendered_text(at: AppTest) -> str:
-    """Everything the page sent: every element's protobuf message in text form, and dataframes'
-    values (Arrow bytes are not readable in the message) as CSV."""
+def _node_text(node) -> str:
+    """One element's protobuf message in text form, and a dataframe's values as CSV."""
     parts = []
-
-    def walk(node):
-        proto = getattr(node, "proto", None)
-        if proto is not None:
-            parts.append(str(proto))
-        if getattr(node, "type", None) in ("arrow_data_frame", "dataframe", "table"):
-            parts.append(node.value.to_csv())
-        for child in getattr(node, "children", {}).values():
-            walk(child)
-
-    walk(at._tree)
+    proto = getattr(node, "proto", None)
+    if proto is not None:
+        parts.append(str(proto))
+    if getattr(node, "type", None) in ("arrow_data_frame", "dataframe", "table"):
+        parts.append(node.value.to_csv())
     return "\n".join(parts)
 
 
+def _nodes(at: AppTest) -> list[tuple[object, bool]]:
+    """Every node of the page, with whether it sits in a tab."""
+    found = []
+
+    def walk(node, in_tab):
+        in_tab = in_tab or getattr(node, "type", None) == "tab"
+        found.append((node, in_tab))
+        for child in getattr(node, "children", {}).values():
+            walk(child, in_tab)
+
+    walk(at._tree, False)
+    return found
+
+
+def rendered_text(at: AppTest) -> str:
+    """Everything the page sent: every element's protobuf message in text form, and dataframes'
+    values (Arrow bytes are not readable in the message) as CSV. The page's tabs are lazy (only
+    the open one is drawn, issue 13): ``visit_all_tabs`` for everything a page can show."""
+    return "\n".join(_node_text(n) for n, _ in _nodes(at))
+
+
 def visit(at: AppTest, page_file: str) -> AppTest:
+    """Open a page: on its first tab (only the open tab is drawn)."""
     at.switch_page(f"app_pages/{page_file}")
     at.run()
     assert not at.exception, f"{page_file}: {at.exception}"
     return at
+
+
+def open_tabs(at: AppTest) -> list[str]:
+    """The labels of the tabs drawn on this run (lazy tabs: the open one only)."""
+    return [t.label for t in at.tabs if t.children]
+
+
+def open_tab(at: AppTest, page_file: str, label: str) -> AppTest:
+    """Open the tab ``label`` of the page shown, as a click on it would (it sets the tab's
+    session-state value, ``dashboard.figures.tabs_key``, and reruns); asserts it is the one drawn."""
+    from dashboard.figures import tabs_key
+    at.session_state[tabs_key(Path(page_file).stem)] = label
+    at.run()
+    assert not at.exception, f"{page_file}/{label}: {at.exception}"
+    assert open_tabs(at) == [label], (page_file, label, open_tabs(at))
+    return at
+
+
+class Seen:
+    """What a page showed over all its tabs, each opened in turn (``visit_all_tabs``): what is
+    outside the tabs once (from the first run), then each tab's content."""
+
+    def __init__(self, tabs: list[str], nodes: list):
+        self.tabs, self.nodes = tabs, nodes
+        self.text = "\n".join(_node_text(n) for n in nodes)
+
+    def get(self, kind: str) -> list:
+        return [n for n in self.nodes if getattr(n, "type", None) == kind]
+
+    def values(self, kind: str) -> list:
+        return [n.value for n in self.get(kind)]
+
+    @property
+    def dataframe(self) -> list:
+        return self.get("dataframe")
+
+    def download_buttons(self) -> list:
+        return [b for b in self.get("button") if str(b.label).startswith("Download")] + self.get("download_button")
+
+
+def visit_all_tabs(at: AppTest, page_file: str) -> Seen:
+    """Open a page, then each of its tabs in turn (lazy tabs draw the open one only, issue 13),
+    and collect everything shown. The page opens on its first tab (asserted); ``at`` is left on
+    the last tab."""
+    visit(at, page_file)
+    labels = [t.label for t in at.tabs]
+    nodes = [n for n, _ in _nodes(at)]
+    if labels:
+        assert open_tabs(at) == labels[:1], (page_file, open_tabs(at))
+    for label in labels[1:]:
+        open_tab(at, page_file, label)
+        nodes += [n for n, in_tab in _nodes(at) if in_tab]
+    return Seen(labels, nodes)
 
 
 @pytest.mark.parametrize("role", auth.ROLES)
@@ -98,9 +166,9 @@ def test_every_page_runs_for_every_role(role, tmp_path, monkeypatch):
     monkeypatch.setenv("MIROCALS_AUDIT_LOG", str(log))
     at = sign_in(role)
     for page in pages_for(role):
-        visit(at, page.file)
-        text = rendered_text(at)
-        errors = [e.value for e in at.error]
+        seen = visit_all_tabs(at, page.file)          # every tab: only the open one is drawn
+        text = seen.text
+        errors = seen.values("error")
         if page.file == "survival.py" and auth.is_unblinded_role(role):   # the demo crosses its efficacy boundary
             assert len(errors) == 1 and errors[0].startswith("Efficacy boundary crossed"), errors
         else:
@@ -122,8 +190,7 @@ def test_blinded_roles_see_no_arm_label_and_no_treg_anywhere(role, downloads):
     at = sign_in(role)
     seen = []
     for page in pages_for(role):
-        visit(at, page.file)
-        seen.append(rendered_text(at))
+        seen.append(visit_all_tabs(at, page.file).text)      # every tab of every page
     seen += [d.decode("utf-8", "replace") for d in downloads]
     assert downloads, "no download was offered"
     text = "\n".join(seen)
@@ -193,25 +260,25 @@ def test_figure_export_is_svg_of_the_blinded_figure(demo_snapshot):
 
 
 # --------------------------------------------------------------------------- safety labs, data quality
-def _chart_titles(at: AppTest) -> list[str]:
+def _chart_titles(at: AppTest | Seen) -> list[str]:
     return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
 
 
 def test_safety_labs_figure_pooled_for_blinded_and_tregs_for_unblinded_only():
-    at = visit(sign_in("steering"), "safety.py")
-    titles = _chart_titles(at)
+    seen = visit_all_tabs(sign_in("steering"), "safety.py")      # every tab
+    titles = _chart_titles(seen)
     assert len(titles) == 1 and titles[0].startswith("Laboratory values")
     # eosinophils (IL-2 raises them) and Tregs are withheld from blinded views (issue 10)
-    assert "Eosinophils" not in rendered_text(at) and "Regulatory T" not in rendered_text(at)
-    at = visit(sign_in("dsmb"), "safety.py")
-    titles = _chart_titles(at)
+    assert "Eosinophils" not in seen.text and "Regulatory T" not in seen.text
+    seen = visit_all_tabs(sign_in("dsmb"), "safety.py")
+    titles = _chart_titles(seen)
     assert [t.split("<br>")[0] for t in titles] == ["Laboratory values: mean (+/- SE) by visit",
                                                      "Regulatory T cells: mean (+/- SE) by visit"]
-    spec = json.loads(at.get("plotly_chart")[1].proto.spec)
+    spec = json.loads(seen.get("plotly_chart")[1].proto.spec)
     assert {t["name"] for t in spec["data"]} == {"Low-dose IL-2", "Placebo"}
 
 
-def _frame_with(at: AppTest, column: str):
+def _frame_with(at: AppTest | Seen, column: str):
     return next(d.value for d in at.dataframe if column in d.value.columns)
 
 
@@ -280,12 +347,12 @@ def test_alsfrs_page_items_by_visit(role, demo_snapshot):
     # every item (5a and 5b apart) by visit; the baseline n of item 1 is the number of ITT
     # subjects with an item-1 score at the baseline visit, counted here from the Parquet file
     import pandas as pd
-    at = visit(sign_in(role), "alsfrs.py")
+    at = open_tab(visit(sign_in(role), "alsfrs.py"), "alsfrs.py", "Items")
     adsl = pd.read_parquet(demo_snapshot / "clinical" / "adsl.parquet")
     adqs = pd.read_parquet(demo_snapshot / "clinical" / "adqs.parquet")
     itt = set(adsl.loc[adsl["ITTFL"] == "Y", "USUBJID"])
     names = adqs.drop_duplicates("PARAMCD").set_index("PARAMCD")["PARAM"]
-    items = next(d.value for d in at.dataframe                      # the items tab (domains come first)
+    items = next(d.value for d in at.dataframe                      # the items tab
                  if "Parameter" in d.value.columns and names["ALSFRS01"] in set(d.value["Parameter"]))
     expected = sorted(names[[c for c in names.index if c.startswith("ALSFR") and c != "ALSFRST"]])
     assert sorted(p for p in items["Parameter"] if p) == expected          # item names, not codes, once each
@@ -302,10 +369,10 @@ def test_alsfrs_page_items_by_visit(role, demo_snapshot):
 def test_survival_page_forest_for_unblinded_and_strata_for_all(demo_snapshot):
     # steering: the pooled KM, the pooled death forecast and survival within each stratum; no forest
     # plot (subgroup HRs are by arm) and no boundary plot (the interim look is by arm)
-    at = visit(sign_in("steering"), "survival.py")
-    assert [t.split("<br>")[0] for t in _chart_titles(at)] == ["Overall survival",
-                                                               "Deaths: observed and projected to the final analysis"]
-    strata = _frame_with(at, "Stratum")
+    seen = visit_all_tabs(sign_in("steering"), "survival.py")          # every tab
+    assert [t.split("<br>")[0] for t in _chart_titles(seen)] == ["Overall survival",
+                                                                 "Deaths: observed and projected to the final analysis"]
+    strata = _frame_with(seen, "Stratum")
     assert strata.columns.tolist() == ["Stratum", "Statistic", "All participants (N=220)"]
     assert set(strata["Stratum"]) - {""} == {"France/Bulbar", "France/Limb", "UK/Bulbar", "UK/Limb"}
     import pandas as pd
@@ -313,10 +380,10 @@ def test_survival_page_forest_for_unblinded_and_strata_for_all(demo_snapshot):
     n_rows = strata[strata["Statistic"] == "N"]
     assert n_rows["All participants (N=220)"].astype(int).sum() == (adsl["ITTFL"] == "Y").sum()
     # dsmb: the forest plot, overall row first, with the arm labels on the axis
-    at = visit(sign_in("dsmb"), "survival.py")
-    titles = _chart_titles(at)
+    seen = visit_all_tabs(sign_in("dsmb"), "survival.py")
+    titles = _chart_titles(seen)
     assert any(t.startswith("Hazard ratio by subgroup (Low-dose IL-2 vs Placebo)") for t in titles)
-    spec = json.loads(at.get("plotly_chart")[1].proto.spec)
+    spec = json.loads(seen.get("plotly_chart")[1].proto.spec)
     assert spec["layout"]["yaxis"]["ticktext"][0].startswith("<b>All participants</b>")
     assert "favours Low-dose IL-2" in spec["layout"]["xaxis"]["title"]["text"]
 
@@ -330,7 +397,7 @@ def test_recruitment_changes_since_a_chosen_date(demo_snapshot):
     from analysis.outputs import display_table as format_display
     from analysis.outputs import build_table
     from data_access.views import open_view
-    at = visit(sign_in("steering"), "recruitment.py")
+    at = open_tab(visit(sign_in("steering"), "recruitment.py"), "recruitment.py", "Changes since")
     at.date_input(key="changes_since").set_value(dt.date(2019, 6, 30)).run()
     assert not at.exception
     shown = _frame_with(at, "At the previous cut-off").set_index("Item")
@@ -346,13 +413,12 @@ def test_fresh_checkout_generates_the_demo_trial_on_first_run(tmp_path, monkeypa
     monkeypatch.delenv("MIROCALS_DATA")
     monkeypatch.delenv("MIROCALS_ALLOCATION")
     monkeypatch.chdir(tmp_path)
-    at = visit(sign_in("dsmb", timeout=180), "survival.py")
+    text = visit_all_tabs(sign_in("dsmb", timeout=180), "survival.py").text
     assert (tmp_path / "demo_data" / "clinical" / "manifest.json").is_file()
     assert (tmp_path / "demo_data" / "allocation" / "manifest.json").is_file()
-    text = rendered_text(at)
     assert BANNER in text and "Low-dose IL-2" in text
-    at = visit(sign_in("steering"), "survival.py")
-    assert BANNER not in rendered_text(at) and "Low-dose IL-2" not in rendered_text(at)
+    text = visit_all_tabs(sign_in("steering"), "survival.py").text
+    assert BANNER not in text and "Low-dose IL-2" not in text
 
 
 def test_dsmb_on_a_deployment_without_allocation_gets_pooled_pages(blinded_only_snapshot, monkeypatch):
@@ -365,8 +431,7 @@ def test_dsmb_on_a_deployment_without_allocation_gets_pooled_pages(blinded_only_
     for page in pages_for("dsmb"):
         if page.file == "audit_log.py":
             continue
-        visit(at, page.file)
-        text = rendered_text(at)
+        text = visit_all_tabs(at, page.file).text      # every tab
         assert "Data cut-off" in text and BANNER not in text, page.file
         assert "pooled over arms: **no allocation configured**" in text, page.file
         for token in ARM_TOKENS:
@@ -391,3 +456,22 @@ def test_data_folder_pointing_nowhere_names_the_folder_and_the_variable(role, tm
         assert not at.exception
         assert not [w for w in at.sidebar.multiselect] and not list(at.sidebar.toggle)
 
+
+
+def test_only_the_open_tab_is_drawn_and_a_page_opens_on_its_first_tab():
+    """Lazy tabs (issue 13): a page draws its open tab only (ALSFRS-R drew 5 figures and 7 tables
+    for one visible tab); a click on another tab draws that one; back on the page, the first tab."""
+    at = visit(sign_in("dsmb"), "alsfrs.py")
+    labels = [t.label for t in at.tabs]
+    assert labels[:3] == ["Change from baseline", "Individual trajectories", "Domains"]
+    assert open_tabs(at) == ["Change from baseline"]
+    assert len(at.get("plotly_chart")) == 1 and len(at.dataframe) == 1
+    open_tab(at, "alsfrs.py", "Domains")
+    assert [json.loads(c.proto.spec)["layout"]["title"]["text"].split("<br>")[0] for c in at.get("plotly_chart")] \
+        == [json.loads(c.proto.spec)["layout"]["title"]["text"].split("<br>")[0] for c in at.tabs[2].get("plotly_chart")]
+    assert len(at.get("plotly_chart")) == 1
+    at.run()                                          # a rerun (a widget, a filter) keeps the open tab
+    assert open_tabs(at) == ["Domains"]
+    visit(at, "safety.py")
+    visit(at, "alsfrs.py")
+    assert open_tabs(at) == ["Change from baseline"]

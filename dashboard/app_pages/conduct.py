@@ -9,27 +9,32 @@ without the concomitant-care (adcm) or deviation (addv) dataset shows why in pla
 import streamlit as st
 
 from dashboard import widgets
-from dashboard.figures import show_figure_of
+from dashboard.figures import lazy_tabs, show_figure_of
 
 PAGE = "conduct"
 ctx = widgets.page_setup(PAGE, "Treatment and conduct")
 
-tabs = st.tabs(["Adherence", "Care milestones", "Medications", "Protocol deviations", "Vital status"])
-with tabs[0]:
-    widgets.show_named_table(ctx, PAGE, "adherence")
-    widgets.show_named_table(ctx, PAGE, "interruptions")
-    widgets.show_named_table(ctx, PAGE, "exposure")
-with tabs[1]:
-    show_figure_of(ctx, PAGE, "care-incidence")
-    widgets.show_named_table(ctx, PAGE, "concomitant-care")
-with tabs[2]:
-    widgets.show_named_table(ctx, PAGE, "medications")
-with tabs[3]:
-    widgets.show_named_table(ctx, PAGE, "deviations-by-site")
-    widgets.show_named_table(ctx, PAGE, "deviations")
-    widgets.show_named_table(ctx, PAGE, "important-deviations")
-with tabs[4]:
-    widgets.show_named_table(ctx, PAGE, "vital-status")
-    widgets.show_named_table(ctx, PAGE, "no-contact", "For the data manager: participants to contact.")
+tabs = lazy_tabs(PAGE, ["Adherence", "Care milestones", "Medications", "Protocol deviations", "Vital status"])
+if tabs[0].open:            # only the open tab is drawn (issue 13)
+    with tabs[0]:
+        widgets.show_named_table(ctx, PAGE, "adherence")
+        widgets.show_named_table(ctx, PAGE, "interruptions")
+        widgets.show_named_table(ctx, PAGE, "exposure")
+if tabs[1].open:
+    with tabs[1]:
+        show_figure_of(ctx, PAGE, "care-incidence")
+        widgets.show_named_table(ctx, PAGE, "concomitant-care")
+if tabs[2].open:
+    with tabs[2]:
+        widgets.show_named_table(ctx, PAGE, "medications")
+if tabs[3].open:
+    with tabs[3]:
+        widgets.show_named_table(ctx, PAGE, "deviations-by-site")
+        widgets.show_named_table(ctx, PAGE, "deviations")
+        widgets.show_named_table(ctx, PAGE, "important-deviations")
+if tabs[4].open:
+    with tabs[4]:
+        widgets.show_named_table(ctx, PAGE, "vital-status")
+        widgets.show_named_table(ctx, PAGE, "no-contact", "For the data manager: participants to contact.")
 if not ctx.unblinded:
     st.caption("Pooled over arms: comparisons by arm are shown to the DSMB only.")

@@ -11,7 +11,7 @@ from analysis.completeness import LATE_ENTRY_DAYS
 from analysis.outputs import OUTPUTS, TableUnavailable
 
 from dashboard import caches, cell_size, downloads, snapshots, widgets
-from dashboard.figures import show_figure_of
+from dashboard.figures import lazy_tabs, show_figure_of
 
 PAGE = "quality"
 MAX_SHOWN = 500            # problems shown at a time (st.table: every message whole, wrapped)
@@ -166,22 +166,26 @@ def show_query_export(problems: pd.DataFrame, site_values: list[str]) -> None:
                         lambda: query_list_csv(problems, site), key=f"dl_queries_{site}_csv")
 
 
-tab_comp, tab_missed, tab_lag, tab_valid = st.tabs(
-    ["Completeness by site", "Missed and overdue visits", "Data entry lag", "Validation problems"])
+tab_comp, tab_missed, tab_lag, tab_valid = lazy_tabs(      # only the open tab is drawn (issue 13)
+    PAGE, ["Completeness by site", "Missed and overdue visits", "Data entry lag", "Validation problems"])
 
-with tab_comp:
-    show_figure_of(ctx, PAGE, "completeness")
-    widgets.show_named_table(
-        ctx, PAGE, "completeness", "Expected = done + missed + overdue; not due = target day after the cut; "
-        "not expected = died or discontinued before the target day.")
-    with st.expander("Every scheduled visit of every subject"):
-        widgets.show_named_table(ctx, PAGE, "visit-status")
+if tab_comp.open:
+    with tab_comp:
+        show_figure_of(ctx, PAGE, "completeness")
+        widgets.show_named_table(
+            ctx, PAGE, "completeness", "Expected = done + missed + overdue; not due = target day after the cut; "
+            "not expected = died or discontinued before the target day.")
+        with st.expander("Every scheduled visit of every subject"):
+            widgets.show_named_table(ctx, PAGE, "visit-status")
 
-with tab_missed:
-    show_missed_visits()
+if tab_missed.open:
+    with tab_missed:
+        show_missed_visits()
 
-with tab_lag:
-    show_entry_lag()
+if tab_lag.open:
+    with tab_lag:
+        show_entry_lag()
 
-with tab_valid:
-    show_validation()
+if tab_valid.open:
+    with tab_valid:
+        show_validation()
