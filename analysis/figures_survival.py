@@ -123,8 +123,15 @@ def plot_km(df, group_col=None, groups=None, landmark_day=640, times=None, show_
                       row=1, col=1)
         ct = np.unique(t[e == 0])          # one tick per censoring time: ties draw the same mark
         cs, _ = km.at(ct)
-        fig.add_trace(go.Scatter(x=ct, y=cs, mode="markers", marker=dict(symbol="line-ns-open", size=8, color=c),
-                                 showlegend=False, hoverinfo="skip", legendgroup=str(g)), row=1, col=1)
+        tick = dict(x=ct, y=cs, mode="markers", marker=dict(symbol="line-ns-open", size=8, color=c),
+                    showlegend=False, legendgroup=str(g))
+        if "USUBJID" in sub.columns:       # who was censored at each tick: hover, and a click opens the profile
+            ids = pd.Series(sub["USUBJID"].astype(str).to_numpy()[e == 0]).groupby(t[e == 0]).agg(", ".join)
+            tick.update(customdata=ids.reindex(ct).to_numpy(), meta="subjects",
+                        hovertemplate="censored at day %{x:.0f}: %{customdata}<extra></extra>")
+        else:
+            tick.update(hoverinfo="skip")
+        fig.add_trace(go.Scatter(**tick), row=1, col=1)
     fig.add_vline(x=landmark_day, line=dict(color=PLAN_COLOR, dash="dash", width=1), row=1, col=1)
     fig.add_annotation(x=landmark_day, y=0.01, xref="x", yref="y domain", text=f"day {landmark_day}",
                        showarrow=False, xanchor="right", yanchor="bottom", font=dict(size=FONT_SIZE - 2))

@@ -365,6 +365,20 @@ def show_table(ctx: context.Context, page: str, df: pd.DataFrame | None, name: s
 PROFILE_COLUMN = "Subject"
 
 
+def _open_profile_of_point(event, key: str) -> None:
+    """A clicked chart point whose customdata names participants ("A, B"): the Participant page
+    opens on the first of them."""
+    points = list(((event or {}).get("selection") or {}).get("points") or []) if isinstance(event, dict) else \
+        list(getattr(getattr(event, "selection", None), "points", None) or [])
+    for point in points:
+        data = point.get("customdata") if isinstance(point, dict) else None
+        if isinstance(data, (list, tuple)):
+            data = data[0] if data else None
+        if isinstance(data, str) and data.strip():
+            del st.session_state[key]
+            st.switch_page("app_pages/profile.py", query_params={"subject": data.split(",")[0].strip()})
+
+
 def _profile_links(shown: pd.DataFrame, name: str, height: int | None) -> None:
     """A listing whose rows open the participant's profile: click a row and the Participant page
     opens on that subject (``?subject=ID``)."""
@@ -429,8 +443,15 @@ def show_figure(ctx: context.Context, page: str, fig, name: str) -> None:
     """A plotly figure with PNG and SVG downloads rendered on click (kaleido + chromium), for
     this session only (``dashboard.downloads``)."""
     from dashboard import downloads
-    st.plotly_chart(fig, width="stretch", key=f"fig_{_slug(name)}",
-                    config={"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]})
+    key_chart = f"fig_{_slug(name)}"
+    config = {"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]}
+    if any(getattr(t, "meta", None) == "subjects" for t in fig.data):     # points that name participants
+        event = st.plotly_chart(fig, width="stretch", key=key_chart, config=config, on_select="rerun",
+                                selection_mode="points")
+        _open_profile_of_point(event, key_chart)
+        st.caption("Click a censoring mark to open that participant's profile.")
+    else:
+        st.plotly_chart(fig, width="stretch", key=key_chart, config=config)
     stem = _file_stem(ctx, name)
     key = (ctx.view_kind, ctx.role_class, ctx.snapshot.snapshot_hash, ctx.filters.key(), ctx.mask_arms, name)
     cols = st.columns([1, 1, 5])

@@ -178,3 +178,31 @@ def build_sae_display(at) -> pd.DataFrame:
         if "Subject" in v.columns and any("term" in c.lower() for c in v.columns):
             return v
     raise AssertionError("no SAE listing on the Safety page")
+
+
+def test_a_censoring_mark_of_the_km_figure_opens_that_participants_profile(demo_snapshot, monkeypatch):
+    """Each censoring tick of the (pooled, blinded) Kaplan-Meier names the participants censored at
+    that day; a click on it opens the first one's profile, whose last contact is that day."""
+    import json
+    from tests.test_dashboard_apptest import sign_in, visit
+    monkeypatch.setenv("MIROCALS_DATA", str(demo_snapshot))
+    at = sign_in("steering")
+    visit(at, "survival.py")
+    km = next(c for c in at.get("plotly_chart") if any(t.get("meta") == "subjects"
+                                                       for t in json.loads(c.proto.spec)["data"]))
+    ticks = next(t for t in json.loads(km.proto.spec)["data"] if t.get("meta") == "subjects")
+    tte = pd.read_parquet(demo_snapshot / "clinical" / "adtte.parquet")
+    os_ = tte[(tte["PARAMCD"] == "OS") & (tte["CNSR"] == 1)]
+    assert sum(len(c.split(", ")) for c in ticks["customdata"]) == len(os_)      # every censored participant
+    import base64
+    import numpy as np
+    xs = ticks["x"]
+    xs = np.frombuffer(base64.b64decode(xs["bdata"]), dtype=xs["dtype"]) if isinstance(xs, dict) else np.asarray(xs)
+    day, names = float(xs[0]), ticks["customdata"][0]
+    first = names.split(", ")[0]
+    assert os_.set_index("USUBJID").loc[first, "AVAL"] == day
+    at.session_state["fig_kaplan-meier"] = {"selection": {"points": [{"customdata": names, "x": day}],
+                                                          "point_indices": [0], "box": [], "lasso": []}}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Participant profile" and at.query_params["subject"] == first
