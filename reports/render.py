@@ -82,7 +82,6 @@ def render_qmd(qmd: Path, params: dict, out_dir: Path, to=("html", "pdf"), progr
         pypandoc.convert_file(str(html_md), "html", outputfile=str(html), format="markdown", extra_args=extra)
         written.append(html)
     if "docx" in to:
-        progress("pandoc docx")
         written.append(_docx(raw, stem, out_dir, inter, titling, fields, progress))
     if "pdf" in to:
         progress("pandoc typst")
@@ -126,6 +125,7 @@ def _docx(raw: str, stem: str, out_dir: Path, inter: Path, titling: list[str], f
         if "width=" not in attrs:
             attrs = attrs[:-1] + " width=100%}"
         return f"{m.group(1)}{png[m.group(2)].resolve()}{attrs}"
+    progress("pandoc docx")
     docx_md = inter / f"{stem}.docx.md"
     docx_md.write_text(FIG_RE.sub(to_png, md))
     out = out_dir / f"{stem}.docx"
