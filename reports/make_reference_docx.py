@@ -5,7 +5,9 @@ NAME --to docx``; Quarto: ``format: docx: reference-doc: reference.docx``).
 Starts from Pandoc's own default (``pandoc -o ... --print-default-data-file reference.docx``, so
 every style Pandoc writes exists) and adjusts it with python-docx:
 
-- A4, margins 2.5 cm; Liberation Sans (metric-compatible with Arial, the font of the PDF and the
+- A4, margins 1.5 cm left and right, 2 cm top and bottom: a text width of 18 cm, so a journal
+  two-column figure (180 mm, the manuscript's) is shown at its print size, and wide tables fit;
+  Liberation Sans (metric-compatible with Arial, the font of the PDF and the
   figures) 10 pt body, headings in the same family; tables 8 pt;
 - the "Table" table style Pandoc gives every table: thin borders on all cells, header row bold;
 - "Table Caption" (Pandoc writes it ABOVE the table) bold 9 pt, kept with the table; "Image
@@ -156,12 +158,12 @@ def build(out: Path = OUT) -> Path:
         el.set(qn("w:type"), "dxa")
         mar.append(el)
     _set_font(table, 8)
-    # page: A4 portrait, margins 2.5 cm, header and footer
+    # page: A4 portrait, text 18 cm wide, header and footer
     for section in doc.sections:
         section.orientation = WD_ORIENT.PORTRAIT
         section.page_width, section.page_height = Cm(21), Cm(29.7)
-        for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
-            setattr(section, side, Cm(2.5))
+        section.left_margin = section.right_margin = Cm(1.5)
+        section.top_margin = section.bottom_margin = Cm(2.0)
         section.header_distance = section.footer_distance = Cm(1.2)
         right = section.page_width - section.left_margin - section.right_margin
         head = section.header.paragraphs[0]

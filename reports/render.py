@@ -100,7 +100,7 @@ def render_qmd(qmd: Path, params: dict, out_dir: Path, to=("html", "pdf"), progr
 FORMATS = ("html", "pdf", "docx")
 REFERENCE_DOCX = HERE / "reference.docx"
 FIG_RE = re.compile(r"(!\[[^\]]*\]\()figures/([\w-]+)\.svg(\)\{[^}]*\})")
-DOCX_TEXT_WIDTH_CM = 16.0       # A4 less the reference document's 2 x 2.5 cm margins
+DOCX_TEXT_WIDTH_CM = 18.0       # A4 less the reference document's 2 x 1.5 cm margins
 
 
 def _docx(raw: str, stem: str, out_dir: Path, inter: Path, titling: list[str], fields: dict, progress) -> Path:
@@ -108,8 +108,9 @@ def _docx(raw: str, stem: str, out_dir: Path, inter: Path, titling: list[str], f
     table and caption styles, header and footer). Tables are Pandoc pipe tables, so native Word
     tables, their caption above (Pandoc's "Table Caption") and the notes line below; figures are
     embedded as PNG (Word does not show SVG everywhere): the document's own PNG when it exported
-    one (``figures/<label>.png``), else the SVG drawn at 300 dpi by Typst at the width the
-    document gives it. The header and footer show the banner, the cut-off and the session."""
+    one (``figures/<label>.png``, the manuscript's print figures), shown at its print size (pixels
+    / its dpi, at most the text width); else the SVG drawn by Typst at 300 dpi over the full
+    text width (18 cm), shown at the width the Markdown gives (the text width). The header and footer show the banner, the cut-off and the session."""
     import pypandoc
     md = list_of_captions(raw) + "\n\n" + resolve_crossrefs(raw, number_captions=True)
     labels = list(dict.fromkeys(m.group(2) for m in FIG_RE.finditer(md)))
@@ -122,7 +123,11 @@ def _docx(raw: str, stem: str, out_dir: Path, inter: Path, titling: list[str], f
 
     def to_png(m):
         attrs = m.group(3)
-        if "width=" not in attrs:
+        size = None if m.group(2) in missing else _print_width_in(png[m.group(2)])
+        if size:           # the document's own print figure: its size (pixels / dpi), within the text
+            attrs = re.sub(r"\s*width=[^\s}]*", "", attrs)
+            attrs = attrs[:-1] + f" width={min(size, DOCX_TEXT_WIDTH_CM / 2.54):.3f}in}}"
+        elif "width=" not in attrs:
             attrs = attrs[:-1] + " width=100%}"
         return f"{m.group(1)}{png[m.group(2)].resolve()}{attrs}"
     progress("pandoc docx")
@@ -135,6 +140,17 @@ def _docx(raw: str, stem: str, out_dir: Path, inter: Path, titling: list[str], f
     pypandoc.convert_file(str(docx_md), "docx", outputfile=str(out), format="markdown", extra_args=extra)
     _fill_header_fields(out, {k: fields[k] for k in ("banner", "cut", "session")})
     return out
+
+
+def _print_width_in(png: Path) -> float | None:
+    """A PNG's print width in inches (pixels / the dpi written in it), None without a dpi."""
+    try:
+        from PIL import Image
+        with Image.open(png) as img:
+            dpi = img.info.get("dpi")
+            return img.size[0] / float(dpi[0]) if dpi and float(dpi[0]) > 1 else None
+    except Exception:          # no Pillow, or not a readable PNG: Word gets the Markdown's width
+        return None
 
 
 def _svg_to_png(labels: list[str], figures: Path, inter: Path, ppi: int = 300) -> None:
@@ -158,7 +174,7 @@ def _svg_to_png(labels: list[str], figures: Path, inter: Path, ppi: int = 300) -
         (work / f"page-{k:0{width}d}.png").rename(work / f"{lab}.png")
 
 
-def _fill_header_fields(docx: Path, values: dict) -> None:
+def _fill_header_fields(docx: Path, values: dict, strict: bool = True) -> None:
     """Write the shown text of the header/footer fields (DOCPROPERTY banner / cut / session, see
     ``reports/make_reference_docx.py``): Word would update them on printing, other readers show
     the text stored in the file."""
@@ -180,7 +196,7 @@ def _fill_header_fields(docx: Path, values: dict) -> None:
                 data = text.encode("utf-8")
             zout.writestr(item, data)
     tmp.replace(docx)
-    if found != set(PLACEHOLDERS):
+    if strict and found != set(PLACEHOLDERS):
         raise RuntimeError(f"{REFERENCE_DOCX} has no header/footer field for "
                            f"{', '.join(sorted(set(PLACEHOLDERS) - found))}: rebuild it with "
                            "python reports/make_reference_docx.py")
@@ -345,6 +361,10 @@ def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False
             written = _render_with_quarto(doc / qmd.name, params, folder, to, progress, kernel_env)
             info_path = folder / f"{qmd.stem}.meta.json"
             info = json.loads(info_path.read_text()) if info_path.exists() else {}
+            if "docx" in to and (folder / f"{qmd.stem}.docx").exists():   # the header's banner and cut-off
+                _fill_header_fields(folder / f"{qmd.stem}.docx", {"banner": info.get("banner", ""),
+                                    "cut": info.get("cut_date", ""), "session": info.get("session", "")},
+                                    strict=False)
             if not keep_intermediates:
                 info_path.unlink(missing_ok=True)
         else:

@@ -27,7 +27,7 @@ from tests.conftest import ARM_TOKENS  # noqa: E402
 STEM = {"dsmb-open": "dsmb_open", "dsmb-closed": "dsmb_closed", "manuscript": "manuscript"}
 BANNER = {"dsmb-open": "OPEN SESSION REPORT", "dsmb-closed": "CLOSED SESSION REPORT - CONFIDENTIAL",
           "manuscript": "MANUSCRIPT OUTPUTS - CONFIDENTIAL"}
-TEXT_WIDTH_CM = 16.0           # A4 less the reference document's 2.5 cm margins
+TEXT_WIDTH_CM = 18.0           # A4 less the reference document's 1.5 cm margins: 180 mm figures fit
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -181,6 +181,9 @@ def test_word_figures_embedded_at_print_size_and_banner_in_header(rendered, name
         image = Image.open(io.BytesIO(doc.part.related_parts[rid].blob))
         assert image.format == "PNG"
         assert image.size[0] / width_in >= 295, (image.size, width_in)              # 300 dpi at print size
+        if image.info.get("dpi"):      # a print figure (the manuscript's): at its own size, within the text
+            own = image.size[0] / float(image.info["dpi"][0])
+            assert abs(width_in - min(own, TEXT_WIDTH_CM / 2.54)) < 0.01, (width_in, own)
         assert abs(image.size[1] / image.size[0] - shape.height / shape.width) < 0.01   # not distorted
     # every figure has its numbered caption under it, with the cut-off
     captions = [p.text for p in doc.paragraphs if p.style.name == "Image Caption"]
@@ -191,7 +194,8 @@ def test_word_figures_embedded_at_print_size_and_banner_in_header(rendered, name
     section = doc.sections[0]
     assert section.header.paragraphs[0].text == f"{BANNER[name]}\tData cut-off {cut}"
     assert section.footer.paragraphs[0].text.split("\t")[1].startswith("Page ")
-    assert round(section.left_margin.cm, 1) == round(section.right_margin.cm, 1) == 2.5
+    text_width = docx.shared.Length(section.page_width - section.left_margin - section.right_margin)
+    assert round(text_width.cm, 1) == TEXT_WIDTH_CM
     assert doc.paragraphs[1].text == BANNER[name]              # the subtitle under the title
 
 
