@@ -261,3 +261,10 @@ def test_report_folder_holds_only_what_was_asked_and_no_kernel_warning(rendered)
         names = {p.name for p in (out / "api" / name).iterdir()}
         assert names - {"tables"} == {".mirocals-report.json", f"{STEM[name]}.html", f"{STEM[name]}.docx",
                                       "figures"}, names
+
+
+def test_unknown_format_is_refused_before_rendering(demo_snapshot, tmp_path):
+    from tests.test_cli import run
+    status, _, err = run("report", "dsmb-open", "--data", demo_snapshot, "--out", tmp_path, "--to", "html,word")
+    assert status == 2 and "'html,word'" in err and "html, pdf, docx" in err, err
+    assert not (tmp_path / "dsmb-open").exists()
