@@ -147,16 +147,30 @@ def build(out: Path = OUT) -> Path:
         b.set(qn("w:space"), "0")
         b.set(qn("w:color"), "A0A0A0")
         borders.append(b)
-    tblpr.append(borders)
+    # the schema's order (Word refuses a file out of order): ... tblInd, tblBorders, shd, tblLayout,
+    # tblCellMar, tblLook
     mar = tblpr.find(qn("w:tblCellMar"))
     if mar is None:
         mar = OxmlElement("w:tblCellMar")
         tblpr.append(mar)
-    for side, w in (("left", 57), ("right", 57)):      # twentieths of a point: 1 mm
-        el = OxmlElement(f"w:{side}")
-        el.set(qn("w:w"), str(w))
+    mar.addprevious(borders)
+    for side in ("left", "right"):                    # cell margins 1 mm (twentieths of a point)
+        el = mar.find(qn(f"w:{side}"))
+        if el is None:
+            el = OxmlElement(f"w:{side}")
+            mar.append(el)
+        el.set(qn("w:w"), "57")
         el.set(qn("w:type"), "dxa")
-        mar.append(el)
+    # the header row bold (its conditional formatting: rPr goes before tcPr)
+    for cond in table.element.findall(qn("w:tblStylePr")):
+        if cond.get(qn("w:type")) == "firstRow":
+            rpr = OxmlElement("w:rPr")
+            rpr.append(OxmlElement("w:b"))
+            tcpr = cond.find(qn("w:tcPr"))
+            if tcpr is not None:
+                tcpr.addprevious(rpr)
+            else:
+                cond.append(rpr)
     _set_font(table, 8)
     # page: A4 portrait, text 18 cm wide, header and footer
     for section in doc.sections:
