@@ -338,11 +338,6 @@ def _sign_in(role):
     return sign_in(role)
 
 
-def _page_text(at):
-    from tests.test_dashboard_apptest import rendered_text
-    return rendered_text(at)
-
-
 @pytest.mark.parametrize("role", ["dsmb", "statistician", "steering"])
 def test_dashboard_pages_for_the_imported_trial(imported_deployment, role):
     """Every page runs for the three-arm trial; pages whose data were not delivered say why
@@ -350,12 +345,13 @@ def test_dashboard_pages_for_the_imported_trial(imported_deployment, role):
     from dashboard.pages_registry import pages_for
     at = _sign_in(role)
     seen = {}
+    from tests.test_dashboard_apptest import visit_all_tabs
+    charts = {}
     for page in pages_for(role):
-        at.switch_page(f"app_pages/{page.file}")
-        at.run()
-        assert not at.exception, f"{page.file}: {at.exception}"
-        assert not at.error, f"{page.file}: {[e.value for e in at.error]}"
-        seen[page.file] = (_page_text(at), [i.value for i in at.info])
+        shown = visit_all_tabs(at, page.file)          # every tab (only the open one is drawn); no exception
+        assert not shown.get("error"), f"{page.file}: {shown.values('error')}"
+        seen[page.file] = (shown.text, shown.values("info"))
+        charts[page.file] = shown.get("plotly_chart")
     # no screening log: recruitment tables and figures say so
     assert any("no screening dataset" in i for i in seen["recruitment.py"][1])
     assert any("no stratification factors" in i for i in seen["balance.py"][1])
@@ -369,9 +365,7 @@ def test_dashboard_pages_for_the_imported_trial(imported_deployment, role):
             assert arm in survival and arm in baseline
         assert "Drug X 10 mg vs Placebo" in survival                          # treatment-effect rows
         # the forest plot has one block per arm against placebo
-        at.switch_page("app_pages/survival.py")
-        at.run()
-        specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        specs = [json.loads(c.proto.spec) for c in charts["survival.py"]]
         forest = next(sp for sp in specs if sp["layout"]["title"]["text"].startswith("Hazard ratio by subgroup"))
         ticks = forest["layout"]["yaxis"]["ticktext"]
         heads = [t for t in ticks if t.startswith("<b><i>")]

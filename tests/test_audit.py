@@ -272,7 +272,7 @@ def test_the_audit_page_shows_a_render_with_user_report_and_snapshot(deployment,
 
 
 def test_a_page_whose_view_cannot_be_audited_shows_no_data(deployment, tmp_path, monkeypatch):
-    from tests.test_dashboard_apptest import sign_in, visit
+    from tests.test_dashboard_apptest import open_tab, sign_in, visit
     monkeypatch.setenv("MIROCALS_AUDIT_LOG", str(tmp_path / "audit.log"))
     at = sign_in("dsmb")
     blocker = tmp_path / "not-a-dir"
@@ -287,7 +287,8 @@ def test_a_page_whose_view_cannot_be_audited_shows_no_data(deployment, tmp_path,
     monkeypatch.setenv("MIROCALS_AUDIT_LOG", str(tmp_path / "audit.log"))
     at.run()
     assert [e.value for e in at.error if not e.value.startswith("Efficacy boundary crossed")] == []  # the demo's alert
-    assert len(at.get("plotly_chart")) > 0
+    assert len(at.dataframe) > 0                               # the treatment effect, the first tab
+    assert len(open_tab(at, "survival.py", "Kaplan-Meier").get("plotly_chart")) > 0
     assert audit.read_entries(tmp_path / "audit.log")[-1]["object"] == "survival"
 
 

@@ -18,8 +18,8 @@ from dashboard.pages_registry import pages_for
 from dashboard.cell_size import FilteredView, SmallCellError, small_cell_reason
 from dashboard.context import Filters
 from data_access.view_base import BlindingError
-from test_dashboard_apptest import (_deployment, download_buttons, downloads, rendered_text,  # noqa: F401 (fixtures)
-                                   sign_in, visit)
+from test_dashboard_apptest import (_deployment, download_buttons, downloads,  # noqa: F401 (fixtures)
+                                   sign_in, visit_all_tabs)
 
 ID_PATTERN = re.compile(r"\b(?:(?:MIR|SCR)-)?[A-Z]{2}\d{2}-\d{4}\b")   # USUBJID, SCRNID, SUBJID
 NOTICE = "fewer than the minimum of 5 for blinded outputs"
@@ -123,13 +123,13 @@ def test_small_filter_gives_counts_only_on_every_page(downloads, demo_snapshot, 
     ids = _ids_of(adsl, demo_snapshot, SMALL)
     assert len([i for i in ids if i.startswith("MIR-")]) == 1
     for page in pages_for("investigator"):
-        visit(at, page.file)
-        text = rendered_text(at)
+        seen = visit_all_tabs(at, page.file)                             # every tab, if any is drawn
+        text = seen.text
         assert "filtered: FR08, Bulbar" in text, page.file
         assert NOTICE in text and "This filter selects 1 participant" in text, page.file
         assert "selects **1** participant" in text, page.file            # the header's count
-        assert [m.value for m in at.metric][:1] == ["1"], page.file      # randomised n
-        assert not at.dataframe and not at.get("plotly_chart") and not download_buttons(at), page.file
+        assert seen.values("metric")[:1] == ["1"], page.file             # randomised n
+        assert not seen.dataframe and not seen.get("plotly_chart") and not seen.download_buttons(), page.file
         assert not ID_PATTERN.search(text), (page.file, ID_PATTERN.search(text))
         assert not any(i in text for i in ids), page.file
         text += "".join(d.decode("utf-8", "replace") for d in downloads)
@@ -138,17 +138,15 @@ def test_small_filter_gives_counts_only_on_every_page(downloads, demo_snapshot, 
 
 def test_differencing_filter_is_refused_and_a_large_filter_shows_outputs(demo_snapshot, adsl):
     at = _set_filters(sign_in("investigator"), {"flt_site": ["FR08"], "flt_onset": ["Limb"]})
-    visit(at, "safety.py")
-    text = rendered_text(at)
-    assert "differs by 1 participant" in text and not at.dataframe and not ID_PATTERN.search(text)
+    seen = visit_all_tabs(at, "safety.py")
+    text = seen.text
+    assert "differs by 1 participant" in text and not seen.dataframe and not ID_PATTERN.search(text)
     at = _set_filters(sign_in("investigator"), LARGE)
     for page in pages_for("investigator"):
-        visit(at, page.file)
-        text = rendered_text(at)
-        assert NOTICE not in text and "selects **6** participants" in text, page.file
-        assert at.dataframe, page.file
-    visit(at, "safety.py")
-    assert at.get("plotly_chart")
+        seen = visit_all_tabs(at, page.file)                             # every tab
+        assert NOTICE not in seen.text and "selects **6** participants" in seen.text, page.file
+        assert seen.dataframe, page.file
+    assert visit_all_tabs(at, "safety.py").get("plotly_chart")           # the labs, in a later tab
 
 
 def test_unblinded_roles_are_not_restricted():
@@ -156,9 +154,9 @@ def test_unblinded_roles_are_not_restricted():
     at = _set_filters(sign_in("dsmb"), SMALL)
     seen = []
     for page in pages_for("dsmb"):
-        visit(at, page.file)
-        seen.append(rendered_text(at))
-        assert NOTICE not in seen[-1] and at.dataframe and "selects **1** participant" in seen[-1], page.file
+        shown = visit_all_tabs(at, page.file)                            # every tab
+        seen.append(shown.text)
+        assert NOTICE not in seen[-1] and shown.dataframe and "selects **1** participant" in seen[-1], page.file
     assert "MIR-FR08-0005" in "".join(seen)        # the visit-status listing names the subject
 
 

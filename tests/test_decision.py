@@ -360,7 +360,7 @@ def test_decision_is_trial_wide():
 
 
 # ---------------------------------------------------------------------------- the Survival page (AppTest)
-from tests.test_dashboard_apptest import _deployment, rendered_text, sign_in, visit   # noqa: E402,F401
+from tests.test_dashboard_apptest import _deployment, sign_in, visit, visit_all_tabs   # noqa: E402,F401
 
 ALERT = "Efficacy boundary crossed"
 
@@ -375,17 +375,17 @@ def test_survival_page_alerts_the_dsmb_above_everything():
     header = next(i for i, v in enumerate(body) if v.startswith("Data cut-off"))
     assert first_alert == header + 1, body[:first_alert + 1]
     assert "Interim decision" in [t.label for t in at.tabs]
-    assert "Interim decision (quantity: value)" in rendered_text(at)
+    assert "Interim decision (quantity: value)" in visit_all_tabs(at, "survival.py").text      # its tab
 
 
 @pytest.mark.parametrize("role", ["steering", "investigator"])
 def test_blinded_survival_page_shows_nothing_of_the_decision(role):
-    at = visit(sign_in(role), "survival.py")
-    text = rendered_text(at)
+    seen = visit_all_tabs(sign_in(role), "survival.py")          # every tab
+    text = seen.text
     for words in (ALERT, "Futility rule", "Interim decision", "Conditional power", "Sequential monitoring",
                   "boundary"):
         assert words not in text, words
-    assert not at.error and not at.warning
+    assert not seen.get("error") and not seen.get("warning")
 
 
 def test_survival_page_alert_is_trial_wide_under_a_filter():
@@ -397,6 +397,6 @@ def test_survival_page_alert_is_trial_wide_under_a_filter():
     alerts = [e.value for e in at.error if e.value.startswith(ALERT)]
     assert alerts and "Trial-wide: the filter does not apply." in alerts[0]
     assert "observed z 2.61" in alerts[0]                            # the whole trial's z, not the UK's
-    text = rendered_text(at)
+    text = visit_all_tabs(at, "survival.py").text                   # every tab (the decision's)
     assert "Trial-wide: the interim look counts every death" in text
     assert "the interim look is trial-wide" in text                  # the figure's note

@@ -1,7 +1,7 @@
 """Every dashboard page, as every role, and every rendered report shows display tables only
 (analysis.display): no cell reading ``None``, ``NaT``, ``nan`` or ``<NA>``, no snake_case header
-and no method code, in any dataframe of any page (tabs and expanders included: AppTest renders
-them all) or any table of a report's HTML."""
+and no method code, in any dataframe of any page (every tab, each opened in turn: tabs are lazy; expanders
+included: AppTest renders them) or any table of a report's HTML."""
 from __future__ import annotations
 
 import shutil
@@ -13,7 +13,7 @@ import pytest
 from analysis.display import METHOD_LABELS, is_snake_case, list_display_problems
 from dashboard import auth
 from dashboard.pages_registry import pages_for
-from tests.test_dashboard_apptest import _deployment, sign_in, visit   # noqa: F401  (the demo deployment)
+from tests.test_dashboard_apptest import _deployment, sign_in, visit_all_tabs   # noqa: F401  (the demo deployment)
 from tests.test_reports import open_root_with_bad_allocation, rendered   # noqa: F401  (the reports, rendered)
 
 MACHINE_VALUES = {"None", "NaT", "nan", "NaN", "<NA>"}
@@ -30,8 +30,7 @@ def test_every_page_shows_display_tables_only(role):
     at = sign_in(role)
     problems, scanned = [], 0
     for page in pages_for(role):
-        visit(at, page.file)
-        for frame in at.dataframe:
+        for frame in visit_all_tabs(at, page.file).dataframe:       # every tab
             scanned += 1
             problems += [f"{page.file}: {p}" for p in list_display_problems(frame.value)]
             problems += [f"{page.file}: machine header {h!r}" for h in frame.value.columns if is_machine_header(str(h))]

@@ -98,12 +98,12 @@ def test_effect_note_names_the_hr_and_the_test(cli_table, seed11):
 
 
 def test_survival_page_shows_the_cli_strings(cli_table, seed11, monkeypatch):
-    from tests.test_dashboard_apptest import sign_in, visit
+    from tests.test_dashboard_apptest import sign_in, visit_all_tabs
     monkeypatch.setenv("MIROCALS_DATA", str(seed11))
     monkeypatch.setenv("MIROCALS_ALLOCATION", str(seed11 / "allocation"))
     monkeypatch.delenv("MIROCALS_DATABASE_LOCKED", raising=False)
     monkeypatch.delenv("MIROCALS_CREDENTIALS", raising=False)
-    at = visit(sign_in("dsmb"), "survival.py")
+    at = visit_all_tabs(sign_in("dsmb"), "survival.py")          # every tab (the forest plot's too)
     shown = [d.value for d in at.dataframe if EST in d.value.columns and METHOD in d.value.columns]
     assert len(shown) == 1, [list(d.value.columns) for d in at.dataframe]
     page = shown[0].astype(str)

@@ -12,7 +12,7 @@ import pytest
 
 from dashboard.cell_size import FilteredView
 from dashboard.context import Filters
-from test_dashboard_apptest import _deployment, rendered_text, sign_in, visit  # noqa: F401 (fixture)
+from test_dashboard_apptest import _deployment, sign_in, visit_all_tabs  # noqa: F401 (fixture)
 
 UK = Filters(countries=("UK",))
 
@@ -150,10 +150,10 @@ def test_recruitment_page_with_uk_filter(offered_files, demo_snapshot):
     at = sign_in("steering")
     at.multiselect(key="flt_country").set_value(["UK"]).run()
     offered_files.clear()
-    visit(at, "recruitment.py")
+    at = visit_all_tabs(at, "recruitment.py")              # every tab
     said = f"Target for UK ({len(uk)} of {len(study.sites)} sites): {target} of the trial's {study.planned_n}"
-    assert any(said in e.value for e in at.info), [e.value for e in at.info]
-    assert any(said in c.value for c in at.caption)          # the plan table's caption says it too
+    assert any(said in e for e in at.values("info")), at.values("info")
+    assert any(said in c for c in at.values("caption"))      # the plan table's caption says it too
     enrolment = _frame_with(at, "Target")                  # the display tables (analysis.display)
     assert set(enrolment["Site"]) == uk | {"Total"}
     plan = _frame_with(at, "Planned, cumulative")
@@ -170,8 +170,8 @@ def test_recruitment_page_with_uk_filter(offered_files, demo_snapshot):
 def test_recruitment_page_unfiltered_is_trial_wide(offered_files):
     from data_access.study import load_study
     study = load_study()
-    at = visit(sign_in("steering"), "recruitment.py")
-    assert "Target for" not in rendered_text(at) and "filter:" not in rendered_text(at)
+    at = visit_all_tabs(sign_in("steering"), "recruitment.py")          # every tab
+    assert "Target for" not in at.text and "filter:" not in at.text
     enrolment = _frame_with(at, "Target")
     assert set(enrolment["Site"]) == {s.id for s in study.sites} | {"Total"}
     assert _frame_with(at, "Planned, cumulative")["Planned, cumulative"].iloc[-1] == study.planned_n
