@@ -2,7 +2,7 @@
 
 As the investigator in a real browser (Debian chromium against `streamlit run dashboard/app.py`,
 the mixed demo instance with the allocation configured, as the README's first command runs it):
-every page's text, every websocket frame the server sent, every CSV download delivered, every
+every page's text (every tab opened in turn: tabs are lazy), every websocket frame the server sent, every CSV download delivered, every
 address the browser was on, and the server's own output. Then the open report's whole folder
 (rendered after a closed report into the same --out: HTML with its embedded resources decoded,
 PDF text, SVG, sidecars) and every `mirocals table` a blinded view answers. None may hold an arm
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import ARGS, CHROMIUM, browser, run_server, sign_in, wait_idle  # noqa: F401  (fixture; skips without chromium)
+from test_browser import ARGS, CHROMIUM, browser, click_tab, run_server, sign_in, wait_idle  # noqa: F401  (fixture; skips without chromium)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -66,9 +66,8 @@ def _browser_texts(browser, tmp: Path) -> dict[str, str]:
             wait_idle(page)
             tabs = page.get_by_role("tab")
             for t in range(max(tabs.count(), 1)):
-                if tabs.count():
-                    tabs.nth(t).click()
-                    wait_idle(page)
+                if tabs.count():           # lazy tabs (issue 13): each is drawn, and sent, when opened
+                    click_tab(page, tabs.nth(t))
                 where = f"{spec.title}" + (f" / {tabs.nth(t).inner_text()}" if tabs.count() else "")
                 seen[f"page {where}"] = page.inner_text("body")
                 buttons = page.get_by_role("button", name="Download CSV")   # the visible ones

@@ -112,6 +112,21 @@ def wait_idle(page, timeout=60_000):
     page.wait_for_timeout(150)
 
 
+def click_tab(page, tab, timeout=60_000):
+    """Click a tab (a locator) and wait until its panel is drawn: tabs are lazy (issue 13), a click
+    reruns the page and draws the open tab only."""
+    tab.click()
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        panel = page.get_by_role("tabpanel")          # the visible one: the open tab's
+        if tab.get_attribute("aria-selected") == "true" and panel.count() and panel.first.inner_text().strip():
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"tab {tab.inner_text()!r} was not drawn within {timeout / 1000:.0f} s")
+        page.wait_for_timeout(100)
+    wait_idle(page, timeout)
+
+
 def sign_in(page, url, role):
     page.goto(url)
     page.get_by_role("textbox", name="User name").fill(role)
@@ -121,6 +136,8 @@ def sign_in(page, url, role):
     wait_idle(page)
 
 
+# first tabs holding no figure: Safety's (AEs), Survival's for the DSMB (the effect summary)
+FIRST_TABS_WITHOUT_FIGURE = {"Adverse events", "Treatment effect"}
 PAGE_HEADINGS = {"Baseline": "Baseline characteristics", "Stratum balance": "Stratum balance"}
 
 
@@ -132,7 +149,10 @@ def open_page(page, spec, timeout=60_000) -> float:
     page.get_by_test_id("stSidebarNav").get_by_text(spec.title, exact=True).click()
     page.get_by_role("heading", name=PAGE_HEADINGS.get(spec.title, spec.title)).first.wait_for(timeout=timeout)
     page.get_by_role("button", name="Download CSV").first.wait_for(timeout=timeout)
-    if PAGE_FIGURES.get(spec.url):   # drawn, maybe in a tab not shown first (Safety opens on its AE table)
+    selected = page.get_by_role("tab", selected=True)
+    first_tab = selected.first.inner_text().strip() if selected.count() else None
+    if PAGE_FIGURES.get(spec.url) and first_tab not in FIRST_TABS_WITHOUT_FIGURE:   # lazy tabs: the others'
+        # figures are drawn when their tab is opened
         page.locator(".js-plotly-plot .main-svg").first.wait_for(state="attached", timeout=timeout)
     wait_idle(page, timeout)
     return time.perf_counter() - start

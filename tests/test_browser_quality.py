@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from test_browser import ARM_TOKENS, SHOTS, browser, run_server, sign_in, wait_idle  # noqa: F401 (fixture)
+from test_browser import ARM_TOKENS, SHOTS, browser, click_tab, run_server, sign_in, wait_idle  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser
 CUT = "2019-06-30"
@@ -103,8 +103,7 @@ def test_missed_visit_filter_and_site_query_export_in_a_real_browser(quality_ser
     tab = page.get_by_role("tab", name="Missed and overdue visits")
     tab.wait_for(timeout=60_000)
     wait_idle(page)
-    tab.click()
-    wait_idle(page)
+    click_tab(page, tab)
     assert len(_grid_rows(page, min(len(listing), 30))) == min(len(listing), 30)          # unfiltered: every row (first screen)
     _pick(page, "stMultiSelect", "Site", site)
     _pick(page, "stMultiSelect", "Status", status.capitalize())
@@ -123,8 +122,7 @@ def test_missed_visit_filter_and_site_query_export_in_a_real_browser(quality_ser
     problems = validate_blinded(messy_trial)
     q_site = problems.loc[problems["site"] != "", "site"].value_counts().idxmax()
     mine = problems[problems["site"] == q_site]
-    page.get_by_role("tab", name="Validation problems").click()
-    wait_idle(page)
+    click_tab(page, page.get_by_role("tab", name="Validation problems"))
     _pick(page, "stMultiSelect", "Site", q_site)                      # the problems filtered to the site
     _visible(page.get_by_text(f"{len(mine)} of {len(problems)} problems")).first.wait_for(timeout=30_000)
     table = _visible(page.get_by_test_id("stTable")).first
