@@ -389,14 +389,17 @@ def test_blinded_survival_page_shows_nothing_of_the_decision(role):
 
 
 def test_survival_page_alert_is_trial_wide_under_a_filter():
-    # a DSMB member filtering to the UK: the alert and the decision tab stay trial-wide (said so);
-    # the boundary figure, drawn for the filtered view, says why it is not shown
+    # a DSMB member filtering to the UK: the alert, the decision tab and the boundary figure stay
+    # trial-wide (drawn on every subject, said so under each)
     at = sign_in("dsmb")
     at.session_state["flt_country"] = ["UK"]
     at = visit(at, "survival.py")
     alerts = [e.value for e in at.error if e.value.startswith(ALERT)]
     assert alerts and "Trial-wide: the filter does not apply." in alerts[0]
     assert "observed z 2.61" in alerts[0]                            # the whole trial's z, not the UK's
-    text = visit_all_tabs(at, "survival.py").text                   # every tab (the decision's)
-    assert "Trial-wide: the interim look counts every death" in text
-    assert "the interim look is trial-wide" in text                  # the figure's note
+    seen = visit_all_tabs(at, "survival.py")                        # every tab (the decision's)
+    text = seen.text
+    assert text.count("Trial-wide: the interim look counts every death") == 3   # decision, figure, boundaries
+    assert "the interim look is trial-wide" not in text              # nothing refused for the filter
+    titles = " ".join(c.proto.spec for c in seen.get("plotly_chart"))
+    assert "Efficacy boundary" in titles or "boundary" in titles.lower()
