@@ -362,6 +362,19 @@ def show_table(ctx: context.Context, page: str, df: pd.DataFrame | None, name: s
     _csv_download(ctx, page, table or (lambda: df), name)
 
 
+
+def keep_widget_state(ctx: context.Context, *keys: str) -> None:
+    """Keep the values of the widgets ``keys`` while they are not drawn: a lazy tab draws only when
+    open, and Streamlit forgets a widget's value on a run that does not draw it. Call at the top of
+    the page, before the widgets: a value is copied aside on every run that has it and put back
+    when the widget comes back (for the same snapshot: its options may differ on another)."""
+    for key in keys:
+        kept = f"_kept_{ctx.snapshot.snapshot_hash[:16]}_{key}"
+        if key in st.session_state:
+            st.session_state[kept] = st.session_state[key]
+        elif kept in st.session_state:
+            st.session_state[key] = st.session_state[kept]
+
 PROFILE_COLUMN = "Subject"
 
 

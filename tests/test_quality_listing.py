@@ -246,3 +246,25 @@ def test_listing_and_problems_carry_no_arm_for_a_blinded_view(demo_snapshot, tmp
     book = openpyxl.load_workbook(io.BytesIO(query_list_xlsx(problems, site, "2019-06-30")))
     cells = " ".join(str(c.value) for r in book["Queries"].iter_rows() for c in r)
     assert not [t for t in ARM_TOKENS if t in cells]
+
+
+def test_a_data_managers_filters_survive_a_visit_to_another_tab(demo_snapshot, monkeypatch, tmp_path):
+    """Lazy tabs draw only the open tab, and Streamlit forgets a widget it does not draw: the
+    missed-visit filters must still be set when the data manager comes back to the tab."""
+    from data_access.cut import cut_snapshot
+    from tests.test_dashboard_apptest import open_tab, sign_in, visit
+    cut_snapshot(demo_snapshot, "2019-12-31", tmp_path / "cut")          # visits overdue and missed
+    monkeypatch.setenv("MIROCALS_DATA", str(tmp_path / "cut"))
+    at = visit(sign_in("investigator"), "quality.py")
+    open_tab(at, "quality.py", "Missed and overdue visits")
+    site = at.multiselect(key="mv_site").options[0]
+    at.multiselect(key="mv_site").set_value([site])
+    at.multiselect(key="mv_status").set_value(["Missed"])
+    at.run()
+    chosen = at.multiselect(key="mv_site").value
+    shown = at.dataframe[0].value
+    assert len(chosen) == 1 and (shown["Status"] == "Missed").all()
+    open_tab(at, "quality.py", "Validation problems")
+    open_tab(at, "quality.py", "Missed and overdue visits")
+    assert at.multiselect(key="mv_site").value == chosen and at.multiselect(key="mv_status").value == ["Missed"]
+    pd.testing.assert_frame_equal(at.dataframe[0].value, shown)

@@ -17,6 +17,8 @@ PAGE = "quality"
 MAX_SHOWN = 500            # problems shown at a time (st.table: every message whole, wrapped)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ctx = widgets.page_setup(PAGE, "Data quality")
+widgets.keep_widget_state(ctx, "mv_site", "mv_subject", "mv_visit", "mv_status", "vp_site", "vp_dataset", "vp_rule",
+                          "vp_severity", "q_site")   # filters kept while their tab is closed
 cut = ctx.snapshot.cut_date
 site_names = {s.id: s.name for s in snapshots.load_study_config(ctx.snapshot.clinical_dir).sites}
 

@@ -18,6 +18,7 @@ from dashboard.figures import filter_caption, show_tabs
 
 PAGE = "recruitment"
 ctx = widgets.page_setup(PAGE, "Recruitment")
+widgets.keep_widget_state(ctx, "changes_since")   # filters kept while their tab is closed
 cut = dt.date.fromisoformat(str(ctx.snapshot.cut_date))
 
 
