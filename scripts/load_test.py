@@ -58,9 +58,11 @@ BLINDED_ROLES = ("steering", "investigator", "author")
 
 # what a blinded session must never receive (raw message bytes: protobuf strings, Arrow buffers
 # and chart specs are UTF-8 in the message): arm labels and codes as the study file spells them
-# (a sentence's "Placebo-controlled" is not one), and Treg tokens
-LEAK = re.compile(rb"Low-dose IL-2|IL2LD|Placebo\b(?!-controlled)|(?<![A-Za-z0-9])PBO(?![A-Za-z0-9])"
-                  rb"|Group [AB](?![A-Za-z0-9])|TREG|Regulatory T|Treg")
+# (a sentence's "Placebo-controlled" is not one), and Treg tokens. An Arrow string column is its
+# values back to back ("PBOPBOIL2LD"), so no word boundary is asked for: only the short tokens
+# must not sit inside lower-case text or digits ("Group Allocation", "xPBO2" are not hits).
+LEAK = re.compile(rb"Low-dose IL-2|IL2LD|Placebo(?!-controlled)|(?<![a-z0-9])PBO(?![a-z0-9])"
+                  rb"|Group [AB](?![a-z0-9])|TREG|Regulatory T|Treg")
 
 
 def leak_tokens(message: bytes) -> list[str]:
