@@ -142,7 +142,6 @@ def build_schemas(study=None) -> dict[str, list[Col]]:
         "adex": [
             Col("USUBJID", "str", True), Col("CYCLE", "int", True, lo=1), Col("ASTDT", "date", True),
             Col("AENDT", "date"), Col("NDOSES", "int", lo=0, hi=5), Col("EXDOSE", "num", lo=0),
-            Col("EXADJ", "str"),
         ],
         "adcm": care_schema(), "addv": deviation_schema(),
         "allocation": [
@@ -351,6 +350,8 @@ def _alsfrs_in_range(df: pd.DataFrame) -> pd.Series:
 # --------------------------------------------------------------------------- the data contract
 # Columns the contract documents (DATASETS.md) beyond those ``build_schemas`` checks.
 CONTRACT_EXTRA = {"adsl": ("DFSGR",),
+                  # the reason a cycle was incomplete: optional (a delivery without it is not warned)
+                  "adex": ("EXADJ",),
                   # concomitant care and deviations of an imported trial: what outputs read beyond
                   # the ADaM-level schema (care_schema / deviation_schema with adam=True)
                   "adcm": ("CMSEQ", "CMCAT", "CMSCAT", "CMCLAS", "CMCLASCD", "CMDOSE", "CMDOSU", "CMDOSFRQ",
