@@ -23,7 +23,8 @@ websocket session speaking what a browser speaks: ``BackMsg`` protobufs to
 
 Page time is from sending the switch to the ``script_finished`` message of that run. Errors are
 exceptions drawn by the app, script runs that did not finish successfully, runs that took longer
-than ``--page-timeout`` and dropped connections. Every message received by a blinded session is
+than ``--page-timeout`` and dropped connections; error boxes (``st.error``) drawn on a page
+after sign-in are counted apart (``error_alerts``: a page may mean one). Every message received by a blinded session is
 scanned for arm labels and Treg tokens (``leak_tokens``); any hit fails the run (exit 1). The
 same scan over the unblinded sessions' messages is reported (``unblinded_arm_messages``) to show
 the scan reads real content: the DSMB does see the arms.
@@ -159,6 +160,8 @@ class Stats:
     blinded_leaks: int = 0
     leak_examples: list[str] = field(default_factory=list)
     blinded_messages: int = 0
+    error_alerts: int = 0                                      # st.error boxes drawn after sign-in
+    error_alert_examples: list[str] = field(default_factory=list)
     unblinded_arm_messages: int = 0
     messages: int = 0
     bytes: int = 0
@@ -214,7 +217,7 @@ class User:
     async def run_once(self, send) -> tuple[float, list[str]]:
         """Send a rerun and read messages until its run finished; (ms, errors in that run)."""
         errors: list[str] = []
-        self.widgets, self.alerts = {}, []
+        self.widgets, self.alerts, self.error_alerts = {}, [], []
         t = time.perf_counter()
         await send()
         deadline = time.monotonic() + self.page_timeout
@@ -244,6 +247,8 @@ class User:
                     self.widgets[el.button.label] = ("button", el.button.id)
                 elif ek == "alert":
                     self.alerts.append(el.alert.body)
+                    if el.alert.format == 1:        # Alert.Format.ERROR
+                        self.error_alerts.append(el.alert.body)
             elif kind == "page_not_found":
                 errors.append(f"page not found: {msg.page_not_found.page_name}")
             elif kind == "script_finished":
@@ -294,6 +299,9 @@ class User:
                 target = self.rng.choice(choices)
                 ms, errors = await self.run_once(lambda: self.send_rerun(target))
                 self.stats.pages.append(ms)
+                self.stats.error_alerts += len(self.error_alerts)
+                if self.error_alerts and len(self.stats.error_alert_examples) < 5:
+                    self.stats.error_alert_examples.append(f"{self.role}#{self.n}: {self.error_alerts[0][:200]}")
                 self.stats.errors.extend(f"{self.role}#{self.n}: {e}" for e in errors)
                 if "Sign out" not in self.widgets:
                     self.stats.errors.append(f"{self.role}#{self.n}: signed out after a page switch")
@@ -366,6 +374,8 @@ def main(argv=None) -> int:
         log.close()
     for e in stats.errors[:10]:
         print(f"# error: {e}", file=sys.stderr)
+    for e in stats.error_alert_examples:
+        print(f"# error box: {e}", file=sys.stderr)
     for e in stats.leak_examples:
         print(f"# LEAK: {e}", file=sys.stderr)
     result = {
@@ -377,7 +387,7 @@ def main(argv=None) -> int:
         "signin_p50_ms": round(percentile(stats.signins, 0.5), 1),
         "signin_max_ms": round(max(stats.signins), 1) if stats.signins else None,
         "signed_in": len(stats.signins), "signin_retries": stats.signin_retries,
-        "errors": len(stats.errors), "blinded_leaks": stats.blinded_leaks,
+        "errors": len(stats.errors), "error_alerts": stats.error_alerts, "blinded_leaks": stats.blinded_leaks,
         "blinded_messages": stats.blinded_messages, "unblinded_arm_messages": stats.unblinded_arm_messages,
         "messages": stats.messages, "mb_received": round(stats.bytes / 2**20, 1),
         "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_end, 1), "rss_max_mb": round(rss_max, 1),
