@@ -19,7 +19,7 @@ from dashboard.context import Context, Snapshot
 
 
 # --------------------------------------------------------------------------- settings
-@st.cache_resource(show_spinner="Preparing the demo trial (first run only)...")
+@st.cache_resource(max_entries=4, show_spinner="Preparing the demo trial (first run only)...")
 def _ensure_demo(path: str) -> tuple[str, str]:
     from data_access.demo import ensure_demo
     clinical, allocation = ensure_demo(Path(path))
@@ -78,7 +78,7 @@ def load_study_config(clinical_dir: str | None = None):
                               data_dir=str(clinical_dir or os.environ.get("MIROCALS_DATA") or ""))
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(max_entries=32, show_spinner=False)      # every cache bounded (issue 16)
 def _load_study_config(study_file: str, data_dir: str):
     from data_access.study import load_snapshot_study, load_study
     return load_study(study_file) if study_file else load_snapshot_study(data_dir or None)
