@@ -9,32 +9,18 @@ without the concomitant-care (adcm) or deviation (addv) dataset shows why in pla
 import streamlit as st
 
 from dashboard import widgets
-from dashboard.figures import lazy_tabs, show_figure_of
+from dashboard.figures import show_tabs
 
 PAGE = "conduct"
 ctx = widgets.page_setup(PAGE, "Treatment and conduct")
 
-tabs = lazy_tabs(PAGE, ["Adherence", "Care milestones", "Medications", "Protocol deviations", "Vital status"])
-if tabs[0].open:            # only the open tab is drawn (issue 13)
-    with tabs[0]:
-        widgets.show_named_table(ctx, PAGE, "adherence")
-        widgets.show_named_table(ctx, PAGE, "interruptions")
-        widgets.show_named_table(ctx, PAGE, "exposure")
-if tabs[1].open:
-    with tabs[1]:
-        show_figure_of(ctx, PAGE, "care-incidence")
-        widgets.show_named_table(ctx, PAGE, "concomitant-care")
-if tabs[2].open:
-    with tabs[2]:
-        widgets.show_named_table(ctx, PAGE, "medications")
-if tabs[3].open:
-    with tabs[3]:
-        widgets.show_named_table(ctx, PAGE, "deviations-by-site")
-        widgets.show_named_table(ctx, PAGE, "deviations")
-        widgets.show_named_table(ctx, PAGE, "important-deviations")
-if tabs[4].open:
-    with tabs[4]:
-        widgets.show_named_table(ctx, PAGE, "vital-status")
-        widgets.show_named_table(ctx, PAGE, "no-contact", "For the data manager: participants to contact.")
+show_tabs(ctx, PAGE, [        # one row of lazy tabs, each a figure and its tables (dashboard.figures)
+    ("Adherence", ["adherence", "interruptions", "exposure"]),
+    ("Care milestones", ["figure:care-incidence", "concomitant-care"]),
+    ("Medications", ["medications"]),
+    ("Protocol deviations", ["deviations-by-site", "deviations", "important-deviations"]),
+    ("Vital status", ["vital-status", lambda: widgets.show_named_table(
+        ctx, PAGE, "no-contact", "For the data manager: participants to contact.")]),
+])
 if not ctx.unblinded:
     st.caption("Pooled over arms: comparisons by arm are shown to the DSMB only.")
