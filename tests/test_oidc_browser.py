@@ -1,0 +1,142 @@
+"""Single sign-on for real (issue 16): ``st.login`` against a running OpenID provider, in chromium.
+
+The provider is ``oidc-provider-mock`` (a Flask app: authorization, token, userinfo, JWKS and
+end-session endpoints, real RS256-signed ID tokens), served by werkzeug on a free loopback port in
+a thread of the test. Its authorization page is a form: the subject typed there becomes the
+identity, and its claims are whatever the test stored for that subject (``PUT /users/<sub>``;
+an unknown subject gets ``{"email": sub}``). The dashboard is ``streamlit run dashboard/app.py``
+(``tests/test_browser.run_server``) with an ``[auth]`` section in a secrets file under tmp_path
+(``STREAMLIT_SECRETS_FILES``: the repository's ``.streamlit`` folder is not touched) and a
+credentials file whose ``[roles]`` table maps one e-mail to the DSMB role.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import urllib.request
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from tests import test_browser
+from tests.test_browser import ARGS, CHROMIUM, wait_idle
+
+pytestmark = pytest.mark.browser
+
+MAPPED = "chair@dsmb.example.org"
+UNMAPPED = "stranger@example.org"
+CLIENT_ID = "mirocals-dashboard"
+
+
+@pytest.fixture(scope="module")
+def provider():
+    """oidc-provider-mock on 127.0.0.1:<free port>; yields its base URL."""
+    import werkzeug.serving
+    from oidc_provider_mock import app as provider_app
+    server = werkzeug.serving.make_server("127.0.0.1", 0, provider_app(require_nonce=True), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        # the mapped identity has a display name; the unmapped one gets the mock's default claims
+        request = urllib.request.Request(f"{url}/users/{MAPPED}", method="PUT",
+                                         data=json.dumps({"email": MAPPED, "name": "Dr Chair"}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        assert urllib.request.urlopen(request, timeout=5).status == 204
+        yield url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def dashboard(provider, tmp_path_factory):
+    """The dashboard with single sign-on configured against ``provider``; yields
+    ``(url, audit_log, server_log)``."""
+    tmp = tmp_path_factory.mktemp("oidc")
+    port = test_browser._free_port()
+    url = f"http://127.0.0.1:{port}"
+    secrets_file = tmp / "secrets.toml"
+    secrets_file.write_text(
+        "[auth]\n"
+        f'redirect_uri = "{url}/oauth2callback"\n'
+        f'cookie_secret = "{secrets.token_hex(32)}"\n'
+        f'client_id = "{CLIENT_ID}"\n'
+        f'client_secret = "{secrets.token_hex(16)}"\n'
+        f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n')
+    credentials = tmp / "credentials.toml"
+    credentials.write_text(f'[roles]\n"{MAPPED}" = "dsmb"\n')
+    env = {"STREAMLIT_SECRETS_FILES": str(secrets_file), "MIROCALS_CREDENTIALS": str(credentials)}
+    # run_server picks its own port; the redirect URI above must name it
+    with mock.patch.object(test_browser, "_free_port", return_value=port), \
+            test_browser.run_server(tmp, env, n_subjects=40) as (served, audit_log, server_log, _proc):
+        assert served == url
+        yield url, audit_log, server_log
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _sign_in_with_sso(page, url, subject):
+    """From the dashboard's sign-in page through the provider's authorization form and back."""
+    page.goto(url)
+    page.get_by_role("button", name="Sign in with single sign-on").click()
+    page.wait_for_url("**/oauth2/authorize?**", timeout=30_000)
+    page.get_by_placeholder("sub").fill(subject)
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{url}/**", timeout=30_000)
+
+
+def _events(audit_log: Path) -> list[dict]:
+    return [json.loads(line) for line in audit_log.read_text().splitlines() if line.strip()]
+
+
+def test_a_mapped_email_signs_in_and_signing_out_ends_the_session(dashboard, browser):
+    url, audit_log, server_log = dashboard
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    _sign_in_with_sso(page, url, MAPPED)
+    page.get_by_text("Data cut-off").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    sidebar = page.get_by_test_id("stSidebar").inner_text()
+    assert "Dr Chair" in sidebar and "dsmb" in sidebar and "UNBLINDED" in sidebar
+    signed_in = [e for e in _events(audit_log) if e.get("action") == "sign-in"]
+    assert signed_in and signed_in[-1]["user"] == MAPPED and signed_in[-1]["role"] == "dsmb"
+    assert signed_in[-1]["detail"] == "oidc"
+    assert any(c["name"] == "_streamlit_user" for c in context.cookies())
+
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
+    # the provider's end-session page (st.logout sends the browser there), then back
+    page.get_by_role("button", name="End session").click()
+    page.get_by_role("button", name="Sign in with single sign-on").wait_for(timeout=60_000)
+    assert not any(c["name"].startswith("_streamlit_user") for c in context.cookies())
+    page.reload()
+    page.get_by_role("button", name="Sign in with single sign-on").wait_for(timeout=60_000)
+    wait_idle(page)
+    text = page.inner_text("body")
+    assert "Data cut-off" not in text and "Sign in again" not in text
+    assert any(e.get("action") == "sign-out" and e["user"] == MAPPED for e in _events(audit_log))
+    assert "Traceback" not in server_log.read_text(errors="replace")
+    context.close()
+
+
+def test_an_unmapped_email_is_refused_and_sees_no_data(dashboard, browser):
+    url, audit_log, server_log = dashboard
+    context = browser.new_context()
+    page = context.new_page()
+    _sign_in_with_sso(page, url, UNMAPPED)
+    page.get_by_text("has no role in this dashboard").wait_for(timeout=60_000)
+    wait_idle(page)
+    text = page.inner_text("body")
+    assert "Data cut-off" not in text and "UNBLINDED" not in text
+    assert not any(e.get("user") == UNMAPPED and e.get("action") == "sign-in" for e in _events(audit_log))
+    context.close()
