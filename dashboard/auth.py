@@ -313,6 +313,26 @@ def role_for_email(email: str | None, credentials: dict) -> str | None:
     return role if role in ROLES and role in allowed_roles() else None
 
 
+def oidc_role(user: dict, credentials: dict) -> tuple[str | None, str, str]:
+    """``(role, "", "")`` for a single sign-on identity whose e-mail the ``[roles]`` table maps,
+    else ``(None, reason, message)``: a short reason for the audit log, a message for the user.
+    An e-mail the provider marks unverified (``email_verified`` false) maps to no role: some
+    providers let a user set any address, and the mapping trusts the address."""
+    email = str(user.get("email") or "").strip()
+    shown = safe_name(email).replace("`", "'")
+    if not email:
+        return None, "no e-mail", ("Your single sign-on identity carries no e-mail address, so it maps "
+                                   "to no role: the provider must release the e-mail (scope `email`).")
+    if user.get("email_verified") in (False, "false", "False"):
+        return None, "e-mail not verified", (f"The e-mail `{shown}` is not verified by your single sign-on "
+                                             "provider: it maps to no role until the provider has verified it.")
+    role = role_for_email(email, credentials)
+    if role is None:
+        return None, "no role", (f"`{shown}` has no role in this dashboard (on this instance): ask the trial "
+                                 "statistician to add it to the [roles] table of the dashboard's credentials.")
+    return role, "", ""
+
+
 def make_session(account: dict, method: str = "password", now: float | None = None) -> dict:
     """The session-state record of a signed-in user."""
     return {"user": account["user"], "role": account["role"], "name": account.get("name", account["user"]),

@@ -108,9 +108,12 @@ def _show_oidc() -> None:
         st.button("Sign in again with single sign-on", on_click=st.logout, key="relogin_oidc")
         return
     email = user.get("email")
-    role = auth.role_for_email(email, auth.load_credentials())
+    role, reason, why = auth.oidc_role(user.to_dict(), auth.load_credentials())
     if role is None:
-        st.error("Your account has no role in this dashboard. Ask the trial statistician.")
+        if not st.session_state.get("_oidc_refused"):     # audited once per session, not per rerun
+            st.session_state["_oidc_refused"] = True
+            audit.log_event(auth.safe_name(email), "", "sign-in", "sign-in-failed", detail=f"oidc: {reason}")
+        st.error(why)
         st.button("Sign out", on_click=st.logout, key="logout_oidc")
         return
     st.session_state[auth.SESSION_KEY] = auth.make_session(

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.browser
 
 MAPPED = "chair@dsmb.example.org"
 UNMAPPED = "stranger@example.org"
+UNVERIFIED = "member@dsmb.example.org"       # in [roles], but the provider says it is not verified
 CLIENT_ID = "mirocals-dashboard"
 
 
@@ -41,10 +42,11 @@ def provider():
     url = f"http://127.0.0.1:{server.server_port}"
     try:
         # the mapped identity has a display name; the unmapped one gets the mock's default claims
-        request = urllib.request.Request(f"{url}/users/{MAPPED}", method="PUT",
-                                         data=json.dumps({"email": MAPPED, "name": "Dr Chair"}).encode(),
-                                         headers={"Content-Type": "application/json"})
-        assert urllib.request.urlopen(request, timeout=5).status == 204
+        for sub, claims in ((MAPPED, {"email": MAPPED, "email_verified": True, "name": "Dr Chair"}),
+                            (UNVERIFIED, {"email": UNVERIFIED, "email_verified": False})):
+            request = urllib.request.Request(f"{url}/users/{sub}", method="PUT", data=json.dumps(claims).encode(),
+                                             headers={"Content-Type": "application/json"})
+            assert urllib.request.urlopen(request, timeout=5).status == 204
         yield url
     finally:
         server.shutdown()
@@ -68,7 +70,7 @@ def dashboard(provider, tmp_path_factory):
         f'client_secret = "{secrets.token_hex(16)}"\n'
         f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n')
     credentials = tmp / "credentials.toml"
-    credentials.write_text(f'[roles]\n"{MAPPED}" = "dsmb"\n')
+    credentials.write_text(f'[roles]\n"{MAPPED}" = "dsmb"\n"{UNVERIFIED}" = "dsmb"\n')
     env = {"STREAMLIT_SECRETS_FILES": str(secrets_file), "MIROCALS_CREDENTIALS": str(credentials)}
     # run_server picks its own port; the redirect URI above must name it
     with mock.patch.object(test_browser, "_free_port", return_value=port), \
@@ -101,42 +103,70 @@ def _events(audit_log: Path) -> list[dict]:
 
 
 def test_a_mapped_email_signs_in_and_signing_out_ends_the_session(dashboard, browser):
+    from dashboard.pages_registry import pages_for
     url, audit_log, server_log = dashboard
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     _sign_in_with_sso(page, url, MAPPED)
+    # the DSMB's first page, unblinded, under the provider's display name
+    first = pages_for("dsmb")[0]
+    page.get_by_role("heading", name=first.title).first.wait_for(timeout=60_000)
     page.get_by_text("Data cut-off").first.wait_for(timeout=60_000)
     wait_idle(page)
     sidebar = page.get_by_test_id("stSidebar").inner_text()
-    assert "Dr Chair" in sidebar and "dsmb" in sidebar and "UNBLINDED" in sidebar
+    assert "Dr Chair" in sidebar and "role: dsmb" in sidebar and "UNBLINDED" in sidebar
     signed_in = [e for e in _events(audit_log) if e.get("action") == "sign-in"]
-    assert signed_in and signed_in[-1]["user"] == MAPPED and signed_in[-1]["role"] == "dsmb"
-    assert signed_in[-1]["detail"] == "oidc"
-    assert any(c["name"] == "_streamlit_user" for c in context.cookies())
+    assert [(e["user"], e["role"], e["detail"]) for e in signed_in] == [(MAPPED, "dsmb", "oidc")]
+    assert any(c["name"] == "_streamlit_user" for c in context.cookies())     # Streamlit's identity cookie
 
     page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
-    # the provider's end-session page (st.logout sends the browser there), then back
+    # st.logout sends the browser to the provider's end-session page, then back to the dashboard
     page.get_by_role("button", name="End session").click()
     page.get_by_role("button", name="Sign in with single sign-on").wait_for(timeout=60_000)
     assert not any(c["name"].startswith("_streamlit_user") for c in context.cookies())
-    page.reload()
+    page.reload()           # a new session: st.user is not logged in (no "sign in again", no data)
     page.get_by_role("button", name="Sign in with single sign-on").wait_for(timeout=60_000)
     wait_idle(page)
     text = page.inner_text("body")
-    assert "Data cut-off" not in text and "Sign in again" not in text
+    assert "Data cut-off" not in text and "Sign in again" not in text and "UNBLINDED" not in text
     assert any(e.get("action") == "sign-out" and e["user"] == MAPPED for e in _events(audit_log))
+    assert len([e for e in _events(audit_log) if e.get("action") == "sign-in"]) == 1
     assert "Traceback" not in server_log.read_text(errors="replace")
     context.close()
 
 
-def test_an_unmapped_email_is_refused_and_sees_no_data(dashboard, browser):
+@pytest.mark.parametrize("subject, shown, reason", [
+    (UNMAPPED, "has no role in this dashboard", "no role"),
+    (UNVERIFIED, "is not verified by your single sign-on provider", "e-mail not verified"),
+])
+def test_an_identity_without_a_role_is_refused_and_sees_no_data(dashboard, browser, subject, shown, reason):
     url, audit_log, server_log = dashboard
     context = browser.new_context()
     page = context.new_page()
-    _sign_in_with_sso(page, url, UNMAPPED)
-    page.get_by_text("has no role in this dashboard").wait_for(timeout=60_000)
+    _sign_in_with_sso(page, url, subject)
+    page.get_by_text(shown).wait_for(timeout=60_000)
     wait_idle(page)
     text = page.inner_text("body")
-    assert "Data cut-off" not in text and "UNBLINDED" not in text
-    assert not any(e.get("user") == UNMAPPED and e.get("action") == "sign-in" for e in _events(audit_log))
+    assert subject in text and "Data cut-off" not in text and "UNBLINDED" not in text
+    assert not page.get_by_test_id("stSidebarNav").count()
+    page.reload()                   # the identity cookie is still there: refused again, audited per session
+    page.get_by_text(shown).wait_for(timeout=60_000)
+    wait_idle(page)
+    mine = [e for e in _events(audit_log) if e.get("user") == subject]
+    assert [(e["action"], e["detail"]) for e in mine] == [("sign-in-failed", f"oidc: {reason}")] * 2
+    # its sign-out ends the identity
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="End session").click()
+    page.get_by_role("button", name="Sign in with single sign-on").wait_for(timeout=60_000)
+    assert not any(c["name"].startswith("_streamlit_user") for c in context.cookies())
     context.close()
+
+
+def test_the_role_of_an_identity_needs_a_verified_mapped_email():
+    from dashboard import auth
+    creds = {"roles": {MAPPED: "dsmb"}}
+    assert auth.oidc_role({"email": MAPPED.upper(), "email_verified": True}, creds)[0] == "dsmb"
+    assert auth.oidc_role({"email": MAPPED}, creds)[0] == "dsmb"     # no claim: the provider vouches for it
+    assert auth.oidc_role({"email": MAPPED, "email_verified": "false"}, creds)[:2] == (None, "e-mail not verified")
+    assert auth.oidc_role({"sub": "x"}, creds)[:2] == (None, "no e-mail")
+    assert auth.oidc_role({"email": UNMAPPED}, creds)[:2] == (None, "no role")
