@@ -20,9 +20,18 @@ from dashboard.context import Context, Filters, Snapshot
 from dashboard.snapshots import get_view, load_study_config
 
 
+# The role a cached output is built with: one per view kind. A view's data depend on its kind
+# (blinded or unblinded), the snapshot, the allocation and the masking, never on which role of that
+# kind asked (``data_access.views``: the role names only appear in messages), so the blinded roles
+# (steering, investigator, author before lock) share one set of cached outputs and the unblinded
+# roles (dsmb, statistician, author after lock) another; the kinds never share (``view_kind`` is
+# in every key). The warm-up then builds each output once per kind, not once per role.
+CACHE_ROLE = {"blinded": "steering", "unblinded": "dsmb"}
+
+
 def _view_args(ctx: Context) -> tuple:
     s = ctx.snapshot
-    return (ctx.role, s.clinical_dir, s.allocation_dir if ctx.unblinded else None, ctx.mask_arms)
+    return (CACHE_ROLE[ctx.view_kind], s.clinical_dir, s.allocation_dir if ctx.unblinded else None, ctx.mask_arms)
 
 
 def _key(ctx: Context) -> dict:
@@ -211,7 +220,8 @@ CHANGES_DAYS = 91        # dashboard/app_pages/recruitment.py: "changes since" d
 
 
 def warm_up_contexts() -> list[Context]:
-    """The contexts the start-up warm-up builds: one per role this instance signs in, on the
+    """The contexts the start-up warm-up builds: one per view kind among the roles this instance
+    signs in (the roles of a kind share cached outputs, ``CACHE_ROLE``), on the
     snapshot a page shows first, unfiltered, arms not masked. Never crosses views: nothing when
     the instance refuses to serve (``instance.startup_problems``); on a blinded or demo instance
     only blinded contexts, built from a snapshot with no allocation at all; unblinded contexts only
@@ -229,14 +239,15 @@ def warm_up_contexts() -> list[Context]:
     snapshot = found[0]                  # the one ``widgets.page_setup`` shows unless another is picked
     if kind != "unblinded":              # blinded and demo instances: blinded views only, no allocation path
         snapshot = replace(snapshot, allocation_dir=None)
-    contexts = []
+    contexts, kinds = [], set()
     from dashboard.auth import is_unblinded_role
     for role in instance.allowed_roles():
         if kind != "unblinded" and is_unblinded_role(role):    # the demo's DSMB: its pages are unblinded
             continue
         view_kind = view_kind_for(role, snapshot)
-        if view_kind != ("unblinded" if kind == "unblinded" else "blinded"):
-            continue
+        if view_kind != ("unblinded" if kind == "unblinded" else "blinded") or view_kind in kinds:
+            continue                     # one context per view kind: the roles of a kind share outputs
+        kinds.add(view_kind)
         contexts.append(Context(WARM_USER, role, view_kind, snapshot))
     return contexts
 

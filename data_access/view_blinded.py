@@ -243,7 +243,8 @@ class BlindedView(BaseView):
     # ----------------------------------------------------------------- guards
     def require_unblinded(self, what: str = "this output"):
         """Always raises ``BlindingError``: a blinded view cannot produce anything by arm."""
-        raise BlindingError(f"{what} needs unblinded data; role {self.role!r} has a blinded view "
+        # no role in the message: the dashboard's blinded roles share one cached view
+        raise BlindingError(f"{what} needs unblinded data; this is a blinded view "
                             f"(pooled results only, no allocation)")
 
     def labels(self, name: str) -> dict[str, str]:
