@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from data_access.audit import (  # noqa: F401  (re-exported for the dashboard's callers)
-    DEFAULT_AUDIT_LOG, FIELD_MAX, AuditWriteError, get_audit_path, read_entries, record, verify,
+    DEFAULT_AUDIT_LOG, FIELD_MAX, AuditWriteError, describe_store, get_audit_path, read_entries, record,
+    verify,
 )
 
 

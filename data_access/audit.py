@@ -31,6 +31,12 @@ folder) to check against.
 Old lines still read: ``read_entries`` maps the dashboard's former ``page`` and the render
 pipeline's former ``report`` to ``object``, and ``snapshot`` to ``snapshot_hash``.
 
+Shared deployments: when env ``MIROCALS_AUDIT_DSN`` is set (a PostgreSQL connection string), entries
+go to the append-only table ``audit_log`` of that database instead of the file (``audit_pg``: the
+same entry, the same line and the same hash rule, one row per line, appends serialised by a
+transaction lock so that concurrent servers never fork the chain), and ``read_entries``, ``verify``,
+``head`` and ``verify_command`` read that table. An explicit ``path`` always means the file.
+
 When an entry cannot be written, ``record`` raises ``AuditWriteError``: callers must not show or
 deliver the output then.
 """
@@ -43,6 +49,7 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 try:                                        # POSIX; elsewhere the thread lock alone serialises
@@ -67,6 +74,25 @@ class AuditWriteError(OSError):
 def get_audit_path() -> Path:
     """The audit log location (env ``MIROCALS_AUDIT_LOG`` or ``./audit/audit.log``)."""
     return Path(os.environ.get("MIROCALS_AUDIT_LOG") or DEFAULT_AUDIT_LOG)
+
+
+def get_audit_dsn() -> str | None:
+    """The PostgreSQL audit store (env ``MIROCALS_AUDIT_DSN``), or None: the file."""
+    return os.environ.get("MIROCALS_AUDIT_DSN", "").strip() or None
+
+
+def _pg_dsn(path) -> str | None:
+    """The DSN to use when no file was named explicitly."""
+    return None if path else get_audit_dsn()
+
+
+def describe_store(path: str | Path | None = None) -> str:
+    """Where entries go, for people: the file, or the PostgreSQL table (never its password)."""
+    dsn = _pg_dsn(path)
+    if dsn:
+        from data_access import audit_pg
+        return audit_pg.describe(dsn)
+    return str(Path(path) if path else get_audit_path())
 
 
 def os_user() -> str:
@@ -97,6 +123,10 @@ def record(action: str, object: str | None = None, *, user: str, role: str | Non
              "cut": _cap(cut, "cut"), "source": source}
     if detail:
         entry["detail"] = _cap(detail, "detail")
+    dsn = _pg_dsn(path)
+    if dsn:                                 # the shared store (raises AuditWriteError)
+        from data_access import audit_pg
+        return audit_pg.append(dsn, entry)
     target = Path(path) if path else get_audit_path()
     try:
         with _LOCK:
@@ -108,7 +138,7 @@ def record(action: str, object: str | None = None, *, user: str, role: str | Non
                     fcntl.flock(fd, fcntl.LOCK_EX)
                 last, ends_with_newline = _last_line(fd)
                 entry["prev"] = GENESIS if last is None else _line_hash(last)
-                line = (json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+                line = (entry_line(entry) + "\n").encode("utf-8")
                 if last is not None and not ends_with_newline:
                     line = b"\n" + line         # a torn last line stays its own (broken) line
                 _write_all(fd, line)
@@ -143,6 +173,11 @@ def _cap(value, field: str):
         return None
     text, limit = str(value), FIELD_MAX[field]
     return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+def entry_line(entry: dict) -> str:
+    """The entry as one line (no newline): what the chain hashes, in the file and in the table."""
+    return json.dumps(entry, sort_keys=True, ensure_ascii=False)
 
 
 def _line_hash(line: bytes) -> str:
@@ -201,13 +236,7 @@ def normalise(raw: dict) -> dict:
 def read_entries(path: str | Path | None = None, last: int | None = None) -> list[dict]:
     """Every entry (the ``last`` ones only when given), oldest first, in the current schema;
     a missing log is empty, a line that is not a JSON object is skipped (``verify`` reports it)."""
-    target = Path(path) if path else get_audit_path()
-    if not target.exists():
-        return []
-    with open(target, encoding="utf-8", errors="replace") as fh:
-        lines = [x for x in fh.read().splitlines() if x.strip()]
-    if last:
-        lines = lines[-last:]
+    lines = _read_lines(path, last, errors="replace")
     out = []
     for line in lines:
         try:
@@ -221,52 +250,72 @@ def read_entries(path: str | Path | None = None, last: int | None = None) -> lis
 
 def read_raw(path: str | Path | None = None, last: int | None = None) -> list[dict]:
     """The entries exactly as written (old schemas unmapped), oldest first."""
+    return [json.loads(x) for x in _read_lines(path, last)]
+
+
+def _read_lines(path, last: int | None, errors: str = "strict") -> list[str]:
+    dsn = _pg_dsn(path)
+    if dsn:
+        from data_access import audit_pg
+        return audit_pg.read_lines(dsn, last)
     target = Path(path) if path else get_audit_path()
     if not target.exists():
         return []
-    with open(target, encoding="utf-8") as fh:
+    with open(target, encoding="utf-8", errors=errors) as fh:
         lines = [x for x in fh.read().splitlines() if x.strip()]
-    if last:
-        lines = lines[-last:]
-    return [json.loads(x) for x in lines]
+    return lines[-last:] if last else lines
 
 
 # --------------------------------------------------------------------------- verifying
 @dataclasses.dataclass(frozen=True)
 class Verification:
     ok: bool
-    lines: int                  # lines read
+    lines: int                  # lines (table rows) read
     chained: int                # entries carrying a ``prev`` hash
-    broken_line: int | None     # 1-based line number of the first broken entry
+    broken_line: int | None     # 1-based position of the first broken entry
     reason: str | None
     head: str | None            # SHA-256 of the last line (anchor for detecting a cut tail)
+    broken_seq: int | None = None   # the PostgreSQL store: ``seq`` of the first broken row
+    unit: str = "lines"             # "rows" for the PostgreSQL store
 
     def message(self, path) -> str:
         if self.ok:
-            return (f"{path}: chain intact, {self.lines} lines ({self.chained} chained, "
+            return (f"{path}: chain intact, {self.lines} {self.unit} ({self.chained} chained, "
                     f"{self.lines - self.chained} before the chain); head {self.head or '-'}")
-        return f"{path}: broken at line {self.broken_line}: {self.reason}"
+        where = (f"row seq {self.broken_seq} (entry {self.broken_line})" if self.broken_seq is not None
+                 else f"{self.unit[:-1]} {self.broken_line}")
+        return f"{path}: broken at {where}: {self.reason}"
 
 
 def verify(path: str | Path | None = None, expected_head: str | None = None) -> Verification:
-    """Check the hash chain; stops at the first broken entry.
-
-    A line is broken when it is not a JSON object, when its ``prev`` is not the SHA-256 of the line
-    before it, or when it has no ``prev`` although a chained entry precedes it. ``expected_head``
-    (a ``head`` noted earlier) must still be in the file: otherwise entries were cut from its end."""
+    """Check the hash chain of the file (or, with ``MIROCALS_AUDIT_DSN`` and no ``path``, of the
+    PostgreSQL table); stops at the first broken entry (``verify_lines``)."""
+    dsn = _pg_dsn(path)
+    if dsn:
+        from data_access import audit_pg
+        return audit_pg.verify(dsn, expected_head)
     target = Path(path) if path else get_audit_path()
     if not target.exists():
         return Verification(expected_head is None, 0, 0, None if expected_head is None else 1,
                             None if expected_head is None else "the log is missing", None)
-    data = target.read_bytes()
-    lines = data.split(b"\n")
+    lines = target.read_bytes().split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    chained, previous, seen_head = 0, None, expected_head is None
+    return verify_lines(lines, expected_head)
+
+
+def verify_lines(lines: Iterable[bytes], expected_head: str | None = None) -> Verification:
+    """The chain check shared by the file and the PostgreSQL table: ``lines`` in order (bytes,
+    no newline), consumed only up to the first broken one.
+
+    A line is broken when it is not a JSON object, when its ``prev`` is not the SHA-256 of the line
+    before it, or when it has no ``prev`` although a chained entry precedes it. ``expected_head``
+    (a ``head`` noted earlier) must still be among the lines: otherwise entries were cut from the end."""
+    chained, previous, seen_head, number = 0, None, expected_head is None, 0
     for number, line in enumerate(lines, start=1):
         def broken(reason):
             return Verification(False, number - 1, chained, number, reason,
-                                _line_hash(lines[number - 2]) if number > 1 else None)
+                                _line_hash(previous) if previous is not None else None)
         try:
             entry = json.loads(line.decode("utf-8"))
         except ValueError:
@@ -286,23 +335,32 @@ def verify(path: str | Path | None = None, expected_head: str | None = None) -> 
             seen_head = True
     head = _line_hash(previous) if previous is not None else None
     if not seen_head:
-        return Verification(False, len(lines), chained, len(lines) + 1,
+        return Verification(False, number, chained, number + 1,
                             "the expected head entry is gone (entries removed from the end)", head)
-    return Verification(True, len(lines), chained, None, None, head)
+    return Verification(True, number, chained, None, None, head)
 
 
 def verify_command(path: str | Path | None = None, expected_head: str | None = None,
                    out=print) -> int:
     """``mirocals audit verify``: prints the outcome; exit status 0 when intact, 1 at the first
-    broken entry."""
-    target = Path(path) if path else get_audit_path()
-    result = verify(target, expected_head)
-    out(result.message(target))
+    broken entry, 2 when the store cannot be read (the PostgreSQL server unreachable)."""
+    where = describe_store(path)
+    try:
+        result = verify(path, expected_head)
+    except OSError as exc:
+        out(f"{where}: cannot be read: {exc}")
+        return 2
+    out(result.message(where))
     return 0 if result.ok else 1
 
 
 def head(path: str | Path | None = None) -> str | None:
     """SHA-256 of the log's last line (None when empty): note it elsewhere to detect a cut tail."""
+    dsn = _pg_dsn(path)
+    if dsn:
+        from data_access import audit_pg
+        last = audit_pg.read_lines(dsn, 1)
+        return _line_hash(last[0].encode("utf-8")) if last else None
     target = Path(path) if path else get_audit_path()
     if not target.exists():
         return None

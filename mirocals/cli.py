@@ -367,6 +367,8 @@ def cmd_report(args) -> int:
 
 @subcommand(
     arg("--log", metavar="FILE", help="the audit log (default: env MIROCALS_AUDIT_LOG or audit/audit.log)"),
+    arg("--dsn", metavar="DSN", help="the PostgreSQL audit store instead (default: env MIROCALS_AUDIT_DSN "
+        "when set; put the password in ~/.pgpass or PGPASSWORD, not here)"),
     arg("--head", metavar="SHA256", help="the last entry's hash noted earlier (detects entries cut off the end)"),
     name="audit verify",
 )
@@ -375,10 +377,37 @@ def cmd_audit_verify(args) -> int:
 
     Check that no entry of the audit log was edited, removed, inserted or reordered: each entry
     holds the SHA-256 of the line before it. Exit status 0 when the chain is intact, 1 at the
-    first broken entry (named by its line number). Entries cut off the end are detected only
-    against a hash noted earlier (--head)."""
+    first broken entry (named by its line number, or by its row's seq in the PostgreSQL store),
+    2 when the store cannot be read. Entries cut off the end are detected only against a hash
+    noted earlier (--head). With MIROCALS_AUDIT_DSN set (or --dsn), the PostgreSQL table is checked."""
+    import os
     from data_access.audit import verify_command
+    if args.dsn:
+        if args.log:
+            return _fail("give --log (the file) or --dsn (the PostgreSQL store), not both")
+        os.environ["MIROCALS_AUDIT_DSN"] = args.dsn
     return verify_command(args.log, args.head)
+
+
+@subcommand(
+    arg("--dsn", metavar="DSN", required=True,
+        help="an administrator's connection to the audit database (e.g. 'host=H dbname=mirocals_audit user=postgres')"),
+    name="audit init-db",
+)
+def cmd_audit_init_db(args) -> int:
+    """create the PostgreSQL audit table and its roles (data_access/audit_pg.sql)
+
+    Run data_access/audit_pg.sql on the database --dsn names, as an administrator: the table
+    audit_log, the roles mirocals_audit_owner (owns it, cannot log in) and mirocals_audit_app
+    (INSERT and SELECT only; give it a password, then set MIROCALS_AUDIT_DSN to connect as it),
+    and triggers refusing UPDATE, DELETE and TRUNCATE. Running it again changes nothing."""
+    from data_access import audit_pg
+    try:
+        audit_pg.init_db(args.dsn)
+    except Exception as exc:                     # psycopg.Error: the server's message, never the DSN
+        return _fail(f"{audit_pg.describe(args.dsn)}: cannot be set up: {audit_pg._clean(args.dsn, exc)}")
+    print(f"{audit_pg.describe(args.dsn)}: ready; the app connects as mirocals_audit_app (INSERT and SELECT only)")
+    return 0
 
 
 @subcommand(

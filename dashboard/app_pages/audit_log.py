@@ -26,16 +26,18 @@ def entries_frame(entries: list[dict]) -> pd.DataFrame:
 
 ctx = widgets.page_setup(PAGE, "Audit log", roles=("statistician",), unblinded_only=True)
 
-path = audit.get_audit_path()
-chain = audit.verify(path)
+path = audit.describe_store()          # the file, or the PostgreSQL table (MIROCALS_AUDIT_DSN)
+chain = audit.verify()
 if chain.ok:
-    st.caption(f"Log file: `{path}` (append-only, hash-chained): chain intact, {chain.lines:,} entries"
+    st.caption(f"Log: `{path}` (append-only, hash-chained): chain intact, {chain.lines:,} entries"
                + (f" ({chain.lines - chain.chained:,} written before the chain)" if chain.lines > chain.chained
                   else "") + ".")
 else:
-    st.error(f"Log file `{path}`: the hash chain is broken at line {chain.broken_line}: {chain.reason}.")
+    st.error(f"Log `{path}`: the hash chain is broken at "
+             + (f"row seq {chain.broken_seq}" if chain.broken_seq is not None else f"line {chain.broken_line}")
+             + f": {chain.reason}.")
 
-table = entries_frame(audit.load_events(path))
+table = entries_frame(audit.load_events())
 dates = table["_date"].dropna()
 c1, c2, c3 = st.columns(3)
 users = c1.multiselect("User", sorted(set(table["User"]) - {""}), key="audit_user")
