@@ -11,6 +11,7 @@ credentials file whose ``[roles]`` table maps one e-mail to the DSMB role.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import threading
@@ -54,11 +55,10 @@ def provider():
         thread.join(5)
 
 
-@pytest.fixture(scope="module")
-def dashboard(provider, tmp_path_factory):
-    """The dashboard with single sign-on configured against ``provider``; yields
-    ``(url, audit_log, server_log)``."""
-    tmp = tmp_path_factory.mktemp("oidc")
+@contextlib.contextmanager
+def sso_dashboard(provider: str, tmp: Path, env_extra: dict | None = None):
+    """``streamlit run dashboard/app.py`` with single sign-on configured against ``provider``;
+    yields ``(url, audit_log, server_log)``."""
     port = test_browser._free_port()
     url = f"http://127.0.0.1:{port}"
     secrets_file = tmp / "secrets.toml"
@@ -71,12 +71,21 @@ def dashboard(provider, tmp_path_factory):
         f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n')
     credentials = tmp / "credentials.toml"
     credentials.write_text(f'[roles]\n"{MAPPED}" = "dsmb"\n"{UNVERIFIED}" = "dsmb"\n')
-    env = {"STREAMLIT_SECRETS_FILES": str(secrets_file), "MIROCALS_CREDENTIALS": str(credentials)}
-    # run_server picks its own port; the redirect URI above must name it
-    with mock.patch.object(test_browser, "_free_port", return_value=port), \
-            test_browser.run_server(tmp, env, n_subjects=40) as (served, audit_log, server_log, _proc):
-        assert served == url
+    env = {"STREAMLIT_SECRETS_FILES": str(secrets_file), "MIROCALS_CREDENTIALS": str(credentials),
+           **(env_extra or {})}
+    with contextlib.ExitStack() as stack:
+        # run_server picks its own port (patched while it starts): the redirect URI above names it
+        with mock.patch.object(test_browser, "_free_port", return_value=port):
+            served, audit_log, server_log, proc = stack.enter_context(test_browser.run_server(tmp, env, n_subjects=40))
+        # the port taken meanwhile: another server answered the health check
+        assert served == url and proc.poll() is None, server_log.read_text(errors="replace")[-2000:]
         yield url, audit_log, server_log
+
+
+@pytest.fixture(scope="module")
+def dashboard(provider, tmp_path_factory):
+    with sso_dashboard(provider, tmp_path_factory.mktemp("oidc")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +169,28 @@ def test_an_identity_without_a_role_is_refused_and_sees_no_data(dashboard, brows
     page.get_by_role("button", name="Sign in with single sign-on").wait_for(timeout=60_000)
     assert not any(c["name"].startswith("_streamlit_user") for c in context.cookies())
     context.close()
+
+
+def test_an_idle_single_sign_on_session_expires_and_ends_the_identity(provider, browser, tmp_path):
+    """After the idle timeout the next click signs out and ends the identity (``st.logout``):
+    coming back needs a new single sign-on, not the identity cookie."""
+    idle = 5
+    with sso_dashboard(provider, tmp_path, {"MIROCALS_IDLE_TIMEOUT": str(idle)}) as (url, audit_log, server_log):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        _sign_in_with_sso(page, url, MAPPED)
+        page.get_by_text("Data cut-off").first.wait_for(timeout=60_000)
+        wait_idle(page)
+        page.wait_for_timeout((idle + 1) * 1000)
+        page.get_by_test_id("stSidebarNav").get_by_text("Baseline", exact=True).click()
+        page.get_by_role("button", name="End session").click()        # the provider's end of session
+        page.get_by_role("button", name="Sign in with single sign-on").wait_for(timeout=60_000)
+        wait_idle(page)
+        assert not any(c["name"].startswith("_streamlit_user") for c in context.cookies())
+        text = page.inner_text("body")
+        assert "Data cut-off" not in text and "Sign in again" not in text
+        assert "Traceback" not in server_log.read_text(errors="replace")
+        context.close()
 
 
 def test_the_role_of_an_identity_needs_a_verified_mapped_email():
