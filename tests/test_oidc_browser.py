@@ -171,6 +171,22 @@ def test_an_identity_without_a_role_is_refused_and_sees_no_data(dashboard, brows
     context.close()
 
 
+def test_denying_at_the_provider_comes_back_signed_out(dashboard, browser):
+    url, audit_log, _server_log = dashboard
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_role("button", name="Sign in with single sign-on").click()
+    page.wait_for_url("**/oauth2/authorize?**", timeout=30_000)
+    page.get_by_role("button", name="Deny").click()
+    page.wait_for_url(f"{url}/**", timeout=30_000)
+    page.get_by_role("button", name="Sign in with single sign-on").wait_for(timeout=60_000)
+    wait_idle(page)
+    assert "Data cut-off" not in page.inner_text("body")
+    assert not any(c["name"].startswith("_streamlit_user") for c in context.cookies())
+    context.close()
+
+
 def test_an_idle_single_sign_on_session_expires_and_ends_the_identity(provider, browser, tmp_path):
     """After the idle timeout the next click signs out and ends the identity (``st.logout``):
     coming back needs a new single sign-on, not the identity cookie."""
