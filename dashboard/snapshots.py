@@ -53,10 +53,35 @@ def _allocation_for(root: Path, allocation: str | None, single: bool) -> str | N
     return str(alloc) if (alloc / "manifest.json").exists() else None
 
 
-@st.cache_data(ttl=60, show_spinner=False)
+def _folder_stamp(root: Path) -> tuple:
+    """What changes when a snapshot is published under ``root`` (one ``stat`` per sub-folder): the
+    root's and each sub-folder's modification time, and whether its manifest is there. A snapshot is
+    published by renaming its finished ``clinical/`` folder into place (``write_snapshot``), which
+    changes the modification time of the folder holding it."""
+    def one(p: Path) -> tuple:
+        try:
+            return (p.name, p.stat().st_mtime_ns, (p / "clinical").stat().st_mtime_ns
+                    if (p / "clinical" / "manifest.json").exists() else None)
+        except OSError:
+            return (p.name, None, None)
+    if not root.is_dir():
+        return ()
+    try:
+        children = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return ()
+    return (one(root), *(one(p) for p in children))
+
+
 def discover_snapshots(data_root: str, allocation: str | None) -> list[Snapshot]:
     """Snapshots under ``data_root``: the root itself and/or its sub-folders holding
-    ``clinical/manifest.json``, newest cut first. Cached for a minute."""
+    ``clinical/manifest.json``, newest cut first. Cached until a snapshot is published or removed
+    (the folders' modification times, ``_folder_stamp``): a new snapshot is seen on the next rerun."""
+    return _discover(data_root, allocation, _folder_stamp(Path(data_root)))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _discover(data_root: str, allocation: str | None, stamp: tuple) -> list[Snapshot]:
     from data_access.snapshot import read_manifest
     root = Path(data_root)
     roots = [root] if (root / "clinical" / "manifest.json").exists() else []
@@ -69,6 +94,98 @@ def discover_snapshots(data_root: str, allocation: str | None) -> list[Snapshot]
                               allocation_dir=_allocation_for(r, allocation, single=len(roots) == 1),
                               snapshot_hash=manifest["content_hash"], cut_date=str(manifest["cut_date"])))
     return sorted(found, key=lambda s: s.cut_date, reverse=True)
+
+
+# --------------------------------------------------------------------------- the session's snapshot
+PINNED = "_snapshot_pinned"         # session state: (clinical_dir, content hash) this session shows
+PICKER = "flt_snapshot"             # the sidebar's snapshot picker (a label)
+NOTE = "_snapshot_note"             # a one-off note: the snapshot shown was withdrawn
+
+
+KNOWN = "_snapshot_known"            # the snapshots published when the session last chose one
+
+
+def _set_picker(state, label: str) -> None:
+    try:
+        state[PICKER] = label
+    except Exception:  # noqa: BLE001 - the picker was drawn already in this run: it follows next run
+        pass
+
+
+def _pin(state, snapshot: Snapshot, found: list[Snapshot]) -> None:
+    state[PINNED] = (snapshot.clinical_dir, snapshot.snapshot_hash)
+    _set_picker(state, snapshot.label)
+    state[KNOWN] = tuple((s.clinical_dir, s.snapshot_hash) for s in found)
+
+
+def session_snapshot(found: list[Snapshot], state) -> tuple[Snapshot, Snapshot | None]:
+    """``(shown, newer)``: the snapshot this session shows and a newer one published since, if any.
+
+    A session keeps the snapshot it started with (or last chose) until the user chooses another:
+    a snapshot published while users are signed in is offered (``newer``), never switched to under
+    them, so every output of a page, and of the pages that follow, comes from one snapshot (one
+    content hash). Only when the snapshot shown is no longer published (removed, or its folder now
+    holds other content) does the session move to the newest, and ``take_note`` says so once.
+    ``newer`` is the newest snapshot when it was published after the session chose its own (a user
+    who chose an older snapshot on purpose is not asked again about the ones already listed)."""
+    pinned = state.get(PINNED)
+    shown = next((s for s in found if pinned and (s.clinical_dir, s.snapshot_hash) == tuple(pinned)), None)
+    if shown is None:
+        if pinned:
+            old = next((s for s in found if s.clinical_dir == pinned[0]), None)
+            state[NOTE] = (f"The snapshot this session showed ({Path(pinned[0]).parent.name}, content "
+                           f"{pinned[1][:12]}) is no longer published"
+                           + (" (its folder now holds other content)" if old else "")
+                           + f": now showing {found[0].label}, content {found[0].snapshot_hash[:12]}.")
+        shown = found[0]
+        _pin(state, shown, found)
+    elif state.get(PICKER) != shown.label:
+        _set_picker(state, shown.label)      # the picker shows the session's snapshot
+    known = {tuple(k) for k in state.get(KNOWN, ())}
+    newer = found[0] if found[0] != shown and (found[0].clinical_dir, found[0].snapshot_hash) not in known else None
+    return shown, newer
+
+
+def choose_snapshot(found: list[Snapshot], state, label: str | None = None) -> None:
+    """The user chose a snapshot (the picker's label, or ``label``): the session shows it from now on."""
+    label = label or state.get(PICKER)
+    chosen = next((s for s in found if s.label == label), None)
+    if chosen is not None:
+        _pin(state, chosen, found)
+        state.pop(NOTE, None)
+
+
+def take_note(state) -> str | None:
+    """The one-off note that the snapshot shown was withdrawn (then cleared)."""
+    return state.pop(NOTE, None)
+
+
+def show_snapshot_notices(found: list[Snapshot], shown: Snapshot, newer: Snapshot | None) -> None:
+    """Under the page header: that the snapshot shown was withdrawn (once), and a newer snapshot
+    published since the session chose its own, with a button to show it."""
+    note = take_note(st.session_state)
+    if note:
+        st.warning(note, icon=":material/update:")
+    if newer is not None:
+        st.info(f"A new snapshot has been published: **{newer.label}** (content `{newer.snapshot_hash[:12]}`). "
+                f"This session keeps showing {shown.label} (content `{shown.snapshot_hash[:12]}`) until you "
+                "choose the new one.", icon=":material/update:")
+        st.button(f"Show the new snapshot ({newer.label})", key="snapshot_switch", on_click=choose_snapshot,
+                  args=(found, st.session_state, newer.label))
+
+
+def snapshot_problem(snapshot: Snapshot, unblinded: bool) -> str | None:
+    """Why the snapshot cannot be shown, or None: a file changed after publication
+    (``data_access.snapshot.check_published``: hashed once per process per file state, then one
+    ``stat`` per file) in its clinical part or, for an unblinded view, its allocation."""
+    from data_access.snapshot import SnapshotError, check_published
+    try:
+        check_published(snapshot.clinical_dir)
+        if unblinded and snapshot.allocation_dir:
+            check_published(snapshot.allocation_dir)
+    except SnapshotError as exc:
+        return str(exc)
+    return None
 
 
 def load_study_config(clinical_dir: str | None = None):
@@ -119,6 +236,10 @@ def get_view(ctx: Context):
     else:                   # keyword arguments: see caches._key
         view = _blinded_view(clinical_dir=snap.clinical_dir, view_kind=ctx.view_kind, role_class=ctx.role_class,
                              snapshot_hash=snap.snapshot_hash, role=ctx.role)
+    if view.snapshot_hash != snap.snapshot_hash:      # never outputs of two snapshots on one page
+        from data_access.snapshot import SnapshotError
+        raise SnapshotError(f"{snap.clinical_dir} now holds snapshot {view.snapshot_hash[:12]}, not the "
+                            f"{snap.snapshot_hash[:12]} this page shows: reload the page")
     return FilteredView(view, ctx.filters) if ctx.filters.active else view
 
 

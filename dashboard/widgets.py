@@ -160,9 +160,11 @@ def show_sidebar(session: dict) -> None:
     found = _snapshots()
     if not found:                      # nothing to filter: the page says why (no_snapshot_message)
         return
+    snapshots.session_snapshot(found, st.session_state)      # the session keeps its snapshot (issue 16)
     if len(found) > 1:
         labels = [s.label for s in found]
-        sb.selectbox("Snapshot", labels, key="flt_snapshot")
+        sb.selectbox("Snapshot", labels, key="flt_snapshot", on_change=snapshots.choose_snapshot,
+                     args=(found, st.session_state))
     study = snapshots.load_study_config()
     countries = sorted({s.country for s in study.sites})
     sb.multiselect("Country", countries, key="flt_country", placeholder="All countries")
@@ -227,15 +229,19 @@ def page_setup(page: str, title: str, roles=auth.ROLES, unblinded_only: bool = F
     if not found:
         st.error(no_snapshot_message())
         st.stop()
-    picked = st.session_state.get("flt_snapshot")
-    snapshot = next((s for s in found if s.label == picked), found[0])
+    snapshot, newer = snapshots.session_snapshot(found, st.session_state)   # kept until the user chooses
     kind = snapshots.view_kind_for(role, snapshot)
+    problem = snapshots.snapshot_problem(snapshot, kind == "unblinded")     # changed after publication
+    if problem:
+        st.error(problem)
+        st.stop()
     if unblinded_only and kind != "unblinded":
         st.error("Access denied: this page needs the allocation. " + snapshots.allocation_missing_message(snapshot))
         st.stop()
     ctx = context.Context(session["user"], role, kind, snapshot, _filters(),
                         mask_arms=auth.is_unblinded_role(role) and bool(st.session_state.get("mask_arms")))
     show_header(ctx, title)
+    snapshots.show_snapshot_notices(found, snapshot, newer)
     if not ctx.unblinded and auth.is_unblinded_role(role):   # the role may see arms, the deployment cannot
         st.warning(snapshots.allocation_missing_message(snapshot), icon=":material/lock:")
     if ctx.unblinded:

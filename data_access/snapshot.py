@@ -283,7 +283,7 @@ def verify_snapshot(part_dir) -> list[str]:
         path = part_dir / name
         if not path.exists():
             problems.append(f"{name}: missing")
-        elif _sha256(path) != meta["sha256"]:
+        elif _sha256(path) != (meta or {}).get("sha256"):
             problems.append(f"{name}: SHA-256 differs from the manifest")
     for path in sorted(part_dir.glob("*.parquet")):
         if path.name not in files:
@@ -293,14 +293,83 @@ def verify_snapshot(part_dir) -> list[str]:
     return problems
 
 
+class SnapshotChangedError(SnapshotError, ValueError):
+    """A published snapshot's file no longer matches its manifest (changed after publication)."""
+
+
+_VERIFIED: dict[str, tuple] = {}          # resolved part dir -> the stamp last verified intact
+_VERIFIED_MAX = 64
+
+
+def _stamp(part_dir: Path) -> tuple:
+    """What identifies a part's bytes without reading them: (name, size, mtime_ns, inode) of the
+    manifest and of every file in the folder. Cheap (one stat per file)."""
+    out = []
+    for path in sorted(part_dir.iterdir()):
+        if path.is_file():
+            st = path.stat()
+            out.append((path.name, st.st_size, st.st_mtime_ns, st.st_ino))
+    return tuple(out)
+
+
+def _readable_parquet(path: Path) -> bool:
+    try:
+        pq.ParquetFile(path).metadata
+        return True
+    except Exception:          # noqa: BLE001 - any failure means the file cannot be read
+        return False
+
+
+def check_published(part_dir) -> None:
+    """Refuse a part whose files no longer match its manifest: raise ``SnapshotChangedError``
+    (one line naming the file and what to do) when a file listed in the manifest is readable but
+    its SHA-256 differs (edited after publication: results would silently differ from the ones
+    the snapshot hash stands for), is missing, or a dataset not in the manifest was added.
+
+    A listed file that cannot be read at all (a truncated copy) is left to the views, which name it
+    in place of the outputs that need it (``view_base.unreadable_message``): it cannot give wrong
+    numbers silently.
+
+    Speed: the files are hashed once per process per part and state; the state is the (name, size,
+    mtime, inode) of every file of the part, so later opens cost one ``stat`` per file and a file
+    changed afterwards (new size, mtime or inode) is hashed again."""
+    part_dir = _part_dir(part_dir)
+    key = str(part_dir.resolve())
+    try:
+        stamp = _stamp(part_dir)
+    except OSError as exc:
+        raise SnapshotError(f"{part_dir}: cannot be read ({exc})") from None
+    if _VERIFIED.get(key) == stamp:
+        return
+    problems = [p for p in verify_snapshot(part_dir)
+                if not (p.endswith("SHA-256 differs from the manifest")
+                        and p.split(":")[0].endswith(".parquet")
+                        and not _readable_parquet(part_dir / p.split(":")[0]))]
+    if problems:
+        first = problems[0].split(":")[0]
+        where = f"{part_dir / first}" if first != "manifest" else f"{part_dir / MANIFEST}"
+        raise SnapshotChangedError(
+            f"snapshot {part_dir} refused: {where} does not match the snapshot's manifest "
+            f"({'; '.join(problems)}): the snapshot was changed after publication. Snapshots are "
+            "immutable: restore the published copy of the file, or publish the changed data as a new "
+            "snapshot (mirocals import / mirocals cut into a new folder) and use that one.")
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.pop(next(iter(_VERIFIED)))
+    _VERIFIED[key] = stamp
+
+
 def load_datasets(part_dir, names=None) -> dict[str, pd.DataFrame]:
     """Read the Parquet datasets of a part (all, or ``names``); dates come back as datetime64[ms].
 
     Files listed in the manifest are read in name order; without a manifest, every ``*.parquet``.
+    A part whose files no longer match its manifest is refused (``check_published``).
     """
     part_dir = _part_dir(part_dir)
     try:
         listed = sorted(f for f in read_manifest(part_dir)["files"] if f.endswith(".parquet"))
+        check_published(part_dir)
+    except SnapshotChangedError:
+        raise
     except SnapshotError:
         listed = sorted(p.name for p in part_dir.glob("*.parquet"))
     out = {}

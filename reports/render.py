@@ -27,16 +27,35 @@ HERE = Path(__file__).parent
 REPORTS = {"dsmb-open": "dsmb_open.qmd", "dsmb-closed": "dsmb_closed.qmd", "manuscript": "manuscript.qmd"}
 UNBLINDED = {"dsmb-closed", "manuscript"}
 
+def partial_name(path: Path) -> Path:
+    """Where a document is written until it is complete: ``.partial-<name>`` beside it (hidden, and
+    not the document's name, so a render killed half-way leaves nothing that looks like a report)."""
+    return path.with_name(f".partial-{path.name}")
+
+
+def publish_documents(partials: list[Path]) -> list[Path]:
+    """Rename finished documents (``partial_name``) to their own names; returns the final paths."""
+    out = []
+    for part in partials:
+        final = part.with_name(part.name.removeprefix(".partial-"))
+        os.replace(part, final)
+        out.append(final)
+    return out
+
+
 def render_qmd(qmd: Path, params: dict, out_dir: Path, to=("html", "pdf"), progress=print,
                meta_defaults: dict | None = None, workdir: Path | None = None,
-               kernel_env: dict | None = None, intermediates: Path | None = None) -> tuple[list[Path], dict]:
+               kernel_env: dict | None = None, intermediates: Path | None = None,
+               publish: bool = True) -> tuple[list[Path], dict]:
     """Render one .qmd without Quarto: execute, assemble Markdown, Pandoc to HTML / Word / Typst,
     Typst to PDF. Returns (files written, the report info the document wrote to
     ``<stem>.meta.json`` (banner, cut date, author, session, stamp, snapshot hash, role)).
     ``workdir``: the kernel's working directory (default ``out_dir``); ``kernel_env``: its
     environment (default this process's); ``intermediates``: the folder for the Markdown, Typst,
     ``.meta.json`` and the figures' PNG copies for Word (default ``out_dir``). ``to``: any of
-    "html", "pdf", "docx"."""
+    "html", "pdf", "docx". Each document is written under its ``partial_name`` and renamed into
+    place only when every document asked for is complete (``publish``; with ``publish=False`` the
+    partial paths are returned, for the caller to publish with ``publish_documents``)."""
     import pypandoc
     qmd, out_dir = Path(qmd), Path(out_dir)
     inter = Path(intermediates or out_dir)
@@ -76,7 +95,7 @@ def render_qmd(qmd: Path, params: dict, out_dir: Path, to=("html", "pdf"), progr
         progress("pandoc html")
         html_md = inter / f"{stem}.html.md"
         html_md.write_text(list_of_captions(raw) + "\n\n" + resolve_crossrefs(raw, number_captions=True))
-        html = out_dir / f"{stem}.html"
+        html = partial_name(out_dir / f"{stem}.html")
         extra = ["--standalone", "--embed-resources", "--toc", "--toc-depth=2", f"--resource-path={out_dir}",
                  *titling, f"--metadata=pagetitle:{title}", f"--css={HERE / 'report.css'}"]
         pypandoc.convert_file(str(html_md), "html", outputfile=str(html), format="markdown", extra_args=extra)
@@ -91,10 +110,10 @@ def render_qmd(qmd: Path, params: dict, out_dir: Path, to=("html", "pdf"), progr
         pypandoc.convert_file(str(md_path), "typst", outputfile=str(typ), format="markdown", extra_args=extra)
         progress("typst pdf")
         import typst
-        pdf = out_dir / f"{stem}.pdf"
+        pdf = partial_name(out_dir / f"{stem}.pdf")
         typst.compile(str(typ), output=str(pdf), root=str(inter))
         written.append(pdf)
-    return written, info
+    return (publish_documents(written) if publish else written), info
 
 
 FORMATS = ("html", "pdf", "docx")
@@ -133,7 +152,7 @@ def _docx(raw: str, stem: str, out_dir: Path, inter: Path, titling: list[str], f
     progress("pandoc docx")
     docx_md = inter / f"{stem}.docx.md"
     docx_md.write_text(FIG_RE.sub(to_png, md))
-    out = out_dir / f"{stem}.docx"
+    out = partial_name(out_dir / f"{stem}.docx")
     extra = ["--standalone", "--toc", "--toc-depth=2", f"--resource-path={out_dir}",
              f"--reference-doc={REFERENCE_DOCX}", *titling,
              *(f"--metadata={k}:{fields[k]}" for k in ("banner", "cut", "session"))]
@@ -181,7 +200,7 @@ def _fill_header_fields(docx: Path, values: dict, strict: bool = True) -> None:
     import zipfile
     from xml.sax.saxutils import escape
     from reports.make_reference_docx import PLACEHOLDERS
-    tmp = docx.with_suffix(".docx.tmp")
+    tmp = docx.with_name(docx.name + ".tmp")
     found = set()
     with zipfile.ZipFile(docx) as zin, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zout:
         for item in zin.infolist():
@@ -203,6 +222,7 @@ def _fill_header_fields(docx: Path, values: dict, strict: bool = True) -> None:
 
 
 MARKER = ".mirocals-report.json"
+INCOMPLETE = "INCOMPLETE.txt"       # in a report folder while its render has not finished
 
 
 class ReportRefused(ValueError):
@@ -259,10 +279,29 @@ def report_folder(out_root, name: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     if name in UNBLINDED:
         folder.chmod(0o700)
-    (folder / MARKER).write_text(json.dumps({"report": name, "written_by": "mirocals report",
-                                             "created": dt.datetime.now(dt.timezone.utc).isoformat(
-                                                 timespec="seconds")}) + "\n")
+    _write_marker(folder, {"report": name, "written_by": "mirocals report", "complete": False,
+                           "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+    (folder / INCOMPLETE).write_text(
+        f"This folder is being written by 'mirocals report {name}', or that render was stopped before it "
+        "finished: what it holds is not the report. Render it again (the next render of the same report "
+        "empties this folder first).\n")
     return folder
+
+
+def _write_marker(folder: Path, content: dict) -> None:
+    """The marker, written whole or not at all (a temporary file renamed over it)."""
+    tmp = folder / f"{MARKER}.tmp"
+    tmp.write_text(json.dumps(content) + "\n")
+    os.replace(tmp, folder / MARKER)
+
+
+def _mark_complete(folder: Path, documents: list[Path]) -> None:
+    """The render finished: the marker says so (``complete``, when, which documents) and the
+    ``INCOMPLETE.txt`` notice goes."""
+    marker = json.loads((folder / MARKER).read_text())
+    _write_marker(folder, {**marker, "complete": True, "documents": [p.name for p in documents],
+                           "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+    (folder / INCOMPLETE).unlink(missing_ok=True)
 
 
 def check_report_inputs(name: str, allocation_dir=None) -> None:
@@ -335,6 +374,7 @@ def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False
     data_dir = Path(data_dir)
     if name == "dsmb-open":
         allocation_dir = None                      # the open report never opens the allocation
+    _check_published(data_dir, allocation_dir)   # a file changed after publication: refused first
     folder = report_folder(out_dir, name)
     work = _private_folder(name)                 # mode 0700, this render only
     try:
@@ -369,14 +409,30 @@ def render_report(name, data_dir, allocation_dir=None, cut=None, mask_arms=False
                 info_path.unlink(missing_ok=True)
         else:
             written, info = render_qmd(qmd, params, folder, to, progress, workdir=work / "kernel",
-                                       kernel_env=kernel_env,
+                                       kernel_env=kernel_env, publish=False,
                                        intermediates=folder if keep_intermediates else work / "intermediates")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if name in UNBLINDED:
         _audit(name, info, folder)
+    # only now, audited and every document complete: the documents take their names, then the
+    # marker says the folder is complete (a render killed before this leaves .partial-* files, the
+    # marker's "complete": false and INCOMPLETE.txt; the next render of the report empties it)
+    written = publish_documents([p for p in written if p.name.startswith(".partial-")]) + \
+        [p for p in written if not p.name.startswith(".partial-")]
+    _mark_complete(folder, written)
     progress(f"done: {', '.join(p.name for p in written)}")
     return written
+
+
+def _check_published(data_dir: Path, allocation_dir) -> None:
+    """Refuse (``SnapshotChangedError``, a ``ValueError``: exit 2) a snapshot whose files no longer
+    match its manifest, before any folder is made or kernel started."""
+    from data_access.snapshot import check_published
+    from data_access.views import clinical_dir_of
+    check_published(clinical_dir_of(data_dir))
+    if allocation_dir and (Path(allocation_dir) / "manifest.json").exists():
+        check_published(allocation_dir)
 
 
 def _private_folder(name: str) -> Path:
@@ -387,7 +443,33 @@ def _private_folder(name: str) -> Path:
     base = tempfile.gettempdir()
     if len(base) > 48 and os.access("/tmp", os.W_OK):
         base = "/tmp"
-    return Path(tempfile.mkdtemp(prefix=f"mirocals-{name}-", dir=base))
+    _remove_stale_private_folders(Path(base))
+    work = Path(tempfile.mkdtemp(prefix=f"mirocals-{name}-", dir=base))
+    (work / OWNER).write_text(f"{os.getpid()}\n")
+    return work
+
+
+OWNER = "render.pid"
+
+
+def _remove_stale_private_folders(base: Path) -> None:
+    """Remove the private folders of renders that were killed (their ``finally`` never ran): this
+    user's ``mirocals-*`` folders whose ``render.pid`` names a process that no longer exists (they
+    may hold a cut of the data)."""
+    for work in base.glob("mirocals-*-*"):
+        try:
+            if not work.is_dir() or work.is_symlink() or work.stat().st_uid != os.getuid():
+                continue
+            pid = int((work / OWNER).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+            continue                                  # still running (or the pid was reused)
+        except ProcessLookupError:
+            shutil.rmtree(work, ignore_errors=True)
+        except PermissionError:
+            continue
 
 
 def _kernel_env(work: Path, name: str) -> dict:
