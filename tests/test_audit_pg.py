@@ -360,3 +360,16 @@ def test_a_page_is_not_shown_while_the_store_is_down(deployment, audit_db, monke
     at.run()
     assert len(at.dataframe) > 0
     assert audit.read_entries()[-1]["object"] == "survival" and audit.verify().ok
+
+
+def test_the_audit_page_reads_the_table_and_names_a_broken_row(deployment, audit_db):
+    from tests.test_dashboard_apptest import sign_in, visit
+    admin, _ = audit_db
+    _write(3)
+    at = visit(sign_in("statistician"), "audit_log.py")
+    captions = " ".join(c.value for c in at.caption)
+    assert "PostgreSQL table audit_log" in captions and "chain intact" in captions, captions
+    assert {"dsmb-0", "dsmb-2", "audit"} <= set(next(d.value for d in at.dataframe if "Object" in d.value.columns)["Object"])
+    _superuser(admin, ("DELETE FROM audit_log WHERE seq = 2", None))
+    at.run()
+    assert any("broken at row seq 3" in e.value for e in at.error), [e.value for e in at.error]
