@@ -338,6 +338,19 @@ def test_an_unreachable_store_fails_closed_and_never_shows_the_password(pg_serve
     assert "cannot be read" in said[0] and "s3cret-pw" not in said[0]
 
 
+def test_the_command_line_prints_no_unblinded_table_while_the_store_is_down(demo_snapshot, audit_db, monkeypatch,
+                                                                          capsys):
+    from mirocals.cli import main
+    args = ["table", "km", "--data", str(demo_snapshot), "--view", "unblinded",
+            "--allocation", str(demo_snapshot / "allocation"), "--format", "csv"]
+    assert main(args) == 0 and "Placebo" in capsys.readouterr().out
+    assert audit.read_entries()[-1]["object"] == "km"
+    monkeypatch.setenv("MIROCALS_AUDIT_DSN", f"host=127.0.0.1 port={_free_port()} dbname=x user=y connect_timeout=2")
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "could not be written, nothing printed" in err and "127.0.0.1" in err
+
+
 @pytest.fixture
 def deployment(demo_snapshot, monkeypatch):
     monkeypatch.setenv("MIROCALS_DATA", str(demo_snapshot))
