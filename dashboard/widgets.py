@@ -27,16 +27,21 @@ def _client_address() -> str:
     reverse proxy that sets it (env ``MIROCALS_TRUST_PROXY=1``), the last ``X-Forwarded-For``
     entry (the one the proxy appended)."""
     import os
+    try:
+        forwarded = st.context.headers.get("X-Forwarded-For") or ""
+    except Exception:
+        forwarded = ""
     if os.environ.get("MIROCALS_TRUST_PROXY", "").lower() in ("1", "true", "yes"):
-        try:
-            forwarded = st.context.headers.get("X-Forwarded-For") or ""
-        except Exception:
-            forwarded = ""
         if forwarded.strip():
             return forwarded.split(",")[-1].strip()
     try:
         address = st.context.ip_address
     except Exception:
+        address = None
+    # uvicorn (under Streamlit) replaces a loopback peer's address with its X-Forwarded-For
+    # (FORWARDED_ALLOW_IPS defaults to 127.0.0.1): without MIROCALS_TRUST_PROXY that header is the
+    # client's own claim, so an address taken from it counts as the loopback peer it came from
+    if address and forwarded and address in {a.strip() for a in forwarded.split(",")}:
         address = None
     # Streamlit reports localhost as None: one shared bucket, so the per-address throttle always
     # applies (behind a proxy on the same host, set MIROCALS_TRUST_PROXY=1 to tell clients apart)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -55,21 +56,27 @@ def _tables(at) -> list[str]:
 # --------------------------------------------------------------------------- (a) a new snapshot
 def test_a_snapshot_published_mid_session_is_offered_not_switched_to(source, tmp_path, monkeypatch):
     from data_access.cut import cut_snapshot
+    from data_access.publish import publish_snapshot
     from data_access.snapshot import snapshot_hash
     from tests.test_dashboard_apptest import sign_in, visit
-    data = tmp_path / "published"
-    cut_snapshot(source, EARLY, data / "2018-06")
+    staging, data, allocations = tmp_path / "staging", tmp_path / "published", tmp_path / "allocations"
+    cut_snapshot(source, EARLY, staging / "2018-06")
+    cut_snapshot(source, LATE, staging / "2019-03")
+    publish_snapshot(staging / "2018-06", data, allocations)
     first = snapshot_hash(data / "2018-06")
     monkeypatch.setenv("MIROCALS_DATA", str(data))
-    monkeypatch.delenv("MIROCALS_ALLOCATION", raising=False)
+    monkeypatch.setenv("MIROCALS_ALLOCATION", str(allocations))
 
     at = visit(sign_in("steering"), "recruitment.py")
     assert f"**{EARLY}**" in _caption(at) and first[:12] in _caption(at)
     before = _tables(at)
     assert before
 
-    # published by the project's real path (`mirocals cut` stages the part and renames it into place)
-    done = mirocals("cut", "--src", source, "--date", LATE, "--out", data / "2019-03")
+    # published mid-session by the deployment's real path (data_access.publish: one rename into the
+    # folder both instances read)
+    done = subprocess.run([sys.executable, "-m", "data_access.publish", str(staging / "2019-03"), "--data-root",
+                           str(data), "--allocation-root", str(allocations)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     second = snapshot_hash(data / "2019-03")
     assert second != first
@@ -240,3 +247,116 @@ def test_a_render_killed_half_way_leaves_no_complete_looking_report(source, tmp_
     names = {p.name for p in folder.iterdir()}
     assert "dsmb_open.html" in names and INCOMPLETE not in names, names
     assert not [n for n in names if n.startswith(".partial-") or n.endswith(".tmp") or n.endswith(".pdf")], names
+
+
+# --------------------------------------------------------------------------- (d) many names, one address
+class _Client:
+    """One browser session over Streamlit's websocket protocol (scripts/load_test.py's ``User``),
+    connecting from a chosen loopback address (Linux routes all of 127.0.0.0/8 to lo), optionally
+    with extra request headers."""
+
+    def __init__(self, url: str, source: str, headers: dict | None = None):
+        import random
+        from load_test import Stats, User
+        self.user = User(0, "steering", url, Stats(), random.Random(0), page_timeout=60)
+        self.url, self.source, self.headers = url, source, headers or {}
+
+    async def connect(self):
+        from websockets.asyncio.client import connect
+        self.user.ws = await connect(self.url.replace("http://", "ws://") + "/_stcore/stream",
+                                     subprotocols=["streamlit"], origin=self.url, max_size=None, open_timeout=60,
+                                     ping_interval=None, local_addr=(self.source, 0),
+                                     additional_headers=self.headers)
+        _ms, errors = await self.user.run_once(lambda: self.user.send_rerun())
+        assert not errors, errors
+
+    async def attempt(self, name: str, password: str) -> list[str]:
+        """Fill in the sign-in form and press Sign in; the alerts shown."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+        u = self.user
+        if "Sign out" in u.widgets:
+            return ["signed in"]
+        states = []
+        for label, value in (("User name", name), ("Password", password)):
+            w = WidgetState(id=u.widgets[label][1])
+            w.string_value = value
+            states.append(w)
+        states.append(WidgetState(id=u.widgets["Sign in"][1], trigger_value=True))
+        _ms, errors = await u.run_once(lambda: u.send_rerun(u.page_hash, states))
+        assert not errors, errors
+        return ["signed in"] if "Sign out" in u.widgets else list(u.alerts)
+
+    async def close(self):
+        await self.user.close()
+
+
+FAILED, REFUSED = "Unknown user name or wrong password.", "Too many failed sign-ins"
+
+
+def _audit_entries(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def test_many_names_from_one_address_are_refused_while_another_address_is_not(source, tmp_path):
+    """A real server; an attacker at 127.0.0.2 tries a new name each time (so no per-name delay
+    ever applies): after ``ADDRESS_FREE_FAILURES`` failures its address is refused, even for a right
+    password, while a user at 127.0.0.3 signs in; every failure and the first refusals are audited
+    with the address the server saw. An X-Forwarded-For header from a client is not believed."""
+    import asyncio
+    from dashboard.auth import ADDRESS_FREE_FAILURES
+    from tests.test_browser import run_server
+    sys.path.insert(0, str(ROOT / "scripts"))
+
+    async def scenario(url: str) -> dict:
+        out: dict = {"free": [], "hammer": [], "other": []}
+        for n in range(ADDRESS_FREE_FAILURES):               # a new session and a new name each time
+            c = _Client(url, "127.0.0.2")
+            await c.connect()
+            out["free"].append(await c.attempt(f"guess{n}", "password1"))
+            await c.close()
+        c = _Client(url, "127.0.0.2")                        # then as fast as the server answers
+        await c.connect()
+        t = time.monotonic()
+        for n in range(6):
+            out["hammer"].append(await c.attempt(f"hammer{n}", "password1"))
+        out["hammer_seconds"] = time.monotonic() - t
+        await c.close()
+        c = _Client(url, "127.0.0.3")                        # someone else, meanwhile
+        await c.connect()
+        out["other"].append(await c.attempt("someone", "wrong"))
+        out["other"].append(await c.attempt("steering", "demo-steering"))
+        await c.close()
+        # the attacker claiming to be elsewhere (no proxy is trusted), from 127.0.0.2 and from
+        # 127.0.0.1 (whose X-Forwarded-For uvicorn believes by default)
+        for n in range(2):
+            c = _Client(url, ("127.0.0.2", "127.0.0.1")[n], {"X-Forwarded-For": f"10.0.0.{n + 1}"})
+            await c.connect()
+            await c.attempt(f"spoof{n}", "password1")
+            await c.close()
+        return out
+
+    with run_server(tmp_path, data=source) as (url, audit_log, _server_log, _proc):
+        seen = asyncio.run(scenario(url))
+    assert all(any(FAILED in a for a in alerts) for alerts in seen["free"]), seen["free"]
+    hammer = seen["hammer"]
+    assert any(REFUSED in a for a in hammer[0]), hammer         # the first one past the limit
+    ran = sum(any(FAILED in a for a in alerts) for alerts in hammer)
+    refused = sum(any(REFUSED in a for a in alerts) for alerts in hammer)
+    assert ran + refused == len(hammer), hammer
+    # the delay doubles from 1 s: within T seconds at most log2(T + 1) + 1 guesses run
+    assert ran <= math.log2(seen["hammer_seconds"] + 1) + 1, (ran, seen["hammer_seconds"], hammer)
+    assert any(FAILED in a for a in seen["other"][0]), seen["other"]
+    assert seen["other"][1] == ["signed in"], seen["other"]
+
+    entries = _audit_entries(audit_log)
+    failed = [e for e in entries if e.get("action") == "sign-in-failed"]
+    refusals = [e for e in entries if e.get("action") == "sign-in-refused"]
+    assert sum("from 127.0.0.2" in (e.get("detail") or "") and e.get("user", "").startswith("guess")
+               for e in failed) == ADDRESS_FREE_FAILURES, failed
+    assert any("from 127.0.0.3" in (e.get("detail") or "") for e in failed), failed
+    assert refusals and all("from 127.0.0.2" in (e.get("detail") or "") for e in refusals), refusals
+    assert "hammer0" in {e.get("user") for e in refusals}, refusals
+    spoofed = [e for e in entries if str(e.get("user", "")).startswith("spoof")]
+    assert [e.get("detail") for e in spoofed] == ["from 127.0.0.2", "from local"], spoofed
+    assert not [e for e in entries if "10.0.0." in json.dumps(e)], "a client's X-Forwarded-For was believed"
+    assert any(e.get("action") == "sign-in" and e.get("user") == "steering" for e in entries)
