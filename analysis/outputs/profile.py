@@ -3,8 +3,8 @@ monitor opens to judge a death or a serious adverse event. Defined once here; th
 Participant page, ``mirocals profile SUBJECT`` and the closed report's appendix of profiles of
 deaths render it unchanged.
 
-Everything is read through the view, one participant at a time (DuckDB filters the rows), so a
-blinded view's profile holds what the view holds and nothing more: no arm (the view has no
+Everything is read through the view, only the rows of the participants asked for (DuckDB filters
+them; ``build_profiles`` reads each dataset once for many participants), so a blinded view's profile holds what the view holds and nothing more: no arm (the view has no
 allocation), no Treg or eosinophil value and no arm-revealing adverse-event term (the view withholds
 them). An unblinded view's profile shows the arm in its summary and every laboratory parameter.
 
@@ -43,17 +43,6 @@ class Profile:
     notes: list
 
 
-def _rows(view, name: str, subject: str) -> pd.DataFrame | None:
-    """The participant's rows of dataset ``name`` (None when the snapshot has no such dataset);
-    arm columns of an unblinded view are left out (the summary states the arm once)."""
-    if name not in view.datasets:
-        return None
-    literal = "'" + subject.replace("'", "''") + "'"
-    df = view.table(name, where=f"USUBJID = {literal}")
-    arm_cols = {c for c in (getattr(view, "group_col", None), view.study.col("arm"), view.study.col("armcd")) if c}
-    return df.drop(columns=[c for c in df.columns if c in arm_cols or c in ("ARM", "ARMCD", "MASKCD")])
-
-
 def _date(value):
     if value is None or (isinstance(value, float) and np.isnan(value)) or pd.isna(value):
         return pd.NaT
@@ -82,144 +71,226 @@ def _value(v, unit) -> str:
 def build_profile(view, subject: str) -> Profile:
     """The profile of ``subject`` (USUBJID) in ``view``. Raises :class:`SubjectNotFound` naming
     the subject when it is not in the snapshot's ADSL."""
-    subject = str(subject).strip()
-    if not _SUBJECT.match(subject):
-        raise SubjectNotFound(f"{subject!r} is not a subject identifier (letters, digits, - . / and spaces)")
-    adsl = view.table("adsl", where="USUBJID = '" + subject.replace("'", "''") + "'")
-    if adsl.empty:
-        raise SubjectNotFound(f"subject {subject} is not in this snapshot (ADSL, cut-off {view.cut_date})")
-    s = adsl.iloc[0]
-    rand = _date(s.get("RANDDT"))
-    events: list[dict] = []
-    notes: list[str] = []
+    return build_profiles(view, [subject])[0]
 
-    def add(date, category, event, detail=""):
-        d = _date(date)
-        events.append({"date": d, "day": (d - rand).days if pd.notna(d) and pd.notna(rand) else np.nan,
-                       "category": category, "event": event, "detail": detail})
 
+# above this many participants a dataset is read whole and filtered here, not through an IN list
+_IN_LIST_MAX = 500
+
+
+def build_profiles(view, subjects) -> list[Profile]:
+    """The profiles of ``subjects`` (USUBJIDs) in ``view``, in the order given: the same profiles
+    as :func:`build_profile` one by one, but each dataset is read once for all of them and the
+    timelines are built and sorted together (the closed report's appendix of deaths). Raises
+    :class:`SubjectNotFound` naming the first subject that is malformed or not in ADSL."""
+    subjects = [str(x).strip() for x in subjects]
+    for subject in subjects:
+        if not _SUBJECT.match(subject):
+            raise SubjectNotFound(f"{subject!r} is not a subject identifier (letters, digits, - . / and spaces)")
+    if not subjects:
+        return []
+    wanted = list(dict.fromkeys(subjects))
+    adsl = _read(view, "adsl", wanted, keep_arm=True)
+    rows = {}
+    for i, u in enumerate(adsl["USUBJID"]):
+        rows.setdefault(u, i)
+    for subject in wanted:
+        if subject not in rows:
+            raise SubjectNotFound(f"subject {subject} is not in this snapshot (ADSL, cut-off {view.cut_date})")
+    ev = _Events()
+    summaries, rands, notes = {}, {}, {subject: [] for subject in wanted}
     site_names = {x.id: x.name for x in view.study.sites}
+    group_col = getattr(view, "group_col", None)
+    for subject in wanted:
+        s = adsl.iloc[rows[subject]]
+        summaries[subject] = summary = _summary(view, s, subject, site_names, group_col, adsl.columns)
+        rands[subject] = rand = _date(s.get("RANDDT"))
+        ev.add(subject, s.get("SCRNDT"), "Screening", "Screened")
+        ev.add(subject, rand, "Randomisation", "Randomised", "; ".join(x for x in (
+            f"stratum {_text(s.get('STRATUM'))}" if _text(s.get("STRATUM")) else "",
+            f"arm {summary['Arm']}" if "Arm" in summary else "") if x))
+
+    for r in _records(_visit_rows(view, wanted)):
+        status = str(r["status"]).replace("_", " ")
+        if status in ("not due", "not expected"):
+            continue
+        ev.add(r["USUBJID"], r["assessment_date"] if status == "done" else r["target_date"], "Visit",
+               f"{r['AVISIT']}: {status}",
+               "" if status == "done" else f"target {pd.Timestamp(r['target_date']):%Y-%m-%d}, window to "
+                                           f"{pd.Timestamp(r['window_end']):%Y-%m-%d}")
+
+    score_cols = ["AVISIT", "ADT", "ADY", "PARAMCD", "PARAM", "AVAL"]
+    scores = {}
+    func = view.study.functional_dataset
+    q = _read(view, func, wanted)
+    if q is not None and len(q):
+        total = view.study.functional_total
+        domains = list(view.study.raw.get("endpoints", {}).get("functional_domains", []))
+        sc = q[q["PARAMCD"].isin([total, *domains])]
+        scores = {u: sc.iloc[idx][score_cols].reset_index(drop=True)
+                  for u, idx in sc.groupby("USUBJID", sort=False).indices.items()}
+        # one line per visit and date (groupby(["AVISIT", "ADT"], sort=False) per participant:
+        # first-seen order, rows with no visit or date left out), the total first, then the domains
+        visits: dict[tuple, list] = {}
+        for u, visit, adt, code, value in zip(sc["USUBJID"], sc["AVISIT"], sc["ADT"], sc["PARAMCD"], sc["AVAL"]):
+            if pd.isna(visit) or pd.isna(adt):
+                continue
+            visits.setdefault((u, visit, adt), []).append((code, value))
+        for (u, visit, adt), x in visits.items():
+            tot = [v for code, v in x if code == total]
+            parts = [f"{_domain_name(code)} {format_number(v, 0)}" for code, v in x if code != total and pd.notna(v)]
+            ev.add(u, adt, "ALSFRS-R", f"Total {format_number(tot[0], 0) if tot else '—'} of 48",
+                   f"{visit}" + (f"; {', '.join(parts)}" if parts else ""))
+    for subject in wanted:
+        if subject not in scores:
+            notes[subject].append(f"no functional score ({func}) for this participant")
+
+    endpoints = view.study.raw.get("endpoints", {})
+    for name, category in ((endpoints.get("respiratory_dataset", "adresp"), "Respiratory function"),
+                           (endpoints.get("lab_dataset", "adlb"), "Laboratory")):
+        d = _read(view, name, wanted)
+        if d is None:
+            continue
+        for r in _records(d.sort_values(["ADT", "PARAMCD"], kind="stable")):
+            ev.add(r["USUBJID"], r["ADT"], category,
+                   f"{r['PARAM'] if 'PARAM' in r else r['PARAMCD']}: {_value(r['AVAL'], r.get('AVALU'))}",
+                   _text(r.get("AVISIT", "")))
+
+    ex = _read(view, "adex", wanted)
+    if ex is not None:
+        from analysis.outputs.care import treatment_settings
+        per = treatment_settings(view.study)["doses_per_cycle"]
+        for r in _records(ex.sort_values("CYCLE", kind="stable")):
+            ev.add(r["USUBJID"], r["ASTDT"], "Treatment", f"Cycle {int(r['CYCLE'])}: {int(r['NDOSES'])} of {per} doses",
+                   "; ".join(b for b in ("" if pd.isna(r.get("AENDT", pd.NaT)) else f"to {pd.Timestamp(r['AENDT']):%Y-%m-%d}",
+                                         _words(r.get("EXADJ"))) if b))
+
+    ae = _read(view, view.study.ae_dataset, wanted)
+    if ae is not None:
+        for r in _records(ae.sort_values("ASTDT", kind="stable")):
+            serious = _text(r.get("AESER", "")) == "Y"
+            bits = [_words(r.get("AESEV", "")), "serious" if serious else "", _words(r.get("AEREL", "")),
+                    _words(r.get("AEOUT", "")),
+                    "" if pd.isna(r.get("AENDT", pd.NaT)) else f"ended {pd.Timestamp(r['AENDT']):%Y-%m-%d}"]
+            ev.add(r["USUBJID"], r["ASTDT"], "Adverse event", ("SAE: " if serious else "") + _text(r["AEDECOD"]),
+                   "; ".join(b for b in bits if b))
+
+    cm = _read(view, "adcm", wanted)
+    if cm is not None:
+        for r in _records(cm):
+            ev.add(r["USUBJID"], r.get("ASTDT", pd.NaT), "Concomitant care",
+                   _text(r.get("CMDECOD", "")) or _text(r.get("CMTRT", "")),
+                   "; ".join(b for b in (_words(r.get("CMCAT", "")), _text(r.get("CMCLAS", ""))) if b))
+    dv = _read(view, "addv", wanted)
+    if dv is not None:
+        for r in _records(dv):
+            important = _text(r["DVIMPFL"] if "DVIMPFL" in r else r.get("DVSCAT", ""))
+            ev.add(r["USUBJID"], r.get("ASTDT", pd.NaT), "Protocol deviation", _text(r.get("DVTERM", "")),
+                   "; ".join(b for b in (_words(r.get("DVCAT", "")),
+                                         "important" if important in ("Y", "IMPORTANT") else
+                                         "minor" if important in ("N", "MINOR", "NON-IMPORTANT") else "") if b))
+    for subject in wanted:
+        if cm is None:
+            notes[subject].append("no concomitant-care dataset (adcm) in this snapshot")
+        if dv is None:
+            notes[subject].append("no protocol-deviation dataset (addv) in this snapshot")
+
+    for subject in wanted:
+        s = adsl.iloc[rows[subject]]
+        if _text(s.get("DTHFL")) == "Y" or pd.notna(_date(s.get("DTHDT"))):
+            ev.add(subject, s.get("DTHDT"), "Vital status", "Died")
+        elif pd.notna(_date(s.get("LSTALVDT"))):
+            ev.add(subject, s.get("LSTALVDT"), "Vital status", "Last known alive")
+        if pd.notna(_date(s.get("EOSDT"))):
+            ev.add(subject, s.get("EOSDT"), "End of study", _words(s.get("EOSSTT")), _words(s.get("DCSREAS")))
+
+    timelines = ev.timelines(rands)
+    empty_scores = pd.DataFrame(columns=score_cols)
+    profiles = {u: Profile(u, summaries[u], timelines[u], scores.get(u, empty_scores).copy(), notes[u])
+                for u in wanted}
+    seen: set = set()
+    return [_copy(profiles[u]) if u in seen or seen.add(u) else profiles[u] for u in subjects]
+
+
+def _copy(p: Profile) -> Profile:
+    return Profile(p.subject, dict(p.summary), p.timeline.copy(), p.scores.copy(), list(p.notes))
+
+
+class _Events:
+    """Timeline events of many participants, in the order they are added per participant (the
+    order that breaks ties of date and category)."""
+
+    def __init__(self):
+        self.rows: list[tuple] = []
+
+    def add(self, subject, date, category, event, detail=""):
+        self.rows.append((subject, _date(date), category, event, detail))
+
+    def timelines(self, rands: dict) -> dict[str, pd.DataFrame]:
+        """Per participant: date, study day (from randomisation), category, event, detail, sorted by
+        date (undated last), the category's place in CATEGORY_ORDER, then the order added."""
+        ev = pd.DataFrame(self.rows, columns=["USUBJID", "date", "category", "event", "detail"])
+        rand = pd.to_datetime(ev["USUBJID"].map(rands))
+        ev.insert(2, "day", (ev["date"] - rand).dt.days.astype("Int64"))
+        order = {c: i for i, c in enumerate(CATEGORY_ORDER)}
+        ev = (ev.assign(_o=ev["category"].map(order), _n=np.arange(len(ev)))
+              .sort_values(["date", "_o", "_n"], na_position="last", kind="mergesort"))
+        cols = list(TIMELINE_COLUMNS)
+        return {u: ev.iloc[idx][cols].reset_index(drop=True)
+                for u, idx in ev.groupby("USUBJID", sort=False).indices.items()}
+
+
+def _read(view, name: str, subjects: list, keep_arm: bool = False) -> pd.DataFrame | None:
+    """The rows of dataset ``name`` for ``subjects``, read once (None when the snapshot has no such
+    dataset); arm columns of an unblinded view are left out (the summary states the arm once)
+    unless ``keep_arm``."""
+    if name not in view.datasets:
+        return None
+    if len(subjects) <= _IN_LIST_MAX:
+        literals = ", ".join("'" + s.replace("'", "''") + "'" for s in subjects)
+        df = view.table(name, where=f"USUBJID = {literals}" if len(subjects) == 1 else f"USUBJID IN ({literals})")
+    else:
+        df = view.table(name)
+        df = df[df["USUBJID"].isin(subjects)].reset_index(drop=True)
+    if keep_arm:
+        return df
+    arm_cols = {c for c in (getattr(view, "group_col", None), view.study.col("arm"), view.study.col("armcd")) if c}
+    return df.drop(columns=[c for c in df.columns if c in arm_cols or c in ("ARM", "ARMCD", "MASKCD")])
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    return df.to_dict("records")
+
+
+def _summary(view, s, subject, site_names, group_col, columns) -> dict:
     site = _text(s.get(view.study.col("site")))
     summary = {"Subject": subject, "Site": f"{site} {site_names[site]}" if site in site_names else site}
-    group_col = getattr(view, "group_col", None)
-    if group_col and group_col in adsl.columns and not view.blinded:
+    if group_col and group_col in columns and not view.blinded:
         summary["Arm"] = _text(s[group_col])
     for label, col in (("Country", "COUNTRY"), ("Site of onset", "ONSET"), ("Sex", "SEX"), ("Age, years", "AGE"),
                        ("Randomised", "RANDDT"), ("Baseline ALSFRS-R total", "BLALSFRS"),
                        ("Slow vital capacity at baseline, % predicted", "SVCPCT"), ("Status at the cut-off", "EOSSTT")):
-        if col in adsl.columns and _text(s[col]):
+        if col in columns and _text(s[col]):
             v = s[col]
             summary[label] = (f"{_date(v):%Y-%m-%d}" if col.endswith("DT") else
                               {"M": "Male", "F": "Female"}.get(v, _words(v)) if isinstance(v, str)
                               else format_number(float(v), 0))
-
-    add(s.get("SCRNDT"), "Screening", "Screened")
-    add(rand, "Randomisation", "Randomised", "; ".join(x for x in (
-        f"stratum {_text(s.get('STRATUM'))}" if _text(s.get("STRATUM")) else "",
-        f"arm {summary['Arm']}" if "Arm" in summary else "") if x))
-
-    visits = _visit_rows(view, subject)
-    for r in visits.itertuples(index=False):
-        status = str(r.status).replace("_", " ")
-        if status in ("not due", "not expected"):
-            continue
-        add(r.assessment_date if status == "done" else r.target_date, "Visit", f"{r.AVISIT}: {status}",
-            "" if status == "done" else f"target {pd.Timestamp(r.target_date):%Y-%m-%d}, window to "
-                                        f"{pd.Timestamp(r.window_end):%Y-%m-%d}")
-
-    scores = pd.DataFrame(columns=["AVISIT", "ADT", "ADY", "PARAMCD", "PARAM", "AVAL"])
-    func = view.study.functional_dataset
-    q = _rows(view, func, subject)
-    if q is not None and len(q):
-        total = view.study.functional_total
-        domains = list(view.study.raw.get("endpoints", {}).get("functional_domains", []))
-        scores = q[q["PARAMCD"].isin([total, *domains])][["AVISIT", "ADT", "ADY", "PARAMCD", "PARAM", "AVAL"]]
-        for (visit, adt), x in scores.groupby(["AVISIT", "ADT"], sort=False):
-            tot = x.loc[x["PARAMCD"] == total, "AVAL"]
-            parts = [f"{_domain_name(p)} {format_number(v, 0)}" for p, v in zip(x["PARAMCD"], x["AVAL"])
-                     if p != total and pd.notna(v)]
-            add(adt, "ALSFRS-R", f"Total {format_number(tot.iloc[0], 0) if len(tot) else '—'} of 48",
-                f"{visit}" + (f"; {', '.join(parts)}" if parts else ""))
-    else:
-        notes.append(f"no functional score ({func}) for this participant")
-
-    resp_name = view.study.raw.get("endpoints", {}).get("respiratory_dataset", "adresp")
-    for name, category in ((resp_name, "Respiratory function"), (view.study.raw.get("endpoints", {}).get(
-            "lab_dataset", "adlb"), "Laboratory")):
-        d = _rows(view, name, subject)
-        if d is None:
-            continue
-        for r in d.sort_values(["ADT", "PARAMCD"]).itertuples(index=False):
-            add(r.ADT, category, f"{getattr(r, 'PARAM', r.PARAMCD)}: {_value(r.AVAL, getattr(r, 'AVALU', None))}",
-                _text(getattr(r, "AVISIT", "")))
-
-    ex = _rows(view, "adex", subject)
-    if ex is not None:
-        from analysis.outputs.care import treatment_settings
-        per = treatment_settings(view.study)["doses_per_cycle"]
-        for r in ex.sort_values("CYCLE").itertuples(index=False):
-            add(r.ASTDT, "Treatment", f"Cycle {int(r.CYCLE)}: {int(r.NDOSES)} of {per} doses", "; ".join(b for b in (
-                "" if pd.isna(getattr(r, "AENDT", pd.NaT)) else f"to {pd.Timestamp(r.AENDT):%Y-%m-%d}",
-                _words(getattr(r, "EXADJ", None))) if b))
-
-    ae = _rows(view, view.study.ae_dataset, subject)
-    if ae is not None:
-        for r in ae.sort_values("ASTDT").itertuples(index=False):
-            serious = _text(getattr(r, "AESER", "")) == "Y"
-            bits = [_words(getattr(r, "AESEV", "")), "serious" if serious else "",
-                    _words(getattr(r, "AEREL", "")), _words(getattr(r, "AEOUT", "")),
-                    "" if pd.isna(getattr(r, "AENDT", pd.NaT)) else f"ended {pd.Timestamp(r.AENDT):%Y-%m-%d}"]
-            add(r.ASTDT, "Adverse event", ("SAE: " if serious else "") + _text(r.AEDECOD),
-                "; ".join(b for b in bits if b))
-
-    cm = _rows(view, "adcm", subject)
-    if cm is not None:
-        for r in cm.itertuples(index=False):
-            name = _text(getattr(r, "CMDECOD", "")) or _text(getattr(r, "CMTRT", ""))
-            detail = "; ".join(b for b in (_words(getattr(r, "CMCAT", "")), _text(getattr(r, "CMCLAS", ""))) if b)
-            add(getattr(r, "ASTDT", pd.NaT), "Concomitant care", name, detail)
-    else:
-        notes.append("no concomitant-care dataset (adcm) in this snapshot")
-    dv = _rows(view, "addv", subject)
-    if dv is not None:
-        for r in dv.itertuples(index=False):
-            important = _text(getattr(r, "DVIMPFL", getattr(r, "DVSCAT", "")))
-            add(getattr(r, "ASTDT", pd.NaT), "Protocol deviation", _text(getattr(r, "DVTERM", "")),
-                "; ".join(b for b in (_words(getattr(r, "DVCAT", "")),
-                                      "important" if important in ("Y", "IMPORTANT") else
-                                      "minor" if important in ("N", "MINOR", "NON-IMPORTANT") else "") if b))
-    else:
-        notes.append("no protocol-deviation dataset (addv) in this snapshot")
-
-    if _text(s.get("DTHFL")) == "Y" or pd.notna(_date(s.get("DTHDT"))):
-        add(s.get("DTHDT"), "Vital status", "Died")
-    elif pd.notna(_date(s.get("LSTALVDT"))):
-        add(s.get("LSTALVDT"), "Vital status", "Last known alive")
-    if pd.notna(_date(s.get("EOSDT"))):
-        add(s.get("EOSDT"), "End of study", _words(s.get("EOSSTT")), _words(s.get("DCSREAS")))
-
-    timeline = pd.DataFrame(events, columns=list(TIMELINE_COLUMNS))
-    order = {c: i for i, c in enumerate(CATEGORY_ORDER)}
-    timeline = (timeline.assign(_o=timeline["category"].map(order), _n=np.arange(len(timeline)))
-                .sort_values(["date", "_o", "_n"], na_position="last", kind="mergesort")
-                .drop(columns=["_o", "_n"]).reset_index(drop=True))
-    timeline["day"] = timeline["day"].astype("Int64")
-    return Profile(subject, summary, timeline, scores.reset_index(drop=True), notes)
+    return summary
 
 
 def _domain_name(code: str) -> str:
     return {"BULBAR": "bulbar", "FINEMOT": "fine motor", "GROSSMOT": "gross motor", "RESP": "respiratory"}.get(code, code)
 
 
-def _visit_rows(view, subject: str) -> pd.DataFrame:
-    """The participant's scheduled visits and their status at the cut (the ``visit-status``
+def _visit_rows(view, subjects: list) -> pd.DataFrame:
+    """The participants' scheduled visits and their status at the cut (the ``visit-status``
     output, derived once per view); empty when the study has no functional dataset."""
     from analysis.outputs import TableUnavailable, build_table
     try:
         status = build_table("visit-status", view)
     except (TableUnavailable, KeyError):
-        return pd.DataFrame(columns=["AVISIT", "status", "target_date", "window_end", "assessment_date"])
-    return status[status["USUBJID"] == subject]
+        return pd.DataFrame(columns=["USUBJID", "AVISIT", "status", "target_date", "window_end", "assessment_date"])
+    return status[status["USUBJID"].isin(subjects)]
 
 
 def display_timeline(profile: Profile) -> pd.DataFrame:
