@@ -167,3 +167,30 @@ def test_recruitment_page_during_recruitment_opens_with_the_projection(tmp_path,
     assert re.match(r"\d+ of 304 participants were randomised by the cut-off \(2018-09-30\)\. 304 expected by "
                     r"\d{4}-\d\d \(80 % PI \d{4}-\d\d to \d{4}-\d\d\); P\(by planned end\) = \d+ %\.", expected), expected
     assert _tabs(at)[0] == "Enrolment vs target"
+
+
+@pytest.mark.parametrize("role", ["steering", "dsmb"])
+def test_recruitment_consort_tab_draws_the_flow_diagram_from_its_table(role, demo_snapshot):
+    """The CONSORT diagram is back on the Recruitment page, in its own (lazy) tab: drawn when the
+    tab is opened, never on the page's first run, its numbers the snapshot's; pooled (one column,
+    no arm) for the steering committee, by arm for the DSMB."""
+    from tests.test_dashboard_apptest import open_tab, open_tabs
+    at = visit(sign_in(role), "recruitment.py")
+    assert "CONSORT" in _tabs(at) and open_tabs(at) == ["Enrolment vs target"]
+    assert not [c for c in at.get("plotly_chart") if "consort:" in c.proto.spec]      # not drawn yet
+    open_tab(at, "recruitment.py", "CONSORT")
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    diagram = [s for s in specs if any(str(sh.get("name", "")).startswith("consort:")
+                                       for sh in s["layout"].get("shapes", []))]
+    assert len(diagram) == 1
+    text = " ".join(a["text"] for a in diagram[0]["layout"]["annotations"])
+    screening = pd.read_parquet(demo_snapshot / "clinical" / "screening.parquet")
+    adsl = pd.read_parquet(demo_snapshot / "clinical" / "adsl.parquet")
+    assert f"Assessed for eligibility (n={len(screening)})" in text and f"Randomised (n={len(adsl)})" in text
+    arms = [tok for tok in ARM_TOKENS if tok in json.dumps(diagram[0])]
+    if role == "steering":
+        assert not arms and f"Analysed, intention to treat (n={len(adsl)})" in text
+    else:
+        assert arms and "pooled" not in text
+    shown = at.dataframe[0].value if at.dataframe else None
+    assert shown is not None and len(shown) > 0                                     # and its table below
