@@ -27,8 +27,8 @@ exists under DATA_ROOT (``dashboard.snapshots.discover_snapshots``).
    already in place.
 
 Published snapshots are never changed: a name that already holds other content is refused
-(publishing the same content again does nothing). Sessions keep the snapshot they show until
-their user picks the new one (``dashboard.snapshots.session_snapshot``).
+(publishing the same content again does nothing), so a session showing an older snapshot keeps
+reading the same bytes.
 """
 from __future__ import annotations
 

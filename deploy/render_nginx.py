@@ -9,7 +9,7 @@
         [--https-port 443] [--http-port 80] [--listen-address ADDR] \\
         [--out /etc/nginx/sites-available/mirocals.conf] [--standalone DIR]
 
-    python deploy/render_nginx.py htpasswd USER [--cost 8]   # password read from stdin
+    python deploy/render_nginx.py htpasswd USER [--cost 5]   # password read from stdin
 
 ``site`` fills ``deploy/nginx/mirocals.conf.template`` (printed, or written to ``--out``).
 ``--standalone DIR`` writes a whole configuration instead (``DIR/nginx.conf`` including
@@ -21,9 +21,12 @@ listen on 127.0.0.1 only; the proxy is their only way in), the same host name or
 file for both instances, a name or path nginx would misread (spaces, ``;``, braces, quotes).
 
 ``htpasswd`` prints ``USER:<bcrypt hash>`` for an instance's user file. nginx checks the hash on
-every request (a page load is some 20 requests; the websocket one), so the cost is lower than the
-app's own accounts (11-12): 8 takes about 15-25 ms here. The file is readable by root and
-nginx's group only.
+every request, in its worker's event loop, and a browser's first load of the dashboard is about
+95 requests (the page, some 90 static files of Streamlit's frontend, the websocket; counted in
+tests/test_deploy_nginx.py's access log). The default cost is therefore 5 (as ``htpasswd -B``):
+3-6 ms a check on this 2-core machine (Python bcrypt, 2026-12-02), 0.3-0.6 s of nginx time per
+first load; cost 8 took 25-70 ms depending on load (2.4-6.5 s per first load). The app's own
+accounts keep cost 11-12; the user file is readable by root and nginx's group only.
 """
 from __future__ import annotations
 
@@ -143,7 +146,7 @@ def write_standalone(args, directory: Path) -> Path:
     return conf
 
 
-def htpasswd_line(user: str, password: str, cost: int = 8) -> str:
+def htpasswd_line(user: str, password: str, cost: int = 5) -> str:
     """``user:<bcrypt hash>``, one line of an nginx user file."""
     import bcrypt
     if not user or ":" in user or any(c.isspace() for c in user):
@@ -178,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--standalone", metavar="DIR", help="write a whole configuration into DIR")
     h = sub.add_parser("htpasswd", help="print USER:<bcrypt hash> (password from stdin)")
     h.add_argument("user")
-    h.add_argument("--cost", type=int, default=8, help="bcrypt cost (default 8)")
+    h.add_argument("--cost", type=int, default=5, help="bcrypt cost (default 5: checked on every request)")
     return p
 
 

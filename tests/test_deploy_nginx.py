@@ -369,18 +369,31 @@ def test_publishing_a_snapshot_is_one_step_for_both_instances(deployment, tmp_pa
     incoming = deployment["tmp"] / "incoming" / "cut-2019-06-30"
     seen, half, stop = set(), [], threading.Event()
 
+    expected = {f.name: f.stat().st_size for f in (incoming / "clinical").iterdir()}
+
     def reader():
-        while not stop.is_set():
+        # one stat per file, so that it looks often: a listed snapshot must have every file whole
+        # and, on the unblinded side, its allocation
+        while True:
+            last = stop.is_set()                # one whole pass after the last publication
             for p in data_root.iterdir():
                 if (p / "clinical" / MANIFEST).exists():
                     seen.add(p.name)
-                    problems = verify_snapshot(p / "clinical")
-                    if problems or not (alloc_root / p.name / "allocation" / MANIFEST).exists():
-                        half.append((p.name, problems))
+                    sizes = {}
+                    for f in expected:
+                        try:
+                            sizes[f] = (p / "clinical" / f).stat().st_size
+                        except OSError:
+                            sizes[f] = None
+                    if sizes != expected or not (alloc_root / p.name / "allocation" / MANIFEST).exists():
+                        half.append((p.name, {f: n for f, n in sizes.items() if n != expected[f]}))
+            if last:
+                return
+
     thread = threading.Thread(target=reader)
     thread.start()
     try:
-        names = [f"cut-2019-06-30-r{i}" for i in range(4)]
+        names = [f"cut-2019-06-30-r{i}" for i in range(6)]
         for name in names:
             assert publish_snapshot(incoming, data_root, alloc_root, name=name)["published"]
     finally:
@@ -388,6 +401,7 @@ def test_publishing_a_snapshot_is_one_step_for_both_instances(deployment, tmp_pa
         thread.join(10)
     assert not half, half
     assert set(names) <= seen
+    assert not any(verify_snapshot(data_root / n / "clinical") for n in names)
     assert not [p for p in data_root.iterdir() if p.name.startswith(".")]      # no staging left
     # the same content again: nothing to do; other content under a published name: refused
     assert not publish_snapshot(incoming, data_root, alloc_root, name=names[0])["published"]
