@@ -359,6 +359,46 @@ def _listening_addresses() -> dict[int, set[str]]:
     return out
 
 
+DEBIAN_CONF = Path("/etc/nginx/nginx.conf")
+
+
+@needs_nginx
+@pytest.mark.skipif(not DEBIAN_CONF.exists(), reason=f"{DEBIAN_CONF} is absent (Debian's nginx-common)")
+def test_the_site_fits_debians_nginx_conf(tmp_path):
+    """The production route of the README: the rendered site in Debian's own nginx.conf (its http
+    defaults, e.g. ssl_protocols, included) passes ``nginx -t``; Debian's default site must go, as the
+    README says (both claim the default server on port 80)."""
+    (tmp_path / "a.htpasswd").write_text("")
+    (tmp_path / "b.htpasswd").write_text("")
+    cert, key = _self_signed(tmp_path)
+    site = tmp_path / "mirocals.conf"
+    subprocess.run([sys.executable, str(RENDER), "site", "--blinded-name", "steering.example.org",
+                    "--unblinded-name", "dsmb.example.org", "--cert", str(cert), "--key", str(key),
+                    "--blinded-htpasswd", str(tmp_path / "a.htpasswd"), "--unblinded-htpasswd",
+                    str(tmp_path / "b.htpasswd"), "--out", str(site)], check=True)
+    text = DEBIAN_CONF.read_text()
+    # nginx's own files stay in tmp_path: pid, logs, temporary folders
+    text = re.sub(r"(?m)^\s*pid [^;]+;", f"pid {tmp_path}/nginx.pid;", text)
+    text = re.sub(r"(?m)^(\s*)(error_log|access_log) [^;]+;", rf"\1\2 {tmp_path}/\2.log;", text)
+    text = text.replace("http {", "http {\n" + "".join(
+        f"\t{kind}_temp_path {tmp_path}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")), 1)
+
+    def check(sites: str) -> subprocess.CompletedProcess:
+        conf = tmp_path / "nginx.conf"
+        conf.write_text(re.sub(r"(?m)^\s*include /etc/nginx/sites-enabled/\*;", f"\tinclude {sites};", text))
+        return subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "err.log")],
+                              capture_output=True, text=True)
+    result = check(str(site))
+    assert result.returncode == 0 and "test is successful" in result.stderr, result.stderr
+    default = Path("/etc/nginx/sites-available/default")
+    if default.exists():
+        (tmp_path / "sites").mkdir()
+        shutil.copy(site, tmp_path / "sites" / "mirocals.conf")
+        shutil.copy(default, tmp_path / "sites" / "default")
+        both = check(f"{tmp_path}/sites/*")
+        assert both.returncode != 0 and "duplicate default server" in both.stderr, both.stderr
+
+
 @needs_nginx
 def test_publishing_a_snapshot_is_one_step_for_both_instances(deployment, tmp_path):
     """Readers polling the published folders while new snapshots are published never see a snapshot
