@@ -359,6 +359,27 @@ def _listening_addresses() -> dict[int, set[str]]:
     return out
 
 
+def test_the_renderer_refuses_unsafe_settings(tmp_path):
+    base = ["site", "--blinded-name", BLINDED, "--unblinded-name", UNBLINDED, "--cert", "c.pem", "--key", "k.pem",
+            "--blinded-htpasswd", str(tmp_path / "a"), "--unblinded-htpasswd", str(tmp_path / "b")]
+
+    def refused(*extra, replace=None) -> str:
+        argv = list(base)
+        for old, new in (replace or {}).items():
+            argv[argv.index(old) + 1] = new
+        run = subprocess.run([sys.executable, str(RENDER), *argv, *extra], capture_output=True, text=True)
+        assert run.returncode == 2 and not run.stdout, (extra, replace, run.stdout[:200])
+        return run.stderr
+    assert "loopback" in refused("--blinded-upstream", "10.1.2.3:8501")
+    assert "loopback" in refused("--unblinded-upstream", "0.0.0.0:8502")
+    assert "own host name" in refused(replace={"--unblinded-name": BLINDED})
+    assert "own user file" in refused(replace={"--unblinded-htpasswd": str(tmp_path / "a")})
+    assert "misread" in refused(replace={"--cert": "my cert.pem"})
+    assert "not a host name" in refused(replace={"--blinded-name": "steering;example"})
+    ok = subprocess.run([sys.executable, str(RENDER), *base], capture_output=True, text=True, check=True).stdout
+    assert "{{" not in ok and f"server_name {UNBLINDED};" in ok and "proxy_pass http://127.0.0.1:8502;" in ok
+
+
 DEBIAN_CONF = Path("/etc/nginx/nginx.conf")
 
 
