@@ -23,7 +23,8 @@ file for both instances, a name or path nginx would misread (spaces, ``;``, brac
 ``htpasswd`` prints ``USER:<bcrypt hash>`` for an instance's user file. nginx checks the hash on
 every request, in its worker's event loop, and a browser's first load of the dashboard is about
 95 requests (the page, some 90 static files of Streamlit's frontend, the websocket; counted in
-tests/test_deploy_nginx.py's access log). The default cost is therefore 5 (as ``htpasswd -B``):
+tests/test_deploy_nginx.py's access log; later loads a few, as Streamlit marks its static files
+``immutable``, cached a year). The default cost is therefore 5 (as ``htpasswd -B``):
 3-6 ms a check on this 2-core machine (Python bcrypt, 2026-12-02), 0.3-0.6 s of nginx time per
 first load; cost 8 took 25-70 ms depending on load (2.4-6.5 s per first load). The app's own
 accounts keep cost 11-12; the user file is readable by root and nginx's group only.
