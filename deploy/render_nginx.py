@@ -21,13 +21,12 @@ listen on 127.0.0.1 only; the proxy is their only way in), the same host name or
 file for both instances, a name or path nginx would misread (spaces, ``;``, braces, quotes).
 
 ``htpasswd`` prints ``USER:<bcrypt hash>`` for an instance's user file. nginx checks the hash on
-every request, in its worker's event loop, and a browser's first load of the dashboard is about
-95 requests (the page, some 90 static files of Streamlit's frontend, the websocket; counted in
-tests/test_deploy_nginx.py's access log; later loads a few, as Streamlit marks its static files
-``immutable``, cached a year). The default cost is therefore 5 (as ``htpasswd -B``):
-3-6 ms a check on this 2-core machine (Python bcrypt, 2026-12-02), 0.3-0.6 s of nginx time per
-first load; cost 8 took 25-70 ms depending on load (2.4-6.5 s per first load). The app's own
-accounts keep cost 11-12; the user file is readable by root and nginx's group only.
+every request, in its worker's event loop, and a browser's first load of the dashboard (sign-in
+page and first page) is 98 requests: the page, Streamlit's static files, the websocket (later
+loads a few: Streamlit marks its static files ``immutable``, cached a year). The default cost is
+therefore 5 (as ``htpasswd -B``): nginx spent 0.21 s of CPU on that first load with cost-5 user
+files, 1.28 s with cost 8 (tests/test_deploy_nginx.py, chromium, 2026-12-02, 2 cores). The app's
+own accounts keep cost 11-12; the user file is readable by root and nginx's group only.
 """
 from __future__ import annotations
 

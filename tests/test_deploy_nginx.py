@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RENDER = ROOT / "deploy" / "render_nginx.py"
 BLINDED, UNBLINDED = "steering.mirocals.test", "dsmb.mirocals.test"
 USERS = {BLINDED: ("steering", "proxy-steering-pw"), UNBLINDED: ("dsmb", "proxy-dsmb-pw")}
+COST = 5                                    # the user files' bcrypt cost (render_nginx.py's default)
 SECURITY_HEADERS = ("strict-transport-security", "x-content-type-options", "x-frame-options",
                     "referrer-policy", "content-security-policy")
 
@@ -72,7 +73,7 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
 
 def _htpasswd(path: Path, user: str, password: str) -> None:
-    out = subprocess.run([sys.executable, str(RENDER), "htpasswd", user, "--cost", "6"], input=password + "\n",
+    out = subprocess.run([sys.executable, str(RENDER), "htpasswd", user, "--cost", str(COST)], input=password + "\n",
                          capture_output=True, text=True, check=True).stdout
     path.write_text(out)
     path.chmod(0o640)
@@ -494,6 +495,7 @@ def test_the_blinded_instance_signs_in_through_the_proxy_in_chromium(deployment)
     port = deployment["ports"]["https"]
     url = f"https://{BLINDED}:{port}/"
     rules = f"--host-resolver-rules=MAP {BLINDED} 127.0.0.1, MAP {UNBLINDED} 127.0.0.1"
+    cpu_before, requests_before = _nginx_cpu_seconds(deployment), _access_lines(deployment)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, rules])
         try:
@@ -519,3 +521,24 @@ def test_the_blinded_instance_signs_in_through_the_proxy_in_chromium(deployment)
             browser.close()
     access = (deployment["prefix"] / "access.log").read_text()
     assert re.search(r'"GET /_stcore/stream HTTP/1.1" 101 ', access), access[-2000:]
+    print(f"chromium through nginx: {_access_lines(deployment) - requests_before} requests, nginx CPU "
+          f"{_nginx_cpu_seconds(deployment) - cpu_before:.2f} s (bcrypt cost {COST} user files)")
+
+
+def _access_lines(dep) -> int:
+    return len((dep["prefix"] / "access.log").read_text().splitlines())
+
+
+def _nginx_cpu_seconds(dep) -> float:
+    """User + system CPU seconds of nginx's master and worker processes so far."""
+    master = int((dep["prefix"] / "nginx.pid").read_text())
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == master or ppid == master:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
