@@ -100,9 +100,7 @@ def _discover(data_root: str, allocation: str | None, stamp: tuple) -> list[Snap
 PINNED = "_snapshot_pinned"         # session state: (clinical_dir, content hash) this session shows
 PICKER = "flt_snapshot"             # the sidebar's snapshot picker (a label)
 NOTE = "_snapshot_note"             # a one-off note: the snapshot shown was withdrawn
-
-
-KNOWN = "_snapshot_known"            # the snapshots published when the session last chose one
+KNOWN = "_snapshot_known"           # the snapshots published when the session last chose one
 
 
 def _set_picker(state, label: str) -> None:
