@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -306,8 +307,9 @@ class SnapshotChangedError(SnapshotError, ValueError):
     """A published snapshot's file no longer matches its manifest (changed after publication)."""
 
 
-_VERIFIED: dict[str, tuple] = {}          # resolved part dir -> the stamp last verified intact
+_VERIFIED: dict[str, tuple] = {}          # resolved part dir -> (stamp last verified, refusal or None)
 _VERIFIED_MAX = 64
+_VERIFY_LOCK = threading.Lock()
 
 
 def _stamp(part_dir: Path) -> tuple:
@@ -341,15 +343,25 @@ def check_published(part_dir) -> None:
 
     Speed: the files are hashed once per process per part and state; the state is the (name, size,
     mtime, inode) of every file of the part, so later opens cost one ``stat`` per file and a file
-    changed afterwards (new size, mtime or inode) is hashed again."""
+    changed afterwards (new size, mtime or inode) is hashed again. A refusal is remembered the same
+    way (a changed snapshot is not re-hashed on every page)."""
     part_dir = _part_dir(part_dir)
     key = str(part_dir.resolve())
     try:
         stamp = _stamp(part_dir)
     except OSError as exc:
         raise SnapshotError(f"{part_dir}: cannot be read ({exc})") from None
-    if _VERIFIED.get(key) == stamp:
-        return
+    with _VERIFY_LOCK:          # sessions opening the same snapshot at once: one of them hashes it
+        known = _VERIFIED.get(key)
+        if known is None or known[0] != stamp:
+            known = _VERIFIED[key] = (stamp, _refusal(part_dir))     # a refusal is remembered too
+            while len(_VERIFIED) > _VERIFIED_MAX:
+                _VERIFIED.pop(next(iter(_VERIFIED)))
+    if known[1]:
+        raise SnapshotChangedError(known[1])
+
+
+def _refusal(part_dir: Path) -> str | None:
     problems = [p for p in verify_snapshot(part_dir)
                 if not (p.endswith("SHA-256 differs from the manifest")
                         and p.split(":")[0].endswith(".parquet")
@@ -357,14 +369,11 @@ def check_published(part_dir) -> None:
     if problems:
         first = problems[0].split(":")[0]
         where = f"{part_dir / first}" if first != "manifest" else f"{part_dir / MANIFEST}"
-        raise SnapshotChangedError(
-            f"snapshot {part_dir} refused: {where} was changed after publication "
-            f"({'; '.join(problems)}). Snapshots are "
-            "immutable: restore the published copy of the file, or publish the changed data as a new "
-            "snapshot (mirocals import / mirocals cut into a new folder) and use that one.")
-    if len(_VERIFIED) >= _VERIFIED_MAX:
-        _VERIFIED.pop(next(iter(_VERIFIED)))
-    _VERIFIED[key] = stamp
+        return (f"snapshot {part_dir} refused: {where} was changed after publication "
+                f"({'; '.join(problems)}). Snapshots are immutable: restore the published copy of the file, "
+                "or publish the changed data as a new snapshot (mirocals import / mirocals cut into a new "
+                "folder) and use that one.")
+    return None
 
 
 def load_datasets(part_dir, names=None) -> dict[str, pd.DataFrame]:

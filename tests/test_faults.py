@@ -207,8 +207,10 @@ def test_the_hash_is_checked_once_per_file_state(source, tmp_path, monkeypatch):
     data[len(data) // 2] ^= 0xFF                       # one byte flipped, same size
     path.write_bytes(bytes(data))
     assert hashlib.sha256(bytes(data)).hexdigest() != snap.read_manifest(root)["files"]["adsl.parquet"]["sha256"]
-    with pytest.raises(snap.SnapshotChangedError, match="adsl.parquet"):
-        snap.check_published(root / "clinical")
+    for _ in range(3):                                 # refused each time, hashed once
+        with pytest.raises(snap.SnapshotChangedError, match="adsl.parquet"):
+            snap.check_published(root / "clinical")
+    assert len(calls) == 2 * hashed, "a refused snapshot is re-hashed on every open"
 
 
 # --------------------------------------------------------------------------- (c) a render killed
