@@ -208,6 +208,8 @@ def _blinded_view(clinical_dir: str, view_kind: str, role_class: str, snapshot_h
     from data_access.views import clinical_dir_of
     # built directly (not through open_view): an unblinded role on a deployment without an
     # allocation gets the pooled view too, instead of an error for the missing allocation
+    from data_access.snapshot import check_published
+    check_published(clinical_dir_of(clinical_dir))      # changed after publication: refused (page_setup says so)
     view = BlindedView(clinical_dir_of(clinical_dir), role, study=load_study_config(clinical_dir))
     if not view.blinded:  # defence in depth: never serve an unblinded view on this path
         raise RuntimeError("a blinded role was given an unblinded view")

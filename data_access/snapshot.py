@@ -346,6 +346,8 @@ def check_published(part_dir) -> None:
     changed afterwards (new size, mtime or inode) is hashed again. A refusal is remembered the same
     way (a changed snapshot is not re-hashed on every page)."""
     part_dir = _part_dir(part_dir)
+    if not (part_dir / MANIFEST).is_file():
+        return                  # not a snapshot: nothing to check against (the readers say so)
     key = str(part_dir.resolve())
     try:
         stamp = _stamp(part_dir)

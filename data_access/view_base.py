@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from data_access.snapshot import MANIFEST, check_published, read_manifest
+from data_access.snapshot import MANIFEST, read_manifest
 
 ARM_COLUMNS = ("ARM", "ARMCD", "TRT01P", "TRT01A", "TRTP", "TRTA", "RANDNO", "MASKCD", "BLOCK")
 
@@ -83,7 +83,6 @@ class BaseView:
             raise FileNotFoundError(f"{clinical_dir}: not a snapshot (no {MANIFEST}); a snapshot is a folder holding "
                                     f"clinical/{MANIFEST} and the datasets, as `mirocals demo` and `mirocals import` "
                                     "write them")
-        check_published(clinical_dir)     # a file changed after publication: refused (once per state)
         self.role = role
         # default: the study config the snapshot carries (an import), else MIROCALS
         self.study = study if study is not None else load_snapshot_study(clinical_dir)

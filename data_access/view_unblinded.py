@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from data_access.snapshot import MANIFEST, check_published, read_manifest
+from data_access.snapshot import MANIFEST, read_manifest
 from data_access.view_base import AllocationMissingError, BaseView, quote_name, sql_literal, unreadable_message
 
 
@@ -32,7 +32,6 @@ class UnblindedView(BaseView):
         if not (alloc_dir / MANIFEST).exists() or not alloc_path.exists():
             raise AllocationMissingError(f"{alloc_dir}: no allocation snapshot (allocation.parquet and "
                                          f"{MANIFEST}); an unblinded view needs one")
-        check_published(alloc_dir)
         self.allocation_hash: str = read_manifest(alloc_dir)["content_hash"]
         self.mask_arms = bool(mask_arms)
         codes, labels = list(self.study.arm_codes), list(self.study.arm_labels)

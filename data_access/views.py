@@ -56,10 +56,19 @@ def open_view(data_dir, role: str, allocation_dir=None, study=None, mask_arms: b
     Returns
     -------
     BlindedView or UnblindedView.
+
+    A snapshot whose files no longer match its manifest is refused (``SnapshotChangedError``, see
+    ``data_access.snapshot.check_published``); ``mirocals validate`` builds its view directly, so it
+    still reads and reports such a snapshot.
     """
+    from data_access.snapshot import MANIFEST, check_published
     if not is_unblinded_role(role, database_locked):
+        check_published(clinical_dir_of(data_dir))      # a file changed after publication: refused
         return BlindedView(clinical_dir_of(data_dir), role, study=study)
     clinical = clinical_dir_of(data_dir)
     if allocation_dir is None and clinical != Path(data_dir) and (Path(data_dir) / "allocation").is_dir():
         allocation_dir = Path(data_dir) / "allocation"
+    check_published(clinical)
+    if allocation_dir is not None and (Path(allocation_dir) / MANIFEST).exists():
+        check_published(allocation_dir)
     return UnblindedView(clinical, role, allocation_dir, study=study, mask_arms=mask_arms)
