@@ -54,7 +54,8 @@ def _tables(at) -> list[str]:
 
 
 # --------------------------------------------------------------------------- (a) a new snapshot
-def test_a_snapshot_published_mid_session_is_offered_not_switched_to(source, tmp_path, monkeypatch):
+@pytest.mark.parametrize("role", ["steering", "dsmb"])
+def test_a_snapshot_published_mid_session_is_offered_not_switched_to(role, source, tmp_path, monkeypatch):
     from data_access.cut import cut_snapshot
     from data_access.publish import publish_snapshot
     from data_access.snapshot import snapshot_hash
@@ -67,8 +68,9 @@ def test_a_snapshot_published_mid_session_is_offered_not_switched_to(source, tmp
     monkeypatch.setenv("MIROCALS_DATA", str(data))
     monkeypatch.setenv("MIROCALS_ALLOCATION", str(allocations))
 
-    at = visit(sign_in("steering"), "recruitment.py")
+    at = visit(sign_in(role), "recruitment.py")
     assert f"**{EARLY}**" in _caption(at) and first[:12] in _caption(at)
+    assert ("unblinded, by arm" in _caption(at)) == (role == "dsmb"), _caption(at)
     before = _tables(at)
     assert before
 
@@ -85,6 +87,7 @@ def test_a_snapshot_published_mid_session_is_offered_not_switched_to(source, tmp
     assert not at.exception
     assert first[:12] in _caption(at) and second[:12] not in _caption(at)
     assert _tables(at) == before, "an output of the page changed snapshot under the user"
+    assert at.selectbox(key="flt_snapshot").value.startswith("2018-06")      # the picker says so too
     offer = [i.value for i in at.info if "new snapshot has been published" in i.value]
     assert offer and second[:12] in offer[0] and "2019-03" in offer[0], [i.value for i in at.info]
     visit(at, "baseline.py")                   # navigating does not switch either
@@ -92,7 +95,7 @@ def test_a_snapshot_published_mid_session_is_offered_not_switched_to(source, tmp
     visit(at, "recruitment.py")
     assert _tables(at) == before
 
-    fresh = visit(sign_in("steering"), "recruitment.py")       # a new session starts on the newest
+    fresh = visit(sign_in(role), "recruitment.py")             # a new session starts on the newest
     assert second[:12] in _caption(fresh) and f"**{LATE}**" in _caption(fresh)
     newest = _tables(fresh)
     assert newest != before
@@ -101,6 +104,7 @@ def test_a_snapshot_published_mid_session_is_offered_not_switched_to(source, tmp
     at.run()
     assert not at.exception
     assert second[:12] in _caption(at) and first[:12] not in _caption(at)
+    assert ("unblinded, by arm" in _caption(at)) == (role == "dsmb"), _caption(at)   # its allocation too
     assert _tables(at) == newest, "every output follows the chosen snapshot"
     assert not [i.value for i in at.info if "new snapshot has been published" in i.value]
     assert at.selectbox(key="flt_snapshot").value.startswith("2019-03")
