@@ -7,8 +7,9 @@ every style Pandoc writes exists) and adjusts it with python-docx:
 
 - A4, margins 1.5 cm left and right, 2 cm top and bottom: a text width of 18 cm, so a journal
   two-column figure (180 mm, the manuscript's) is shown at its print size, and wide tables fit;
-  Liberation Sans (metric-compatible with Arial, the font of the PDF and the
-  figures) 10 pt body, headings in the same family; tables 8 pt;
+  Arial 10 pt body, headings in the same family; tables 8 pt. Arial, not Liberation Sans (the
+  font of the PDF and the figures): Word has Arial everywhere and no Liberation Sans, and
+  LibreOffice shows Arial in Liberation Sans (metric-compatible: the same line breaks);
 - the "Table" table style Pandoc gives every table: thin borders on all cells, header row bold;
 - "Table Caption" (Pandoc writes it ABOVE the table) bold 9 pt, kept with the table; "Image
   Caption" 9 pt under the figure;
@@ -16,7 +17,8 @@ every style Pandoc writes exists) and adjusts it with python-docx:
   They are Word fields (DOCPROPERTY banner / cut / session: Pandoc writes the document's
   metadata as custom properties, Word updates the fields on printing); ``reports.render`` also
   writes their shown text, so a reader that never updates fields (LibreOffice, python-docx) shows
-  the right banner.
+  the right banner. Every run of the banner field is bold and red: LibreOffice formats a field
+  by its first run, Word by its result.
 
 Run: ``python reports/make_reference_docx.py`` (needs python-docx, the test extra) and commit the
 result.
@@ -30,7 +32,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 OUT = HERE / "reference.docx"
-FONT = "Liberation Sans"
+FONT = "Arial"           # Liberation Sans where Arial is absent (metric-compatible)
 RED = "B00020"
 # the shown text of the header/footer fields before a render fills them (reports.render)
 PLACEHOLDERS = {"banner": "SESSION BANNER", "cut": "CUT-OFF DATE", "session": "SESSION"}
@@ -69,22 +71,27 @@ def _field(paragraph, instr: str, shown: str, bold=False, color=None):
     from docx.oxml.ns import qn
     from docx.shared import RGBColor
 
+    def styled(run):
+        # every run of the field: LibreOffice draws a field in its first run's format, Word in its result's
+        if bold:
+            run.bold = True
+        if color:
+            run.font.color.rgb = RGBColor.from_string(color)
+        return run
+
     def fld(kind):
-        r = paragraph.add_run()
+        r = styled(paragraph.add_run())
         el = OxmlElement("w:fldChar")
         el.set(qn("w:fldCharType"), kind)
         r._r.append(el)
     fld("begin")
-    r = paragraph.add_run()
+    r = styled(paragraph.add_run())
     it = OxmlElement("w:instrText")
     it.set(qn("xml:space"), "preserve")
     it.text = f" {instr} "
     r._r.append(it)
     fld("separate")
-    run = paragraph.add_run(shown)
-    run.bold = bold
-    if color:
-        run.font.color.rgb = RGBColor.from_string(color)
+    styled(paragraph.add_run(shown))
     fld("end")
 
 

@@ -131,6 +131,7 @@ def _docx(raw: str, stem: str, out_dir: Path, inter: Path, titling: list[str], f
     / its dpi, at most the text width); else the SVG drawn by Typst at 300 dpi over the full
     text width (18 cm), shown at the width the Markdown gives (the text width). The header and footer show the banner, the cut-off and the session."""
     import pypandoc
+    from reports.docx_layout import fit_table_columns
     md = list_of_captions(raw) + "\n\n" + resolve_crossrefs(raw, number_captions=True)
     labels = list(dict.fromkeys(m.group(2) for m in FIG_RE.finditer(md)))
     missing = [lab for lab in labels if not (out_dir / "figures" / f"{lab}.png").exists()]
@@ -151,7 +152,7 @@ def _docx(raw: str, stem: str, out_dir: Path, inter: Path, titling: list[str], f
         return f"{m.group(1)}{png[m.group(2)].resolve()}{attrs}"
     progress("pandoc docx")
     docx_md = inter / f"{stem}.docx.md"
-    docx_md.write_text(FIG_RE.sub(to_png, md))
+    docx_md.write_text(fit_table_columns(FIG_RE.sub(to_png, md)))    # Word's column widths from the cells
     out = partial_name(out_dir / f"{stem}.docx")
     extra = ["--standalone", "--toc", "--toc-depth=2", f"--resource-path={out_dir}",
              f"--reference-doc={REFERENCE_DOCX}", *titling,
@@ -180,7 +181,10 @@ def _svg_to_png(labels: list[str], figures: Path, inter: Path, ppi: int = 300) -
     work.mkdir(exist_ok=True)
     (work / "figures").symlink_to(figures.resolve())
     pages = [f'#image("figures/{lab}.svg", width: {DOCX_TEXT_WIDTH_CM}cm)' for lab in labels]
+    # the PDF's fonts (template.typ): Typst draws an SVG's text in the document's font when it lacks
+    # the SVG's own (else in its built-in serif)
     (work / "png.typ").write_text("#set page(width: auto, height: auto, margin: 0pt)\n"
+                                  '#set text(font: ("Liberation Sans", "DejaVu Sans"))\n'
                                   + "\n#pagebreak()\n".join(pages) + "\n")
     try:
         typst.compile(str(work / "png.typ"), output=str(work / "page-{0p}.png"), root=str(work), format="png",
