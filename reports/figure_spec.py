@@ -1,4 +1,4 @@
-"""The manuscript's figure specification: each figure's print size (one column about 90 mm /
+"""The figure specification of the printed reports. The manuscript's: each figure's print size (one column about 90 mm /
 3.5 in, two columns about 180 mm / 7.1 in), its formats and the resolution of its bitmaps (300
 dpi; 600 dpi for line art), defined once here. ``reports.report_lib.Report.figure_output``
 exports by it, the README prints it (:func:`markdown_table`) and
@@ -8,6 +8,12 @@ A figure is laid out at its print size in CSS pixels (96 per inch; ``analysis.th
 11 px = 8.25 pt, nothing under 10 px = 7.5 pt) or, when it lays itself out from its text (the
 CONSORT diagram), at its natural size and scaled down to the print width at export; its height
 then follows the diagram (``height_in`` None).
+
+The DSMB reports' figures (:func:`report_figure_px`) follow the same print rules (no title, fonts
+>= 7 pt at print size, Okabe-Ito arm colours with the reference arm dashed; ``analysis.theme.
+print_style``) at the text width of their PDF and Word pages, two columns (7.1 in), their
+height scaled from the height chosen for the screen; SVG only (HTML and PDF; Word draws it as
+PNG at 300 dpi).
 """
 from __future__ import annotations
 
@@ -53,6 +59,18 @@ MANUSCRIPT_FIGURES: dict[str, FigureSpec] = {s.label: s for s in (
     FigureSpec("fig-forest", "forest", 2, 5.2, 300, "combination",
                "subgroup labels left of the plot, HR (95% CI) and events right of it"),
 )}
+
+
+SCREEN_WIDTH_PX = 900     # the width the DSMB figures' heights were chosen for
+REPORT_WIDTH_IN = TWO_COLUMNS_IN
+
+
+def report_figure_px(screen_width: int = SCREEN_WIDTH_PX, screen_height: int = 500) -> tuple[int, int]:
+    """A DSMB report figure's layout size in CSS px: the text width (7.1 in, 682 px) and the
+    screen height scaled by the same factor, so the figure keeps its shape and its print fonts
+    (11 px base, 10 px smallest) print at 8.25 and 7.5 pt."""
+    w = round(REPORT_WIDTH_IN * 96)
+    return w, round(screen_height * w / (screen_width or SCREEN_WIDTH_PX))
 
 
 def markdown_table(specs=None) -> str:

@@ -113,7 +113,8 @@ class Report:
     def figure(self, fig, label: str, caption: str, population: str | None = None, width=900, height=None,
                formats=("svg",), spec=None) -> None:
         """Save the figure (SVG for the documents; plus PDF/PNG when asked) and emit it with a caption.
-        ``spec``: a :class:`reports.figure_spec.FigureSpec` (the manuscript's journal figures): the
+        Without ``spec`` (the DSMB reports): print style at the text width, ``width`` x ``height``
+        being its size on screen (scaled to the print width). ``spec``: a :class:`reports.figure_spec.FigureSpec` (the manuscript's journal figures): the
         figure is restyled for print (``analysis.theme.print_style``) and exported at the spec's
         print size, formats and dpi (:func:`export_print_figure`) instead."""
         self.n_figures += 1
@@ -121,9 +122,16 @@ class Report:
         if spec is not None:
             export_print_figure(fig, base, spec)
         else:
-            # Liberation Sans (metric-compatible with Arial) is what both Chromium and Typst have,
-            # so the text measured at export is the text drawn in the PDF (no clipped legends)
-            fig.update_layout(width=width, height=height or fig.layout.height or 500, font_family=FIG_FONT)
+            # a DSMB report's figure is printed too (PDF, Word): the print style (no title, the
+            # caption carries it; fonts >= 7.5 pt; arms in Okabe-Ito with the reference arm dashed),
+            # laid out at the text width (reports.figure_spec.report_figure_px); Liberation Sans
+            # (metric-compatible with Arial) is what both Chromium and Typst have, so the text
+            # measured at export is the text drawn in the PDF (no clipped legends)
+            from analysis.theme import print_style
+            from reports.figure_spec import report_figure_px
+            print_style(fig)
+            w, h = report_figure_px(width, height or fig.layout.height or 500)
+            fig.update_layout(width=w, height=h, font_family=FIG_FONT)
             for fmt in formats:
                 _write_image(fig, f"{base}.{fmt}", scale=300 / 96 if fmt == "png" else 1)
         display(Markdown(f"![{self.caption(caption, population)}](figures/{label}.svg){{#{label} width=100%}}\n"))
