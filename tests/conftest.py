@@ -44,3 +44,11 @@ def _audit_log_in_tmp(tmp_path, monkeypatch):
     """Keep audit logs written by tests out of the working tree."""
     if "MIROCALS_AUDIT_LOG" not in os.environ:
         monkeypatch.setenv("MIROCALS_AUDIT_LOG", str(tmp_path / "audit.log"))
+
+
+@pytest.fixture(scope="session")
+def report_renders(demo_snapshot, blinded_only_snapshot, tmp_path_factory):
+    """The report renders shared by the report tests, each made once per session on first request
+    (``report_renders.get("open", ...)``; tests/report_renders.py names them)."""
+    from tests.report_renders import ReportRenders
+    return ReportRenders(tmp_path_factory.mktemp("report_renders"), demo_snapshot, blinded_only_snapshot)

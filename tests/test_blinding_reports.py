@@ -156,14 +156,20 @@ def test_closed_report_is_by_arm_on_the_cut(closed_then_open):
     assert "CLOSED SESSION REPORT" in text and "Low-dose IL-2" in text and f"Data cut-off date: {CUT}" in text
 
 
-def test_rerender_same_report_replaces_its_folder(demo_snapshot, tmp_path, private_tmp):
-    # a second render of the same report into its own folder starts clean (no stale outputs)
+def test_rerender_same_report_replaces_its_folder(demo_snapshot, tmp_path, private_tmp, report_renders):
+    # a second render of the same report into its own folder starts clean (no stale outputs); the
+    # first render is the session's `mirocals report dsmb-open --to html,docx` (tests/report_renders.py),
+    # copied with its marker
+    first = report_renders.get("cli-clean")
+    assert first.runs["cli-clean"].returncode == 0, first.runs["cli-clean"].stderr[-2000:]
     out = tmp_path / "out"
-    assert run("report", "dsmb-open", "--data", demo_snapshot, "--out", out, "--to", "html")[0] == 0
+    shutil.copytree(first.folder("cli-clean"), out / "dsmb-open", symlinks=True)
+    assert (out / "dsmb-open" / "dsmb_open.docx").exists()
     (out / "dsmb-open" / "figures" / "stale.svg").write_text("<svg/>")
     status, stdout, err = run("report", "dsmb-open", "--data", demo_snapshot, "--out", out, "--to", "html")
     assert status == 0, err
     assert not (out / "dsmb-open" / "figures" / "stale.svg").exists()
+    assert not (out / "dsmb-open" / "dsmb_open.docx").exists()       # nor the first render's Word file
     assert stdout.strip().splitlines() == [str((out / "dsmb-open" / "dsmb_open.html").resolve())]
 
 

@@ -1,11 +1,12 @@
 """The manuscript's journal figures and its HTML, from a real render of the demo trial (Jupyter
-kernel, kaleido + Debian chromium, Pandoc): every figure file against the figure specification
-(reports/figure_spec.py): PNG/TIFF pixel size and the dpi written in the file, SVG and PDF print
-size, no title or caption inside a figure, text >= 7 pt at print size, the arms separable by line
-style; then the HTML opened in a real browser (banner, table style, print media, screenshot)."""
+kernel, kaleido + Debian chromium, Pandoc; the session's shared render, tests/report_renders.py):
+every figure file against the figure specification (reports/figure_spec.py): PNG/TIFF pixel size
+and the dpi written in the file, SVG and PDF print size, no title or caption inside a figure, text
+>= 7 pt at print size, the arms separable by line style (Kaplan-Meier and ALSFRS-R); the DSMB
+reports' figures by the same print rules at the text width; then the HTML opened in a real
+browser (banner, table style, print media, screenshot)."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -29,21 +30,10 @@ TITLES = {"fig-consort": ["CONSORT flow diagram", "CONSORT 2025 flow diagram"],
 
 
 @pytest.fixture(scope="module")
-def manuscript(demo_snapshot, tmp_path_factory):
-    from reports.render import render_report
-    out = tmp_path_factory.mktemp("manuscript")
-    old = os.environ.get("MIROCALS_DATABASE_LOCKED")
-    os.environ["MIROCALS_DATABASE_LOCKED"] = "1"            # the manuscript is by arm only after lock
-    try:
-        paths = render_report("manuscript", demo_snapshot, demo_snapshot / "allocation", out_dir=out,
-                              to=("html",), progress=lambda m: None)
-    finally:
-        if old is None:
-            os.environ.pop("MIROCALS_DATABASE_LOCKED", None)
-        else:
-            os.environ["MIROCALS_DATABASE_LOCKED"] = old
-    html = next(Path(p) for p in paths if str(p).endswith(".html"))
-    return html, html.parent / "figures"
+def manuscript(report_renders):
+    """The session's shared manuscript render (tests/report_renders.py: HTML, PDF and Word)."""
+    folder = report_renders.get("manuscript").folder("manuscript")
+    return folder / "manuscript.html", folder / "figures"
 
 
 def _svg(path: Path):
@@ -130,20 +120,62 @@ def test_smallest_text_is_at_least_7_pt_at_print_size(manuscript, label):
     assert sizes and min(sizes) >= 7.0, (label, min(sizes))
 
 
-def test_km_arms_differ_by_line_style(manuscript):
-    _, figs = manuscript
-    root, _ = _svg(figs / "fig-km.svg")
+def _curve_dashes(svg: Path) -> dict[str, set]:
+    """Line colour -> {dashed?} of the line traces (plotly's ``js-line`` paths: the curves and
+    their legend samples; not the error bars or the confidence bands)."""
     curves = {}
-    for p in root.iter(f"{SVG_NS}path"):
+    for p in _svg(svg)[0].iter(f"{SVG_NS}path"):
         style = p.get("style", "")
         colour = re.search(r"stroke:\s*(rgb\([^)]*\))", style)
         width = re.search(r"stroke-width:\s*([\d.]+)px", style)
-        if colour and width and float(width.group(1)) >= 2:      # the survival curves (and their legend)
+        if "js-line" in (p.get("class") or "").split() and colour and width and float(width.group(1)) >= 2:
             curves.setdefault(colour.group(1), set()).add("stroke-dasharray" in style
                                                           and "stroke-dasharray: none" not in style)
-    experimental, reference = "rgb(0, 114, 178)", "rgb(213, 94, 0)"    # Okabe-Ito blue, vermillion
-    assert curves.get(experimental) == {False}, curves
-    assert curves.get(reference) == {True}, curves
+    return curves
+
+
+EXPERIMENTAL, REFERENCE = "rgb(0, 114, 178)", "rgb(213, 94, 0)"    # Okabe-Ito blue, vermillion
+
+
+@pytest.mark.parametrize("label", ["fig-km", "fig-alsfrs"])
+def test_arms_differ_by_line_style(manuscript, label):
+    # the arms' curves (and their legend samples) in Okabe-Ito colours, the reference arm dashed
+    _, figs = manuscript
+    curves = _curve_dashes(figs / f"{label}.svg")
+    assert curves.get(EXPERIMENTAL) == {False}, curves
+    assert curves.get(REFERENCE) == {True}, curves
+
+
+# ---- the DSMB reports' figures follow the same print rules (reports/figure_spec.report_figure_px) ----
+
+@pytest.fixture(scope="module")
+def dsmb_figures(report_renders):
+    r = report_renders.get("open", "closed")
+    return {key: sorted((r.folder(key) / "figures").glob("*.svg")) for key in ("open", "closed")}
+
+
+def test_dsmb_figures_printed_without_title_at_the_text_width_in_7_pt_or_more(dsmb_figures):
+    from reports.figure_spec import TWO_COLUMNS_IN
+    pdf_text_in = (21 - 2 * 1.6) / 2.54          # reports/template.typ: A4, 1.6 cm side margins
+    for key, svgs in dsmb_figures.items():
+        assert len(svgs) >= 5, (key, svgs)
+        for svg in svgs:
+            root, texts = _svg(svg)
+            w, _, scale = _svg_size_in(root)
+            assert abs(w - TWO_COLUMNS_IN) < 0.01 and scale == 1, (svg.name, w)
+            # no title above the plot (plotly's "gtitle"): the caption carries it
+            assert not [t for t in texts if "gtitle" in (t.get("class") or "")], svg.name
+            sizes = [float(m.group(1)) for t in texts if _text(t).strip()
+                     for m in [re.search(r"font-size:\s*([\d.]+)px", t.get("style", ""))] if m]
+            # at the PDF's text width (the figure shown at 100 %) and at 18 cm in Word
+            assert sizes and min(sizes) * 0.75 * min(pdf_text_in, 18 / 2.54) / w >= 7.0, (svg.name, min(sizes))
+
+
+def test_dsmb_closed_figures_separate_the_arms_by_line_style(dsmb_figures):
+    figs = {p.stem: p for p in dsmb_figures["closed"]}
+    for label in ("fig-km", "fig-alsfrs"):
+        curves = _curve_dashes(figs[label])
+        assert curves.get(EXPERIMENTAL) == {False} and curves.get(REFERENCE) == {True}, (label, curves)
 
 
 def test_readme_prints_the_figure_specification():

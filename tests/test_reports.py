@@ -7,21 +7,15 @@ import os
 import re
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pytest
 
 from reports.render import render_report
 from tests.conftest import ARM_TOKENS
+from tests.report_renders import PREVIOUS, REPORT_OF
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) not installed")
-
-
-PREVIOUS = "2019-06-30"     # the "changes" open report lists the changes since this cut-off
-# each render k goes to out/k; the report writes into its own folder out/k/<report name>/
-REPORT_OF = {"open": "dsmb-open", "closed": "dsmb-closed", "manuscript": "manuscript", "again": "dsmb-open",
-             "changes": "dsmb-open", "masked": "dsmb-closed"}
 
 
 def pdf_text(path) -> str:
@@ -29,63 +23,23 @@ def pdf_text(path) -> str:
 
 
 @pytest.fixture(scope="module")
-def open_root_with_bad_allocation(demo_snapshot, tmp_path_factory):
-    """The demo's clinical part beside an allocation folder whose files are garbage: any attempt
-    to read the allocation would fail the render."""
-    root = tmp_path_factory.mktemp("badalloc") / "trial"
-    shutil.copytree(demo_snapshot / "clinical", root / "clinical")
-    (root / "allocation").mkdir()
-    (root / "allocation" / "allocation.parquet").write_bytes(b"not a parquet file")
-    (root / "allocation" / "manifest.json").write_text("{broken")
-    return root
+def rendered(report_renders):
+    """The session's shared renders (tests/report_renders.py): the open report (its allocation
+    garbage, never read), the closed report and the manuscript to HTML, PDF and Word; the open
+    report again from a deployment with no allocation, with the changes since PREVIOUS, and the
+    closed report with masked arms, HTML only. Each render k is in out/k/<report name>/."""
+    keys = ("open", "closed", "manuscript", "again", "changes", "masked")
+    r = report_renders.get(*keys)
+    return r.out, {k: r.paths[k] for k in keys}, r.audit, r.messages
 
 
-@pytest.fixture(scope="module")
-def rendered(demo_snapshot, open_root_with_bad_allocation, blinded_only_snapshot, tmp_path_factory):
-    out = tmp_path_factory.mktemp("reports")
-    audit = out / "audit.log"
-    old = os.environ.get("MIROCALS_AUDIT_LOG")
-    old_lock = os.environ.get("MIROCALS_DATABASE_LOCKED")
-    os.environ["MIROCALS_AUDIT_LOG"] = str(audit)
-    os.environ["MIROCALS_DATABASE_LOCKED"] = "1"            # the manuscript is by arm only after lock
-    messages = []
-    try:
-        # three kernels side by side (each render is mostly one single-threaded kernel)
-        jobs = {
-            # the open report never reads the allocation, even when one (unreadable) is passed
-            "open": ("dsmb-open", open_root_with_bad_allocation, open_root_with_bad_allocation / "allocation",
-                     messages.append),
-            "closed": ("dsmb-closed", demo_snapshot, demo_snapshot / "allocation", lambda m: None),
-            "manuscript": ("manuscript", demo_snapshot, demo_snapshot / "allocation", lambda m: None),
-            # the same clinical snapshot again, from a deployment with no allocation at all
-            "again": ("dsmb-open", blinded_only_snapshot, None, lambda m: None),
-            # the open report with the changes since a previous cut-off
-            "changes": ("dsmb-open", blinded_only_snapshot, None, lambda m: None),
-            # a closed report with masked arms (Group A / Group B)
-            "masked": ("dsmb-closed", demo_snapshot, demo_snapshot / "allocation", lambda m: None),
-        }
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            futures = {k: pool.submit(render_report, name, data, alloc, out_dir=out / k, progress=prog,
-                                      to=("html",) if k in ("again", "masked", "changes") else ("html", "pdf"),
-                                      mask_arms=k == "masked", previous_cut=PREVIOUS if k == "changes" else None,
-                                      keep_intermediates=True)        # the tests read <stem>.md
-                       for k, (name, data, alloc, prog) in jobs.items()}
-            paths = {k: f.result() for k, f in futures.items()}
-    finally:
-        for var, value in (("MIROCALS_AUDIT_LOG", old), ("MIROCALS_DATABASE_LOCKED", old_lock)):
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
-    return out, paths, audit, messages
-
-
-def test_every_report_has_html_and_pdf(rendered):
+def test_every_report_has_html_pdf_and_word(rendered):
     _, paths, _, _ = rendered
     for name, files in paths.items():
         if name in ("again", "masked", "changes"):   # HTML only
+            assert [p.suffix for p in files] == [".html"], name
             continue
-        assert sorted(p.suffix for p in files) == [".html", ".pdf"], name
+        assert sorted(p.suffix for p in files) == [".docx", ".html", ".pdf"], name
         assert all(p.stat().st_size > 10_000 for p in files)
 
 

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import html
 import io
-import os
 import re
-import subprocess
-import sys
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -21,49 +17,23 @@ import pytest
 
 docx = pytest.importorskip("docx", reason="python-docx (the test extra) is not installed")
 
-from reports.render import render_report  # noqa: E402
 from tests.conftest import ARM_TOKENS  # noqa: E402
 
 STEM = {"dsmb-open": "dsmb_open", "dsmb-closed": "dsmb_closed", "manuscript": "manuscript"}
 BANNER = {"dsmb-open": "OPEN SESSION REPORT", "dsmb-closed": "CLOSED SESSION REPORT - CONFIDENTIAL",
           "manuscript": "MANUSCRIPT OUTPUTS - CONFIDENTIAL"}
 TEXT_WIDTH_CM = 18.0           # A4 less the reference document's 1.5 cm margins: 180 mm figures fit
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def _cli(*args) -> subprocess.CompletedProcess:
-    """The real command in its own process: what reaches the console (the kernel's too)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "mirocals", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=str(ROOT), timeout=900)
+KEY = {"dsmb-open": "open", "dsmb-closed": "closed", "manuscript": "manuscript"}   # tests/report_renders.py
 
 
 @pytest.fixture(scope="module")
-def rendered(demo_snapshot, tmp_path_factory):
-    """The three reports to HTML and Word (one render each, side by side), and the open report
-    twice more from the command line, HTML only: without and with --keep-intermediates."""
-    out = tmp_path_factory.mktemp("docx")
-    old = {k: os.environ.get(k) for k in ("MIROCALS_AUDIT_LOG", "MIROCALS_DATABASE_LOCKED")}
-    os.environ["MIROCALS_AUDIT_LOG"] = str(out / "audit.log")
-    os.environ["MIROCALS_DATABASE_LOCKED"] = "1"              # the manuscript needs lock recorded
-    try:
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            futures = {name: pool.submit(render_report, name, demo_snapshot,
-                                         None if name == "dsmb-open" else demo_snapshot / "allocation",
-                                         out_dir=out / "api", to=("html", "docx"), progress=lambda m: None)
-                       for name in STEM}
-            cli = {k: pool.submit(_cli, "report", "dsmb-open", "--data", demo_snapshot, "--out", out / k,
-                                  "--to", "html", *(["--keep-intermediates"] if k == "keep" else []))
-                   for k in ("clean", "keep")}
-            paths = {name: f.result() for name, f in futures.items()}
-            runs = {k: f.result() for k, f in cli.items()}
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return out, paths, runs
+def rendered(report_renders):
+    """The session's shared renders (tests/report_renders.py): the three reports to HTML, PDF and
+    Word through the API (one render each, side by side, intermediates kept), and the open report
+    twice more from the command line, HTML and Word: without and with --keep-intermediates."""
+    return report_renders.get(*KEY.values(), "cli-clean", "cli-keep")
 
 
 # ---- reading the HTML and the Word document -------------------------------------------------
@@ -145,9 +115,8 @@ def _cut(html_path: Path) -> str:
 
 @pytest.mark.parametrize("name", list(STEM))
 def test_word_tables_are_native_with_caption_above_and_notes_below(rendered, name):
-    out, paths, _ = rendered
-    folder = out / "api" / name
-    assert sorted(p.name for p in paths[name]) == sorted([f"{STEM[name]}.html", f"{STEM[name]}.docx"])
+    folder = rendered.folder(KEY[name])
+    assert sorted(p.name for p in rendered.paths[KEY[name]]) == sorted(f"{STEM[name]}.{ext}" for ext in ("html", "pdf", "docx"))
     doc = docx.Document(str(folder / f"{STEM[name]}.docx"))
     want, got = html_tables(folder / f"{STEM[name]}.html"), docx_tables(doc)
     cut = _cut(folder / f"{STEM[name]}.html")
@@ -169,8 +138,7 @@ def test_word_tables_are_native_with_caption_above_and_notes_below(rendered, nam
 @pytest.mark.parametrize("name", list(STEM))
 def test_word_figures_embedded_at_print_size_and_banner_in_header(rendered, name):
     from PIL import Image
-    out, _, _ = rendered
-    folder = out / "api" / name
+    folder = rendered.folder(KEY[name])
     doc = docx.Document(str(folder / f"{STEM[name]}.docx"))
     n_figures = folder.joinpath(f"{STEM[name]}.html").read_text().count("<figure")
     assert n_figures >= 3 and len(doc.inline_shapes) == n_figures
@@ -206,10 +174,9 @@ def _cells(doc) -> list[list[str]]:
 def test_word_key_numbers_match_the_html(rendered, study):
     """Table 1's N per arm, the hazard ratio (95% CI) and the deaths per arm: the same cells in the
     Word document as in the HTML, for the closed report and the manuscript."""
-    out, _, _ = rendered
     arms = list(study.arm_labels)
     for name in ("dsmb-closed", "manuscript"):
-        folder = out / "api" / name
+        folder = rendered.folder(KEY[name])
         doc = docx.Document(str(folder / f"{STEM[name]}.docx"))
         want = {t["caption"]: t for t in html_tables(folder / f"{STEM[name]}.html")}
         got = {t["caption"]: t for t in docx_tables(doc)}
@@ -234,8 +201,7 @@ def test_word_key_numbers_match_the_html(rendered, study):
 
 
 def test_open_word_document_names_no_arm_and_no_treg(rendered):
-    out, _, _ = rendered
-    path = out / "api" / "dsmb-open" / "dsmb_open.docx"
+    path = rendered.folder("open") / "dsmb_open.docx"
     with zipfile.ZipFile(path) as z:
         parts = {n: z.read(n).decode("utf-8") for n in z.namelist() if n.endswith((".xml", ".rels"))}
     assert {"word/document.xml", "word/header1.xml", "docProps/custom.xml"} <= set(parts)
@@ -247,20 +213,24 @@ def test_open_word_document_names_no_arm_and_no_treg(rendered):
 
 
 def test_report_folder_holds_only_what_was_asked_and_no_kernel_warning(rendered):
-    out, _, runs = rendered
-    for k, run in runs.items():
+    for k, run in rendered.runs.items():
         assert run.returncode == 0, run.stderr[-2000:]
         assert "without encryption" not in run.stderr and "TCP" not in run.stderr, run.stderr[-2000:]
-    clean = {p.name for p in (out / "clean" / "dsmb-open").iterdir()}
-    assert clean - {"tables"} == {".mirocals-report.json", "dsmb_open.html", "figures"}, clean
-    assert {p.suffix for p in (out / "clean" / "dsmb-open" / "figures").iterdir()} == {".svg"}
-    keep = {p.name for p in (out / "keep" / "dsmb-open").iterdir()}
-    assert {"dsmb_open.html", "dsmb_open.md", "dsmb_open.html.md", "dsmb_open.meta.json", "figures"} <= keep, keep
-    # the API renders asked for HTML and Word: those, figures/, tables/ and the marker only
-    for name in STEM:
-        names = {p.name for p in (out / "api" / name).iterdir()}
-        assert names - {"tables"} == {".mirocals-report.json", f"{STEM[name]}.html", f"{STEM[name]}.docx",
-                                      "figures"}, names
+    # `mirocals report dsmb-open --to html,docx`: the documents, figures/ (SVG only: the PNGs drawn
+    # for Word stay in the temporary folder), tables/ and the marker
+    clean = {p.name for p in rendered.folder("cli-clean").iterdir()}
+    assert clean - {"tables"} == {".mirocals-report.json", "dsmb_open.html", "dsmb_open.docx", "figures"}, clean
+    assert {p.suffix for p in (rendered.folder("cli-clean") / "figures").iterdir()} == {".svg"}
+    keep = {p.name for p in rendered.folder("cli-keep").iterdir()}
+    assert {"dsmb_open.html", "dsmb_open.docx", "dsmb_open.md", "dsmb_open.html.md", "dsmb_open.docx.md",
+            "dsmb_open.meta.json", "figures"} <= keep, keep
+    # the API renders asked for HTML, PDF and Word with the intermediates kept: those, figures/,
+    # tables/, the PNGs drawn for Word (png/) and the marker only
+    for name, stem in STEM.items():
+        names = {p.name for p in rendered.folder(KEY[name]).iterdir()}
+        assert names - {"tables", "png"} == {".mirocals-report.json", "figures",
+                                             *(f"{stem}.{ext}" for ext in ("html", "pdf", "docx", "md", "html.md",
+                                                                           "docx.md", "typ", "meta.json"))}, names
 
 
 def test_unknown_format_is_refused_before_rendering(demo_snapshot, tmp_path):
@@ -268,3 +238,87 @@ def test_unknown_format_is_refused_before_rendering(demo_snapshot, tmp_path):
     status, _, err = run("report", "dsmb-open", "--data", demo_snapshot, "--out", tmp_path, "--to", "html,word")
     assert status == 2 and "'html,word'" in err and "html, pdf, docx" in err, err
     assert not (tmp_path / "dsmb-open").exists()
+
+
+# ---- Word layout: column widths, the header banner, the document as LibreOffice lays it out ----
+
+def test_table_columns_get_their_longest_word_and_the_rest_by_content():
+    from reports.docx_layout import LINE_CHARS, column_widths, fit_table_columns
+    md = ("Text\n\n| Site | Site name | Country | Activated | Screened |\n|:---|:---|:---|:---|---:|\n"
+          "| FR01 | Paris Pitie-Salpetriere | France | 2017-06-19 | 28 |\n"
+          "| UK01 | London King's College Hospital | UK | 2017-08-14 | 32 |\n\n: Sites {#tbl-sites}\n")
+    out = fit_table_columns(md)
+    lines, before = out.split("\n"), md.split("\n")
+    assert [ln for i, ln in enumerate(lines) if i != 3] == [ln for i, ln in enumerate(before) if i != 3]  # cells kept
+    rule = lines[3].strip("|").split("|")
+    assert [r[0] == ":" for r in rule] == [True, True, True, True, False] and rule[4].endswith(":")
+    widths = [len(r.strip(":")) for r in rule]
+    assert sum(widths) > 72                           # Pandoc applies relative widths only past 72
+    w = dict(zip(["Site", "Site name", "Country", "Activated", "Screened"], widths))
+    assert w["Activated"] >= 2 * len("2017-06-19")   # a date is never broken at its hyphens
+    assert w["Country"] >= 2 * len("Country") and w["Screened"] >= 2 * len("Screened")
+    assert w["Site name"] == max(widths)              # the long names get the spare width
+    # a table too wide for the line: every column keeps at least its longest word
+    wide = column_widths(["Characteristic"] * 12, [["2017-06-19 Unbreakable-word"] * 12])
+    assert sum(wide) > LINE_CHARS and min(wide) >= len("2017-06-19")
+
+
+def test_word_columns_fit_their_words_and_the_banner_field_is_red_and_bold(rendered):
+    """In the open report's Word file every table column is at least as wide as its longest
+    unbreakable word at 8 pt plus the cell margins (when the table's words fit the line), and
+    every run of the banner field is bold and red (LibreOffice formats a field by its first run)."""
+    from reports.docx_layout import _words
+    qn = docx.oxml.ns.qn
+    path = rendered.folder("open") / "dsmb_open.docx"
+    doc = docx.Document(str(path))
+    text_pt = TEXT_WIDTH_CM / 2.54 * 72
+    checked = 0
+    for table in doc.tables:
+        # the table spans the text width (100 %); its grid gives each column's share
+        assert table._tbl.tblPr.find(qn("w:tblW")).get(qn("w:type")) == "pct"
+        assert table._tbl.tblPr.find(qn("w:tblW")).get(qn("w:w")) == "5000"
+        grid = [int(g.get(qn("w:w"))) for g in table._tbl.tblGrid.findall(qn("w:gridCol"))]
+        if len(grid) < 3:
+            continue
+        rows = [[c.text for c in row.cells] for row in table.rows]
+        # at 5.1 pt a character (DejaVu Sans' digits, the widest font a reader may get), header bold
+        need = [max([len(w) * 1.12 for w in _words(rows[0][j])] + [len(w) for r in rows[1:] for w in _words(r[j])])
+                * 5.1 + 5.7 for j in range(len(grid))]
+        if sum(need) > text_pt:     # too many columns for the line (the death projection): some word breaks
+            continue
+        for j, twips in enumerate(grid):
+            assert twips / sum(grid) * text_pt >= need[j], (rows[0], j, twips, need[j])
+            checked += 1
+    assert checked > 50
+    with zipfile.ZipFile(path) as z:
+        header = z.read("word/header1.xml").decode()
+    field = header[:header.index('w:fldCharType="end"')]
+    runs = re.findall(r"<w:r>(.*?)</w:r>", field)
+    assert len(runs) >= 4 and all("<w:b/>" in r and 'w:val="B00020"' in r for r in runs), runs
+
+
+def test_word_document_as_libreoffice_lays_it_out(rendered, tmp_path):
+    """The open report's Word file converted by LibreOffice (when installed; a one-off visual
+    check otherwise): every page carries the banner and "Page n of m", the site table's dates are
+    whole, and the figures are there."""
+    import shutil
+    import subprocess
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None or shutil.which("pdftotext") is None:
+        pytest.skip("LibreOffice (soffice) or pdftotext not installed")
+    src = rendered.folder("open") / "dsmb_open.docx"
+    subprocess.run([soffice, "--headless", "--norestore", f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+                    "--convert-to", "pdf", "--outdir", str(tmp_path), str(src)],
+                   check=True, capture_output=True, timeout=300)
+    pdf = tmp_path / "dsmb_open.pdf"
+    pages = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                           check=True).stdout.split("\f")[:-1]
+    assert len(pages) > 10
+    for n, page in enumerate(pages, start=1):
+        assert "OPEN SESSION REPORT" in page.splitlines()[0], n
+        assert f"Page {n} of {len(pages)}" in page, n
+    text = "\n".join(pages)
+    sites = re.findall(r"^\s*((?:FR|UK)\d\d)\s.*?(\d{4}-\d\d-\d\d)\s", text, re.M)
+    assert len(sites) >= 10, sites                 # each site's row with its activation date on one line
+    images = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True).stdout
+    assert images.count(" image ") >= 3 if images else True
