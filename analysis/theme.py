@@ -178,7 +178,8 @@ def _print_size(size, floor=PRINT_MIN_FONT_SIZE) -> float:
 
 def print_style(fig: go.Figure, wrap_cells: bool = True) -> go.Figure:
     """Restyle a figure for print (in place): no title (the caption carries it), the print fonts
-    (base :data:`PRINT_FONT_SIZE`, nothing under :data:`PRINT_MIN_FONT_SIZE`), arms in their fixed
+    (base :data:`PRINT_FONT_SIZE`, nothing under :data:`PRINT_MIN_FONT_SIZE`, text inside bars
+    included), arms in their fixed
     Okabe-Ito colours with the reference arm dashed (separable in greyscale), and the cells of a
     text row marked ``meta="at-risk"`` (Kaplan-Meier numbers at risk) on two lines ("111" over
     "(0, 0)") so that they fit at two-column width, with the plot above it moved up to leave room
@@ -186,6 +187,8 @@ def print_style(fig: go.Figure, wrap_cells: bool = True) -> go.Figure:
     legend_above = fig.layout.legend.orientation == "h" and (fig.layout.legend.y or 0) >= 1
     fig.update_layout(title=dict(text=None), font=dict(size=PRINT_FONT_SIZE),
                       legend=dict(font=dict(size=PRINT_MIN_FONT_SIZE)),
+                      # text inside a bar is not shrunk to the bar's thickness below the print minimum
+                      uniformtext=dict(minsize=PRINT_MIN_FONT_SIZE, mode="show"),
                       margin=dict(t=34 if legend_above else 14))      # no title above the plot
     fig.update_xaxes(tickfont=dict(size=PRINT_MIN_FONT_SIZE), title_font=dict(size=PRINT_FONT_SIZE))
     fig.update_yaxes(tickfont=dict(size=PRINT_MIN_FONT_SIZE), title_font=dict(size=PRINT_FONT_SIZE))

@@ -52,6 +52,16 @@ def _text(el) -> str:
     return "".join(el.itertext())
 
 
+def _font_px(el) -> float | None:
+    """A text's drawn size in layout px: its font size times the scale plotly gives it (text
+    inside a bar is shrunk to the bar's thickness by a transform, not by its font size)."""
+    m = re.search(r"font-size:\s*([\d.]+)px", el.get("style", ""))
+    if not m:
+        return None
+    scale = re.search(r"scale\(([\d.]+)", el.get("transform", ""))
+    return float(m.group(1)) * (float(scale.group(1)) if scale else 1.0)
+
+
 @pytest.mark.parametrize("label", list(MANUSCRIPT_FIGURES))
 def test_bitmaps_carry_their_dpi_and_print_size(manuscript, label):
     _, figs = manuscript
@@ -114,9 +124,9 @@ def test_smallest_text_is_at_least_7_pt_at_print_size(manuscript, label):
     for t in texts:
         if not _text(t).strip():
             continue
-        m = re.search(r"font-size:\s*([\d.]+)px", t.get("style", ""))
-        assert m, f"{label}: text {_text(t)!r} without a font size"
-        sizes.append(float(m.group(1)) * scale * 0.75)      # px at print size -> pt
+        px = _font_px(t)
+        assert px, f"{label}: text {_text(t)!r} without a font size"
+        sizes.append(px * scale * 0.75)      # px at print size -> pt
     assert sizes and min(sizes) >= 7.0, (label, min(sizes))
 
 
@@ -165,8 +175,7 @@ def test_dsmb_figures_printed_without_title_at_the_text_width_in_7_pt_or_more(ds
             assert abs(w - TWO_COLUMNS_IN) < 0.01 and scale == 1, (svg.name, w)
             # no title above the plot (plotly's "gtitle"): the caption carries it
             assert not [t for t in texts if "gtitle" in (t.get("class") or "")], svg.name
-            sizes = [float(m.group(1)) for t in texts if _text(t).strip()
-                     for m in [re.search(r"font-size:\s*([\d.]+)px", t.get("style", ""))] if m]
+            sizes = [px for t in texts if _text(t).strip() for px in [_font_px(t)] if px]
             # at the PDF's text width (the figure shown at 100 %) and at 18 cm in Word
             assert sizes and min(sizes) * 0.75 * min(pdf_text_in, 18 / 2.54) / w >= 7.0, (svg.name, min(sizes))
 
