@@ -3,9 +3,11 @@
 Usage: ``python scripts/bench_reports.py [--out DIR] [--subjects N] [--reports dsmb-open ...]
 [--to html,pdf,docx]``
 
-Target: under 60 s per report on a 2-core machine. Prints one line per stage (time since the
-previous stage), the time each output format adds (its conversion stages; the kernel's run is
-shared by all formats) and a total per report; exits 1 when a report is over the target.
+Target (issue 15): under 15 s per report per format on a 2-core machine, a format alone being the
+kernel's run (shared by all formats) plus that format's conversion. Prints one line per stage
+(time since the previous stage), the time each output format adds, each format alone, and a total
+per report; exits 1 when a report in one format is over the target. The machine is shared: note
+the load average printed with the results.
 The manuscript is rendered as after database lock (MIROCALS_DATABASE_LOCKED=1); the audit
 entries go to OUT/audit.log unless MIROCALS_AUDIT_LOG says otherwise.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 from data_access.demo import ensure_demo
 from reports.render import REPORTS, render_report
 
-TARGET_S = 60.0
+TARGET_S = 15.0          # per report per format (kernel + that format's conversion)
 # the progress stages (reports.render) each format's conversion is made of
 FORMAT_STAGES = {"html": ("pandoc html",), "docx": ("pandoc docx", "figures as PNG for Word"),
                  "pdf": ("pandoc typst", "typst pdf")}
@@ -41,7 +43,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     clinical, allocation = ensure_demo(out / "demo", n_subjects=args.subjects)
     print(f"demo data: {time.perf_counter() - t0:.1f} s ({out / 'demo'})")
-    totals = {}
+    totals, worst_format = {}, {}
     for name in args.reports:
         marks = [("start", time.perf_counter())]
         stages: dict[str, float] = {}
@@ -67,8 +69,12 @@ def main(argv=None) -> int:
         per_format = {fmt: sum(v for k, v in stages.items() if k.startswith(FORMAT_STAGES[fmt])) for fmt in to}
         print(f"    per format: kernel (shared) {shared:.1f} s; "
               + "; ".join(f"{fmt} +{secs:.1f} s" for fmt, secs in per_format.items()))
-    worst = max(totals.values())
-    print(f"slowest report: {worst:.1f} s (target < {TARGET_S:.0f} s)")
+        alone = {fmt: shared + secs for fmt, secs in per_format.items()}
+        print("    one format alone: " + "; ".join(f"{fmt} {secs:.1f} s" for fmt, secs in alone.items()))
+        worst_format[name] = max(alone.values())
+    worst = max(worst_format.values())
+    print(f"slowest report in one format: {worst:.1f} s (target < {TARGET_S:.0f} s); all formats: "
+          f"{max(totals.values()):.1f} s; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0 if worst < TARGET_S else 1
 
 
