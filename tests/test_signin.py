@@ -379,3 +379,19 @@ def test_a_flood_of_refused_attempts_logs_a_few_lines_only():
              for i in range(1, 1001)]
     assert first.worth_logging and {a.outcome for a in flood} == {"refused"}
     assert [a.refused_count for a in flood if a.worth_logging] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+
+
+def test_sign_in_page_preloads_the_chart_library_with_an_empty_hidden_chart(tmp_path, monkeypatch):
+    """The sign-in page holds one plotly chart, hidden and empty (no trace, no text): the browser
+    loads the charting library while the user types. Nothing of the trial is in it, so it can
+    reveal nothing before sign-in."""
+    monkeypatch.setenv("MIROCALS_AUDIT_LOG", str(tmp_path / "audit.log"))
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    spec = json.loads(charts[0].proto.spec)
+    assert spec["data"] == [] and not spec["layout"].get("annotations") and not spec["layout"].get("title")
+    assert any(".st-key-chart_preload{display:none}" in m.value for m in at.markdown)
+    assert at.text_input(key="login_user") is not None                   # the form is still the page
