@@ -1,7 +1,7 @@
 """Time the rendering of each report (HTML, PDF and Word) from the demo trial, stage by stage.
 
 Usage: ``python scripts/bench_reports.py [--out DIR] [--subjects N] [--reports dsmb-open ...]
-[--to html,pdf,docx]``
+[--to html,pdf,docx] [--cells N]``
 
 Target (issue 15): under 15 s per report per format on a 2-core machine, a format alone being the
 kernel's run (shared by all formats) plus that format's conversion. Prints one line per stage
@@ -35,6 +35,8 @@ def main(argv=None) -> int:
     ap.add_argument("--subjects", type=int, default=None, help="demo size (default: the full demo, ~220)")
     ap.add_argument("--reports", nargs="*", default=list(REPORTS), choices=list(REPORTS))
     ap.add_argument("--to", default="html,pdf,docx", help="formats to render (default: html,pdf,docx)")
+    ap.add_argument("--cells", type=int, default=0, metavar="N",
+                    help="also print the N slowest cells of each report (label: seconds in the kernel)")
     args = ap.parse_args(argv)
     to = tuple(t.strip() for t in args.to.split(",") if t.strip())
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_reports_"))
@@ -48,12 +50,16 @@ def main(argv=None) -> int:
         marks = [("start", time.perf_counter())]
         stages: dict[str, float] = {}
 
-        def progress(msg, marks=marks, stages=stages):
+        cells: dict[str, float] = {}
+
+        def progress(msg, marks=marks, stages=stages, cells=cells):
             # the time since the previous message is spent in the stage that message announced
             now = time.perf_counter()
             last = marks[-1][0]
             stage = "executing cells" if last.startswith("executing cell") else last
             stages[stage] = stages.get(stage, 0.0) + now - marks[-1][1]
+            if last.startswith("executing cell"):          # "executing cell k/n (label)"
+                cells[last.split("(", 1)[-1].rstrip(")")] = now - marks[-1][1]
             marks.append((msg, now))
 
         alloc = None if name == "dsmb-open" else allocation
@@ -69,6 +75,9 @@ def main(argv=None) -> int:
         per_format = {fmt: sum(v for k, v in stages.items() if k.startswith(FORMAT_STAGES[fmt])) for fmt in to}
         print(f"    per format: kernel (shared) {shared:.1f} s; "
               + "; ".join(f"{fmt} +{secs:.1f} s" for fmt, secs in per_format.items()))
+        if args.cells:
+            slow = sorted(cells.items(), key=lambda kv: -kv[1])[:args.cells]
+            print("    slowest cells: " + "; ".join(f"{label} {secs:.1f} s" for label, secs in slow))
         alone = {fmt: shared + secs for fmt, secs in per_format.items()}
         print("    one format alone: " + "; ".join(f"{fmt} {secs:.1f} s" for fmt, secs in alone.items()))
         worst_format[name] = max(alone.values())
