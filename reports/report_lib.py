@@ -114,9 +114,10 @@ class Report:
                formats=("svg",), spec=None) -> None:
         """Save the figure (SVG for the documents; plus PDF/PNG when asked) and emit it with a caption.
         Without ``spec`` (the DSMB reports): print style at the text width, ``width`` x ``height``
-        being its size on screen (scaled to the print width). ``spec``: a :class:`reports.figure_spec.FigureSpec` (the manuscript's journal figures): the
-        figure is restyled for print (``analysis.theme.print_style``) and exported at the spec's
-        print size, formats and dpi (:func:`export_print_figure`) instead."""
+        being its size on screen (scaled to the print width). ``spec``: a
+        :class:`reports.figure_spec.FigureSpec` (the manuscript's journal figures): the figure is
+        restyled for print (``analysis.theme.print_style``) and exported at the spec's print size,
+        formats and dpi (:func:`export_print_figure`) instead."""
         self.n_figures += 1
         base = self.out_dir / "figures" / label
         if spec is not None:

@@ -19,7 +19,8 @@ def _same(a, b):
 
 @pytest.mark.parametrize("role", ["steering", "dsmb"])
 def test_profiles_built_together_equal_the_profiles_built_one_by_one(demo_snapshot, role):
-    view = open_view(demo_snapshot, role, **({"allocation_dir": demo_snapshot / "allocation"} if role == "dsmb" else {}))
+    extra = {"allocation_dir": demo_snapshot / "allocation"} if role == "dsmb" else {}
+    view = open_view(demo_snapshot, role, **extra)
     adsl = view.table("adsl")
     died = adsl[adsl["DTHFL"] == "Y"].sort_values(["DTHDT", "USUBJID"])["USUBJID"].tolist()
     alive = adsl[adsl["DTHFL"] != "Y"]["USUBJID"].tolist()

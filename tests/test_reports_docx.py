@@ -116,7 +116,8 @@ def _cut(html_path: Path) -> str:
 @pytest.mark.parametrize("name", list(STEM))
 def test_word_tables_are_native_with_caption_above_and_notes_below(rendered, name):
     folder = rendered.folder(KEY[name])
-    assert sorted(p.name for p in rendered.paths[KEY[name]]) == sorted(f"{STEM[name]}.{ext}" for ext in ("html", "pdf", "docx"))
+    written = sorted(p.name for p in rendered.paths[KEY[name]])
+    assert written == sorted(f"{STEM[name]}.{ext}" for ext in ("html", "pdf", "docx"))
     doc = docx.Document(str(folder / f"{STEM[name]}.docx"))
     want, got = html_tables(folder / f"{STEM[name]}.html"), docx_tables(doc)
     cut = _cut(folder / f"{STEM[name]}.html")

@@ -4,9 +4,9 @@ Participant page, ``mirocals profile SUBJECT`` and the closed report's appendix 
 deaths render it unchanged.
 
 Everything is read through the view, only the rows of the participants asked for (DuckDB filters
-them; ``build_profiles`` reads each dataset once for many participants), so a blinded view's profile holds what the view holds and nothing more: no arm (the view has no
-allocation), no Treg or eosinophil value and no arm-revealing adverse-event term (the view withholds
-them). An unblinded view's profile shows the arm in its summary and every laboratory parameter.
+them; ``build_profiles`` reads each dataset once for many participants), so a blinded view's
+profile holds what the view holds and nothing more: no arm (the view has no allocation), no Treg or
+eosinophil value and no arm-revealing adverse-event term (the view withholds them). An unblinded view's profile shows the arm in its summary and every laboratory parameter.
 
 ``build_profile(view, subject)`` returns a :class:`Profile`: ``summary`` (label -> display text),
 ``timeline`` (one row per dated event: date, study day, category, event, detail; the machine
@@ -161,9 +161,9 @@ def build_profiles(view, subjects) -> list[Profile]:
         from analysis.outputs.care import treatment_settings
         per = treatment_settings(view.study)["doses_per_cycle"]
         for r in _records(ex.sort_values("CYCLE", kind="stable")):
+            end = "" if pd.isna(r.get("AENDT", pd.NaT)) else f"to {pd.Timestamp(r['AENDT']):%Y-%m-%d}"
             ev.add(r["USUBJID"], r["ASTDT"], "Treatment", f"Cycle {int(r['CYCLE'])}: {int(r['NDOSES'])} of {per} doses",
-                   "; ".join(b for b in ("" if pd.isna(r.get("AENDT", pd.NaT)) else f"to {pd.Timestamp(r['AENDT']):%Y-%m-%d}",
-                                         _words(r.get("EXADJ"))) if b))
+                   "; ".join(b for b in (end, _words(r.get("EXADJ"))) if b))
 
     ae = _read(view, view.study.ae_dataset, wanted)
     if ae is not None:
