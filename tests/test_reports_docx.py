@@ -321,5 +321,7 @@ def test_word_document_as_libreoffice_lays_it_out(rendered, tmp_path):
     text = "\n".join(pages)
     sites = re.findall(r"^\s*((?:FR|UK)\d\d)\s.*?(\d{4}-\d\d-\d\d)\s", text, re.M)
     assert len(sites) >= 10, sites                 # each site's row with its activation date on one line
-    images = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True).stdout
-    assert images.count(" image ") >= 3 if images else True
+    if shutil.which("pdfimages"):                 # poppler-utils, as pdftotext
+        listed = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True,
+                                check=True).stdout.splitlines()[2:]
+        assert sum(" image " in line for line in listed) >= 5, listed     # the open report's five figures
