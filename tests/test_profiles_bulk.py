@@ -54,3 +54,15 @@ def test_an_unknown_subject_among_many_is_named(demo_snapshot):
     with pytest.raises(SubjectNotFound, match="NOT-A-SUBJECT"):
         build_profiles(view, [*ids, "NOT-A-SUBJECT"])
     assert build_profiles(view, []) == []
+
+
+def test_many_participants_read_whole_datasets_and_give_the_same_profiles(demo_snapshot, monkeypatch):
+    # past _IN_LIST_MAX participants (a large trial's deaths) each dataset is read whole and
+    # filtered here instead of through an IN list: the same profiles
+    import analysis.outputs.profile as profile
+    view = open_view(demo_snapshot, "steering")
+    ids = view.table("adsl", columns=["USUBJID"])["USUBJID"].tolist()[5:15]
+    listed = build_profiles(view, ids)
+    monkeypatch.setattr(profile, "_IN_LIST_MAX", 3)
+    for a, b in zip(listed, build_profiles(view, ids)):
+        _same(a, b)
