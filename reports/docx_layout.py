@@ -6,8 +6,8 @@ The reports' Markdown sizes those dashes for the HTML and PDF (``report_lib._pip
 narrow column broke its header inside a word ("Countr|y", "Screene|d" in 8 pt over 18 cm) and
 its dates at their hyphens. Here each table's dashes are set again for Word: every column at
 least as wide as its longest word (header words bold, so wider; a date is one word), then the
-rest of the line shared by how much longer each column's longest cell is. The cells are not
-changed.
+narrow columns (numbers, dates, estimates) as wide as their longest cell and the widest text
+columns cut to share what is left (their text wraps). The cells are not changed.
 """
 from __future__ import annotations
 
@@ -33,19 +33,29 @@ def _words(text: str) -> list[str]:
 
 
 def column_widths(header: list[str], rows: list[list[str]], line: float = LINE_CHARS) -> list[float]:
-    """Widths in characters: each column at least its longest word (the header's bold), the line's
-    remaining width shared in proportion to how much wider each column's longest cell would be."""
+    """Widths in characters: each column at least its longest word (the header's bold) and at most
+    its longest cell; when the cells do not all fit the line, the narrow columns keep their whole
+    width and the widest are cut to a common width (their text wraps)."""
     need, want = [], []
     for j, head in enumerate(header):
         body = [r[j] for r in rows if j < len(r)]
         word = max([len(w) * BOLD for w in _words(head)] + [len(w) for c in body for w in _words(c)] + [1])
         need.append(word + PAD)
         want.append(max(word, len(head) * BOLD / 2, *[len(c) for c in body], 1) + PAD)
-    spare, extra = line - sum(need), sum(w - n for w, n in zip(want, need))
-    if spare <= 0 or extra <= 0:
-        return need if spare <= 0 else want
-    share = min(1.0, spare / extra)
-    return [n + (w - n) * share for n, w in zip(need, want)]
+    if sum(want) <= line:
+        return want
+    if sum(need) >= line:
+        return need
+    # water-filling: every column gets its whole width up to a common level, the level chosen so the
+    # columns fill the line; short columns (numbers, dates) are not wrapped, long text wraps
+    lo, hi = 0.0, max(want)
+    for _ in range(50):
+        level = (lo + hi) / 2
+        if sum(max(n, min(w, level)) for n, w in zip(need, want)) > line:
+            hi = level
+        else:
+            lo = level
+    return [max(n, min(w, lo)) for n, w in zip(need, want)]
 
 
 def fit_table_columns(md: str, line: float = LINE_CHARS) -> str:
