@@ -14,7 +14,7 @@ from analysis.display import METHOD_LABELS, is_snake_case, list_display_problems
 from dashboard import auth
 from dashboard.pages_registry import pages_for
 from tests.test_dashboard_apptest import _deployment, sign_in, visit_all_tabs   # noqa: F401  (the demo deployment)
-from tests.test_reports import open_root_with_bad_allocation, rendered   # noqa: F401  (the reports, rendered)
+from tests.test_reports import rendered   # noqa: F401  (the reports, rendered: the shared session renders)
 
 MACHINE_VALUES = {"None", "NaT", "nan", "NaN", "<NA>"}
 
