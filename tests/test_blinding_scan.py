@@ -47,10 +47,10 @@ def _decoded_html(html: str) -> str:
     return re.sub(r"data:([\w/+.-]+);base64,([A-Za-z0-9+/=]+)", decode, html)
 
 
-def _browser_texts(browser, tmp: Path) -> dict[str, str]:
+def _browser_texts(browser, tmp: Path, data: Path) -> dict[str, str]:
     from dashboard.pages_registry import pages_for
     seen: dict[str, str] = {}
-    with run_server(tmp) as (url, _audit, server_log, _proc):
+    with run_server(tmp, data=data) as (url, _audit, server_log, _proc):
         context = browser.new_context(accept_downloads=True)
         page = context.new_page()
         frames: list[bytes] = []
@@ -87,23 +87,25 @@ def _browser_texts(browser, tmp: Path) -> dict[str, str]:
     return seen
 
 
-def _open_report_texts(root: Path, out: Path) -> dict[str, str]:
-    from mirocals.cli import main
-    assert main(["report", "dsmb-closed", "--data", str(root), "--allocation", str(root / "allocation"),
-                 "--out", str(out), "--to", "html"]) == 0
-    assert main(["report", "dsmb-open", "--data", str(root), "--out", str(out), "--to", "html,pdf"]) == 0
-    folder = out / "dsmb-open"
+def _open_report_texts(folder: Path) -> dict[str, str]:
+    """Every file of the open report's folder (the session's shared render, tests/report_renders.py:
+    HTML, PDF and Word, intermediates kept, so the Markdown and Typst sources are read too; the
+    closed report and the manuscript were rendered beside it into folders of their own)."""
     seen = {}
     files = [p for p in folder.rglob("*") if p.is_file()]
     assert any(p.suffix == ".pdf" for p in files) and any(p.suffix == ".html" for p in files)
     for path in files:
         if path.suffix == ".pdf":
             text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+        elif path.suffix == ".docx":
+            import zipfile
+            with zipfile.ZipFile(path) as z:
+                text = "\n".join(z.read(n).decode("utf-8", "replace") for n in z.namelist() if n.endswith(".xml"))
         else:
             text = path.read_bytes().decode("utf-8", "replace")
             if path.suffix == ".html":
                 text = _decoded_html(text)
-        seen[f"open report {path.relative_to(out)}"] = text
+        seen[f"open report {path.relative_to(folder.parent)}"] = text
     return seen
 
 
@@ -123,12 +125,11 @@ def _table_texts(root: Path, capsys) -> dict[str, str]:
     return seen
 
 
-def test_a_blinded_user_finds_no_arm_and_nothing_arm_revealing_anywhere(browser, tmp_path, capsys):
-    from data_access.demo import make_demo
-    make_demo(tmp_path / "trial")                           # the default MIROCALS demo, 220 randomised
-    root = tmp_path / "trial"
-    seen = _browser_texts(browser, tmp_path)
-    seen.update(_open_report_texts(root, tmp_path / "out"))
+def test_a_blinded_user_finds_no_arm_and_nothing_arm_revealing_anywhere(browser, tmp_path, capsys, demo_snapshot,
+                                                                        report_renders):
+    root = demo_snapshot                                    # the default MIROCALS demo, 220 randomised
+    seen = _browser_texts(browser, tmp_path, root)
+    seen.update(_open_report_texts(report_renders.get("open", "closed").folder("open")))
     seen.update(_table_texts(root, capsys))
     leaks = {where: hits[:3] for where, text in seen.items() if (hits := _hits(text))}
     assert not leaks, leaks
