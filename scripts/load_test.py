@@ -349,7 +349,8 @@ def main(argv=None) -> int:
     ap.add_argument("--users", type=int, default=10)
     ap.add_argument("--minutes", type=float, default=1.0)
     ap.add_argument("--subjects", type=int, default=None, help="demo size (default: trial size)")
-    ap.add_argument("--gc", choices=("on", "off"), default="on", help="Streamlit's runner.postScriptGC")
+    ap.add_argument("--gc", choices=("on", "off"), default="off",
+                    help="Streamlit's runner.postScriptGC (default off: what .streamlit/config.toml ships)")
     ap.add_argument("--interval", type=float, default=2.0, help="mean seconds between page switches")
     ap.add_argument("--work", type=Path, default=Path("/tmp/mirocals_bench"))
     ap.add_argument("--seed", type=int, default=1)

@@ -44,6 +44,9 @@ def _audit_log_in_tmp(tmp_path, monkeypatch):
     """Keep audit logs written by tests out of the working tree."""
     if "MIROCALS_AUDIT_LOG" not in os.environ:
         monkeypatch.setenv("MIROCALS_AUDIT_LOG", str(tmp_path / "audit.log"))
+    # a developer's exported PostgreSQL audit store must not receive the tests' entries (the
+    # store's own tests, tests/test_audit_pg.py, set it to their private server)
+    monkeypatch.delenv("MIROCALS_AUDIT_DSN", raising=False)
 
 
 @pytest.fixture(scope="session")
