@@ -148,3 +148,37 @@ def test_a_dsmb_without_allocation_is_told_on_every_page(browser, tmp_path):
             assert not any(e in text for e in ERROR_PAGE), spec.title
             assert not any(t in text for t in ARM_TOKENS), spec.title
         page.close()
+
+
+def test_a_data_folder_that_does_not_exist_is_named_on_every_page(browser, tmp_path):
+    """MIROCALS_DATA pointing nowhere: every page says which folder, which variable set it, what a
+    snapshot folder holds and what to do, in the app's words (no Streamlit error page); the sidebar
+    offers no filter and no arm masking, since there is nothing to filter."""
+    missing = tmp_path / "no" / "such" / "folder"
+    with run_server(tmp_path, data=missing, allocation=False) as (url, _audit, server_log, _proc):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.get_by_role("textbox", name="User name").fill("dsmb")
+        page.get_by_role("textbox", name="Password").fill("demo-dsmb")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("No data to show").first.wait_for(timeout=60_000)
+        wait_idle(page)
+        seen = 0
+        for spec in pages_for("dsmb"):
+            if spec.url not in FIRST and spec.url not in ("baseline", "quality"):
+                continue
+            page.get_by_test_id("stSidebarNav").get_by_text(spec.title, exact=True).click()
+            wait_idle(page)
+            page.get_by_text("No data to show").first.wait_for(timeout=60_000)
+            assert page.url.rstrip("/").endswith(spec.url) or spec.url == pages_for("dsmb")[0].url, page.url
+            text = _main_text(page)
+            assert (f"the data folder {missing} (set by the environment variable MIROCALS_DATA) does not exist"
+                    in " ".join(text.split())), (spec.title, text[:400])
+            assert "clinical/manifest.json" in text and "restart the dashboard" in text
+            assert not any(e in text for e in ERROR_PAGE), spec.title
+            sidebar = page.get_by_test_id("stSidebar").inner_text()
+            assert "Country" not in sidebar and "Mask arms" not in sidebar, spec.title
+            seen += 1
+        assert seen >= 6
+        assert "Traceback" not in server_log.read_text(errors="replace")
+        page.close()
