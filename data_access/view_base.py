@@ -44,12 +44,16 @@ class DatasetUnreadable(LookupError):
         return str(self.args[0]) if self.args else ""
 
 
+UNREADABLE_TAIL = "; outputs that do not need {name} still work."
+
+
 def unreadable_message(path, name: str, exc: BaseException) -> str:
-    """What a reader is told about an unreadable dataset file (one line)."""
+    """What a reader is told about an unreadable dataset file (one line; ends with
+    ``UNREADABLE_TAIL``, which a caller that does not go on without the dataset replaces)."""
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return (f"{path} cannot be read ({detail}): the {name} dataset of this snapshot is damaged or incomplete. "
-            f"Copy it again from the delivery or rebuild the snapshot (mirocals import, mirocals demo); outputs "
-            f"that do not need {name} still work.")
+            f"Copy it again from the delivery or rebuild the snapshot (mirocals import, mirocals demo)"
+            + UNREADABLE_TAIL.format(name=name))
 
 
 class AllocationMissingError(FileNotFoundError):

@@ -437,6 +437,24 @@ def _check_published(data_dir: Path, allocation_dir) -> None:
     check_published(clinical_dir_of(data_dir))
     if allocation_dir and (Path(allocation_dir) / "manifest.json").exists():
         check_published(allocation_dir)
+    _check_readable(clinical_dir_of(data_dir))
+
+
+def _check_readable(clinical_dir: Path) -> None:
+    """Refuse (``ValueError``: exit 2, one line naming the file) a snapshot with a dataset that
+    cannot be read (a truncated or damaged Parquet file). The dashboard shows the outputs that do
+    not need it; a report is one document sent to the DSMB or a journal, and is not made with
+    tables missing because a file is broken. Read through a blinded view (no allocation opened)."""
+    from data_access.view_base import UNREADABLE_TAIL
+    from data_access.views import open_view
+    if not (Path(clinical_dir) / "manifest.json").exists():
+        return                                   # not a snapshot: the kernel's view says so
+    with open_view(clinical_dir, "steering") as view:
+        broken = dict(getattr(view, "unreadable", {}) or {})
+    if broken:
+        name, message = next(iter(broken.items()))
+        raise ValueError(message.replace(UNREADABLE_TAIL.format(name=name), "; no report is made from a "
+                                         "snapshot with a damaged dataset."))
 
 
 def _private_folder(name: str) -> Path:

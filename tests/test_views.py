@@ -359,3 +359,17 @@ def test_cli_names_the_damaged_file_in_one_line_and_exits_2(damaged_snapshot):
     assert len(err.strip().splitlines()) == 1 and str(damaged_snapshot / "clinical" / "adae.parquet") in err
     status, out, err = run("table", "baseline", "--data", damaged_snapshot, "--view", "blinded")
     assert status == 0 and out.startswith("variable,")
+
+
+def test_report_refuses_a_snapshot_with_a_damaged_file_in_one_line(damaged_snapshot, tmp_path):
+    """A report is one document sent on: it is not made with tables missing because a file is
+    broken. `mirocals report` exits 2 before any folder or kernel, one line naming the file and
+    what to do (the dashboard, by contrast, shows what does not need the file)."""
+    from tests.test_cli import run
+    out = tmp_path / "out"
+    status, stdout, err = run("report", "dsmb-open", "--data", damaged_snapshot, "--out", out, "--to", "html")
+    assert status == 2 and stdout == "" and not out.exists()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and str(damaged_snapshot / "clinical" / "adae.parquet") in lines[0]
+    assert "no report is made from a snapshot with a damaged dataset" in lines[0]
+    assert "still work" not in lines[0] and "Traceback" not in err
