@@ -29,6 +29,7 @@ import pytest
 psycopg = pytest.importorskip("psycopg")
 
 from data_access import audit, audit_pg  # noqa: E402
+from tests.test_audit import deployment  # noqa: E402,F401 (fixture: the demo deployment)
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_ROLE = "mirocals_audit_app"
@@ -349,15 +350,6 @@ def test_the_command_line_prints_no_unblinded_table_while_the_store_is_down(demo
     assert main(args) == 2
     out, err = capsys.readouterr()
     assert out == "" and "could not be written, nothing printed" in err and "127.0.0.1" in err
-
-
-@pytest.fixture
-def deployment(demo_snapshot, monkeypatch):
-    monkeypatch.setenv("MIROCALS_DATA", str(demo_snapshot))
-    monkeypatch.setenv("MIROCALS_ALLOCATION", str(demo_snapshot / "allocation"))
-    monkeypatch.delenv("MIROCALS_DATABASE_LOCKED", raising=False)
-    monkeypatch.delenv("MIROCALS_CREDENTIALS", raising=False)
-    return demo_snapshot
 
 
 def test_a_page_is_not_shown_while_the_store_is_down(deployment, audit_db, monkeypatch):

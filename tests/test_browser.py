@@ -127,12 +127,13 @@ def click_tab(page, tab, timeout=60_000):
     wait_idle(page, timeout)
 
 
-def sign_in(page, url, role):
+def sign_in(page, url, role, ready="Data cut-off"):
+    """Sign in with the demo account of ``role``; wait for ``ready`` (a text the first page shows)."""
     page.goto(url)
     page.get_by_role("textbox", name="User name").fill(role)
     page.get_by_role("textbox", name="Password").fill(f"demo-{role}")
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_text("Data cut-off").first.wait_for(timeout=60_000)
+    page.get_by_text(ready).first.wait_for(timeout=60_000)
     wait_idle(page)
 
 

@@ -157,12 +157,7 @@ def test_a_data_folder_that_does_not_exist_is_named_on_every_page(browser, tmp_p
     missing = tmp_path / "no" / "such" / "folder"
     with run_server(tmp_path, data=missing, allocation=False) as (url, _audit, server_log, _proc):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
-        page.get_by_role("textbox", name="User name").fill("dsmb")
-        page.get_by_role("textbox", name="Password").fill("demo-dsmb")
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_text("No data to show").first.wait_for(timeout=60_000)
-        wait_idle(page)
+        sign_in(page, url, "dsmb", ready="No data to show")
         seen = 0
         for spec in pages_for("dsmb"):
             if spec.url not in FIRST and spec.url not in ("baseline", "quality"):

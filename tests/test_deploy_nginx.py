@@ -488,7 +488,7 @@ def test_publishing_a_snapshot_is_one_step_for_both_instances(deployment, tmp_pa
 @pytest.mark.browser
 def test_the_blinded_instance_signs_in_through_the_proxy_in_chromium(deployment):
     """Chromium, given the proxy credential, loads the app over the proxied websocket and signs in."""
-    from test_browser import ARGS, CHROMIUM, wait_idle
+    from test_browser import ARGS, CHROMIUM, sign_in
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium to run the browser tests")
     from playwright.sync_api import Error as PlaywrightError, sync_playwright
@@ -508,12 +508,7 @@ def test_the_blinded_instance_signs_in_through_the_proxy_in_chromium(deployment)
                                           http_credentials={"username": USERS[BLINDED][0],
                                                             "password": USERS[BLINDED][1]})
             page = context.new_page()
-            page.goto(url)
-            page.get_by_role("textbox", name="User name").fill("steering")
-            page.get_by_role("textbox", name="Password").fill("demo-steering")
-            page.get_by_role("button", name="Sign in").click()
-            page.get_by_text("Data cut-off").first.wait_for(timeout=60_000)
-            wait_idle(page)
+            sign_in(page, url, "steering")
             text = page.inner_text("body")
             assert "UNBLINDED" not in text and "Traceback" not in text
             context.close()

@@ -22,7 +22,7 @@ from unittest import mock
 import pytest
 
 from tests import test_browser
-from tests.test_browser import ARGS, CHROMIUM, wait_idle
+from tests.test_browser import browser, wait_idle  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -86,15 +86,6 @@ def sso_dashboard(provider: str, tmp: Path, env_extra: dict | None = None):
 def dashboard(provider, tmp_path_factory):
     with sso_dashboard(provider, tmp_path_factory.mktemp("oidc")) as served:
         yield served
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def _sign_in_with_sso(page, url, subject):
