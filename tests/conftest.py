@@ -39,10 +39,28 @@ def blinded_only_snapshot(demo_snapshot, tmp_path_factory) -> Path:
     return root
 
 
+_SESSION_AUDIT_LOG: list[str] = []       # the session-wide default set below (one path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_audit_log_in_tmp(tmp_path_factory):
+    """The audit log of what runs outside a test function (module- and session-scoped fixtures
+    render reports before the per-test fixture below applies): a session temporary file, not
+    ``audit/audit.log`` in the working tree. A log the developer exported is left alone."""
+    if "MIROCALS_AUDIT_LOG" in os.environ:
+        yield
+        return
+    path = str(tmp_path_factory.mktemp("session_audit") / "audit.log")
+    _SESSION_AUDIT_LOG.append(path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MIROCALS_AUDIT_LOG", path)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _audit_log_in_tmp(tmp_path, monkeypatch):
-    """Keep audit logs written by tests out of the working tree."""
-    if "MIROCALS_AUDIT_LOG" not in os.environ:
+    """Keep audit logs written by tests out of the working tree: each test its own log."""
+    if os.environ.get("MIROCALS_AUDIT_LOG") in (None, *_SESSION_AUDIT_LOG):
         monkeypatch.setenv("MIROCALS_AUDIT_LOG", str(tmp_path / "audit.log"))
     # a developer's exported PostgreSQL audit store must not receive the tests' entries (the
     # store's own tests, tests/test_audit_pg.py, set it to their private server)
